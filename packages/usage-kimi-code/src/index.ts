@@ -1,1 +1,9 @@
-export {};
+export {
+	createKimiPlugin,
+	KIMI_CLIENT_ID,
+	type KimiEndpoints,
+	type KimiPluginOptions,
+	kimiCode,
+	kimiCommonHeaders,
+} from "./kimi-plugin";
+export { createKimiUsageProvider, parseKimiUsage } from "./kimi-usage";

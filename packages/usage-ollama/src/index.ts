@@ -1,1 +1,7 @@
-export {};
+export {
+	createOllamaCloudPlugin,
+	createOllamaPlugin,
+	createOllamaUsageProvider,
+	ollama,
+	ollamaCloud,
+} from "./ollama-plugin";

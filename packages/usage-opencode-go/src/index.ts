@@ -1,1 +1,8 @@
-export {};
+export {
+	buildOpencodeGoReport,
+	createOpencodeGoPlugin,
+	OPENCODE_GO_WINDOWS,
+	type OpencodeGoWindow,
+	opencodeGo,
+	opencodeGoUsageProvider,
+} from "./opencode-go-plugin";

@@ -1,1 +1,9 @@
-export {};
+export {
+	createZaiPlugin,
+	createZaiUsageProvider,
+	parseZaiLimits,
+	type ZaiEndpoints,
+	type ZaiPluginOptions,
+	zai,
+	zaiWindow,
+} from "./zai-plugin";
