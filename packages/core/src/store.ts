@@ -51,7 +51,8 @@ export interface CredentialRowStore {
 	/**
 	 * Transactional: afterwards exactly `credentials` are the provider's active rows. Rows whose identity
 	 * matches an incoming credential are updated in place (ids kept); the others are disabled with
-	 * `REPLACED_BY_NEWER`. Returns the provider's active rows.
+	 * `REPLACED_BY_NEWER`. Earlier tombstones of the incoming identities are purged (as in
+	 * `upsertByIdentity`). Returns the provider's active rows.
 	 */
 	replaceProvider(provider: string, credentials: AuthCredential[]): Promise<StoredAuthCredential[]>;
 }

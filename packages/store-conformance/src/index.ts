@@ -1,1 +1,12 @@
-export {};
+export * from "./describe-blocks";
+export * from "./describe-cache";
+export * from "./describe-change-feed";
+export * from "./describe-credential-store";
+export * from "./describe-disable";
+export * from "./describe-identity";
+export * from "./describe-leases";
+export * from "./describe-lifecycle";
+export * from "./describe-rows";
+export * from "./describe-usage-ledger";
+export type { StoreConformanceContext, StoreConformanceOptions } from "./options";
+export { CONFORMANCE_START_MS, createTestClock, type TestClock } from "./test-clock";
