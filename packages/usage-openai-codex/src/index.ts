@@ -1,1 +1,9 @@
-export {};
+export * from "./codex-base-url";
+export * from "./codex-limits";
+export * from "./codex-oauth";
+export * from "./codex-ranking-strategy";
+export * from "./codex-rate-limit-headers";
+export * from "./codex-request-headers";
+export * from "./codex-reset-credits";
+export * from "./codex-usage-provider";
+export * from "./openai-codex-plugin";
