@@ -55,7 +55,10 @@ export async function withTimeout<T>(
 	}
 }
 
-/** Abortable sleep (unref'd). */
+/**
+ * Abortable sleep. The timer is deliberately NOT unref'd: a caller waiting (e.g. for a peer's refresh
+ * lease) must keep the process alive, or a CLI would exit silently mid-request.
+ */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 	return new Promise((resolve, reject) => {
 		if (signal?.aborted) return reject(new AbortedError());
@@ -63,7 +66,6 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 			signal?.removeEventListener("abort", onAbort);
 			resolve();
 		}, ms);
-		timer.unref?.();
 		const onAbort = () => {
 			clearTimeout(timer);
 			reject(new AbortedError());

@@ -1,1 +1,904 @@
-export {};
+/**
+ * `AuthStorage`: the public facade of the pool. It validates options and wires the modules that do
+ * the work — `pool` (rows, generation, change polling), `cascade` (precedence), `select` (choice of
+ * row), `affinity` (session pins), `blocks`, `refresh` (OAuth), `rotation` (limits and auth errors),
+ * `retry` (resolver policy), `events`, `usage/service` and `health`. Method names and argument orders
+ * follow the reference implementation; methods that only read the loaded snapshot are synchronous.
+ */
+import { randomUUID } from "node:crypto";
+import { z } from "zod";
+import { DEFAULT_MAX_SESSIONS, SessionAffinity } from "./affinity";
+import { CredentialBlocks } from "./blocks";
+import { type ConfigValueResolver, type CredentialOrigin, createConfigValueResolver, KeyCascade } from "./cascade";
+import { errorMessage } from "./classify";
+import { AuthpoolError, invalidOptions } from "./errors";
+import {
+	type CredentialDisabledEvent,
+	CredentialDisabledEvents,
+	type CredentialDisabledListener,
+	GenerationCounter,
+	type GenerationListener,
+} from "./events";
+import { type CheckCredentialsOptions, type CredentialHealthResult, checkCredentials } from "./health";
+import { credentialIdentityKey, oauthIdentity } from "./identity";
+import {
+	createProviderRegistry,
+	type OAuthLoginCallbacks,
+	type PluginContext,
+	type ProviderPlugin,
+	type ProviderRegistry,
+	type ResetCredit,
+	type ResetCreditRedeemResult,
+} from "./plugin";
+import { CredentialPool } from "./pool";
+import { redactString } from "./redact";
+import { OAuthRefresher } from "./refresh";
+import { type ApiKeyResolver, createApiKeyResolver } from "./retry";
+import {
+	CredentialRotation,
+	type InvalidateCredentialMatchingOptions,
+	type MarkUsageLimitOptions,
+	type RotateSessionOptions,
+	type UsageLimitMarkResult,
+} from "./rotation";
+import { CredentialSelector, type SelectionOptions } from "./select";
+import { type AuthCredentialStore, DISABLED_BY_USER } from "./store";
+import {
+	type AuthCredential,
+	type Clock,
+	type Env,
+	type FetchLike,
+	type Logger,
+	type OAuthCredential,
+	REMOTE_REFRESH_SENTINEL,
+	type StoredAuthCredential,
+	silentLogger,
+	systemClock,
+} from "./types";
+import { UsageService } from "./usage/service";
+import type { UsageHistoryEntry, UsageHistoryQuery, UsageReport } from "./usage/types";
+
+/** Options of `new AuthStorage(store, options)`. Validated at construction. */
+export interface AuthStorageOptions {
+	/** Provider plugins (or a registry built with `createProviderRegistry`). @default [] */
+	providers?: readonly ProviderPlugin[] | ProviderRegistry;
+	/** Time source. @default Date.now */
+	clock?: Clock;
+	/** Environment for env-var keys and plugins. @default process.env */
+	env?: Env;
+	/** fetch used by plugins. @default globalThis.fetch */
+	fetch?: FetchLike;
+	/** @default silent */
+	logger?: Logger;
+	/** [0,1) source (usage cache jitter). @default Math.random */
+	random?: () => number;
+	/** Listener for automatic disables (counts as a subscriber for the replay buffer). */
+	onCredentialDisabled?: CredentialDisabledListener;
+	/**
+	 * Resolves config override values and stored API keys.
+	 * @default value names a set env var → its value; else literal (`!command` only with `allowCommandConfigValues`)
+	 */
+	configValueResolver?: ConfigValueResolver;
+	/** Refresh lease owner id; unique per process/instance. @default a random UUID */
+	owner?: string;
+	/** Bound of one usage request. @default 10_000 */
+	usageRequestTimeoutMs?: number;
+	/** Bound of one OAuth refresh call. @default 10_000 */
+	refreshTimeoutMs?: number;
+	/** Sessions whose pins are kept in memory (LRU). @default 10_000 */
+	maxSessions?: number;
+	/** Let the default resolver run `!command` config values (via `child_process.execSync`). @default false */
+	allowCommandConfigValues?: boolean;
+	/** Label of the store in `describeCredentialSource`. @default `${store.kind} store` */
+	sourceLabel?: string;
+}
+
+const fn = (what: string) =>
+	z.custom<(...args: never[]) => unknown>((v) => typeof v === "function", `${what} must be a function`);
+const objWith = (what: string, methods: string[]) =>
+	z.custom<object>(
+		(v) =>
+			typeof v === "object" &&
+			v !== null &&
+			methods.every((m) => typeof (v as Record<string, unknown>)[m] === "function"),
+		`${what} must have ${methods.join(", ")}`,
+	);
+const duration = z.number().int().positive().max(2_147_483_647);
+
+const optionsSchema = z.object({
+	providers: z
+		.union([
+			z.array(z.custom<ProviderPlugin>((v) => typeof v === "object" && v !== null, "plugin must be an object")),
+			objWith("providers registry", ["get", "list"]),
+		])
+		.optional(),
+	clock: objWith("clock", ["now"]).optional(),
+	env: z.record(z.string(), z.union([z.string(), z.undefined()])).optional(),
+	fetch: fn("fetch").optional(),
+	logger: objWith("logger", ["debug", "info", "warn", "error"]).optional(),
+	random: fn("random").optional(),
+	onCredentialDisabled: fn("onCredentialDisabled").optional(),
+	configValueResolver: fn("configValueResolver").optional(),
+	owner: z.string().min(1).optional(),
+	usageRequestTimeoutMs: duration.optional(),
+	refreshTimeoutMs: duration.optional(),
+	maxSessions: z.number().int().positive().optional(),
+	allowCommandConfigValues: z.boolean().optional(),
+	sourceLabel: z.string().optional(),
+});
+
+/** An OAuth access token with the identity a caller may need for headers. */
+export interface OAuthAccess {
+	accessToken: string;
+	credentialId?: number;
+	accountId?: string;
+	email?: string;
+	projectId?: string;
+	enterpriseUrl?: string;
+	apiEndpoint?: string;
+}
+
+/** Per-account result of `getOAuthAccesses` / `getOAuthAccessAt`. */
+export type OAuthAccessResolution =
+	| ({ ok: true } & OAuthAccess)
+	| ({ ok: false; error: string } & Omit<OAuthAccess, "accessToken">);
+
+/** One stored OAuth account, in stable order; `position` is the selector of `getOAuthAccessAt`. */
+export interface OAuthAccountSummary {
+	position: number;
+	credentialId: number;
+	accountId?: string;
+	email?: string;
+	projectId?: string;
+	enterpriseUrl?: string;
+}
+
+/** A block as it appears in a snapshot (broker wire shape). */
+export interface SnapshotBlock {
+	providerKey: string;
+	blockScope: string;
+	blockedUntilMs: number;
+	updatedAtMs: number;
+}
+
+/** One row of `exportSnapshot`: OAuth refresh tokens are replaced by `REMOTE_REFRESH_SENTINEL`. */
+export interface AuthCredentialSnapshotEntry {
+	id: number;
+	provider: string;
+	credential: AuthCredential;
+	identityKey: string | null;
+	/** Unexpired blocks of the row. */
+	blocks: SnapshotBlock[];
+}
+
+export interface AuthCredentialSnapshot {
+	generation: number;
+	generatedAt: number;
+	credentials: AuthCredentialSnapshotEntry[];
+}
+
+/** Which stored account a reset credit is for; any one field is enough. */
+export interface ResetCreditTarget {
+	credentialId?: number;
+	accountId?: string;
+	email?: string;
+}
+
+/** One account's live saved-reset status. */
+export interface ResetCreditAccountStatus {
+	credentialId: number;
+	accountId?: string;
+	email?: string;
+	availableCount: number;
+	credits: ResetCredit[];
+	/** This is the given session's current account. */
+	active: boolean;
+	error?: string;
+}
+
+/** Outcome of `redeemResetCredit` (`no_account`, `account_unavailable`, `no_credit` are local codes). */
+export interface ResetCreditRedeemOutcome extends ResetCreditRedeemResult {
+	accountId?: string;
+	email?: string;
+	creditId?: string;
+}
+
+const NEVER_ABORTED = new AbortController().signal;
+
+function redactCredential(credential: AuthCredential): AuthCredential {
+	return credential.type === "oauth" ? { ...credential, refresh: REMOTE_REFRESH_SENTINEL } : { ...credential };
+}
+
+/**
+ * A pool of credentials over an `AuthCredentialStore`.
+ *
+ * @example
+ * const storage = new AuthStorage(createMemoryStore(), { providers: [anthropic] });
+ * await storage.reload();
+ * const key = await storage.getApiKey("anthropic", sessionId);
+ * @throws AuthpoolError `INVALID_OPTIONS` when an option has the wrong shape.
+ */
+export class AuthStorage {
+	readonly #store: AuthCredentialStore;
+	readonly #registry: ProviderRegistry;
+	readonly #clock: Clock;
+	readonly #env: Env;
+	readonly #fetch: FetchLike;
+	readonly #logger: Logger;
+	readonly #random: () => number;
+	readonly #usageRequestTimeoutMs: number | undefined;
+	readonly #generation: GenerationCounter;
+	readonly #events: CredentialDisabledEvents;
+	readonly #blocks: CredentialBlocks;
+	readonly #pool: CredentialPool;
+	readonly #affinity: SessionAffinity;
+	readonly #refresher: OAuthRefresher;
+	readonly #selector: CredentialSelector;
+	readonly #cascade: KeyCascade;
+	readonly #rotation: CredentialRotation;
+	#usageService: UsageService | undefined;
+	#closed = false;
+
+	constructor(store: AuthCredentialStore, options: AuthStorageOptions = {}) {
+		if (!store || typeof store !== "object" || !store.rows || !store.changes) {
+			throw new AuthpoolError("INVALID_OPTIONS", "AuthStorage needs an AuthCredentialStore");
+		}
+		const parsed = optionsSchema.safeParse(options);
+		if (!parsed.success) throw invalidOptions("AuthStorage", parsed.error.issues);
+		this.#store = store;
+		const providers = options.providers ?? [];
+		this.#registry = Array.isArray(providers)
+			? createProviderRegistry(providers as ProviderPlugin[])
+			: (providers as ProviderRegistry);
+		this.#clock = options.clock ?? systemClock;
+		this.#env = options.env ?? process.env;
+		this.#fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+		this.#logger = options.logger ?? silentLogger;
+		this.#random = options.random ?? Math.random;
+		this.#usageRequestTimeoutMs = options.usageRequestTimeoutMs;
+		const logger = this.#logger;
+		const clock = this.#clock;
+
+		this.#generation = new GenerationCounter(logger);
+		this.#events = new CredentialDisabledEvents(logger);
+		if (options.onCredentialDisabled) this.#events.subscribe(options.onCredentialDisabled);
+		this.#blocks = new CredentialBlocks({ store, clock, logger });
+		this.#pool = new CredentialPool({ store, logger, generation: this.#generation, blocks: this.#blocks });
+		this.#affinity = new SessionAffinity({
+			store,
+			clock,
+			logger,
+			maxSessions: options.maxSessions ?? DEFAULT_MAX_SESSIONS,
+		});
+		this.#refresher = new OAuthRefresher({
+			store,
+			registry: this.#registry,
+			fetch: this.#fetch,
+			clock,
+			logger,
+			env: this.#env,
+			owner: options.owner ?? randomUUID(),
+			...(options.refreshTimeoutMs !== undefined ? { timeoutMs: options.refreshTimeoutMs } : {}),
+			onRowUpdated: (row) => this.#pool.upsert(row),
+			onRowDisabled: (row, cause) => this.#onRowDisabled(row, cause),
+			onTransientFailure: (row, until) => {
+				void this.#blocks.block(row.id, `${row.provider}:oauth`, until, { kind: "refresh" });
+			},
+			onRowGone: (id) => {
+				this.#pool.remove(id);
+				void this.#pool.reload().catch((error: unknown) => this.#logReloadFailure(error));
+			},
+		});
+		const usage = () => this.#usage();
+		this.#selector = new CredentialSelector({
+			pool: this.#pool,
+			blocks: this.#blocks,
+			affinity: this.#affinity,
+			registry: this.#registry,
+			refresher: this.#refresher,
+			usage,
+			store,
+			clock,
+			logger,
+		});
+		const configValueResolver =
+			options.configValueResolver ??
+			createConfigValueResolver({
+				env: this.#env,
+				allowCommands: options.allowCommandConfigValues === true,
+				clock,
+				logger,
+			});
+		this.#cascade = new KeyCascade({
+			registry: this.#registry,
+			env: this.#env,
+			pool: this.#pool,
+			selector: this.#selector,
+			configValueResolver,
+			storeLabel: options.sourceLabel ?? `${store.kind} store`,
+		});
+		this.#rotation = new CredentialRotation({
+			pool: this.#pool,
+			blocks: this.#blocks,
+			affinity: this.#affinity,
+			selector: this.#selector,
+			registry: this.#registry,
+			usage,
+			store,
+			clock,
+			logger,
+			configValueResolver,
+		});
+	}
+
+	#usage(): UsageService {
+		this.#usageService ??= new UsageService({
+			store: this.#store,
+			registry: this.#registry,
+			fetch: this.#fetch,
+			clock: this.#clock,
+			logger: this.#logger,
+			env: this.#env,
+			random: this.#random,
+			...(this.#usageRequestTimeoutMs !== undefined ? { requestTimeoutMs: this.#usageRequestTimeoutMs } : {}),
+		});
+		return this.#usageService;
+	}
+
+	#onRowDisabled(row: StoredAuthCredential, cause: string): void {
+		this.#pool.remove(row.id);
+		this.#emitDisabled(row, cause);
+	}
+
+	#emitDisabled(row: StoredAuthCredential, cause: string): void {
+		const event: CredentialDisabledEvent = {
+			type: "credential_disabled",
+			provider: row.provider,
+			credentialId: row.id,
+			disabledCause: cause,
+			at: this.#clock.now(),
+		};
+		if (row.credential.type === "oauth") {
+			const identity = oauthIdentity(row.credential);
+			if (identity.email) event.email = identity.email;
+			if (identity.accountId) event.accountId = identity.accountId;
+		}
+		this.#events.emit(event);
+	}
+
+	#logReloadFailure(error: unknown): void {
+		this.#logger.warn("credential reload failed", { error: redactString(errorMessage(error)) });
+	}
+
+	#pluginContext(signal?: AbortSignal): PluginContext {
+		return {
+			fetch: this.#fetch,
+			clock: this.#clock,
+			logger: this.#logger,
+			env: this.#env,
+			signal: signal ?? NEVER_ABORTED,
+		};
+	}
+
+	#overridden(provider: string): boolean {
+		return Boolean(this.#cascade.runtime.get(provider) || this.#cascade.config.get(provider));
+	}
+
+	// ── lifecycle ────────────────────────────────────────────────────────────
+
+	/** Load (or re-load) the credential snapshot and blocks from the store. */
+	async reload(): Promise<void> {
+		await this.#pool.reload();
+	}
+
+	/**
+	 * One O(1) change check; re-read rows and blocks only when another process or instance changed
+	 * them (a broker polls this to wake its clients). Every request does the same check itself.
+	 */
+	async pollChanges(): Promise<void> {
+		await this.#pool.sync();
+	}
+
+	/** Close the store. Idempotent. */
+	async close(): Promise<void> {
+		if (this.#closed) return;
+		this.#closed = true;
+		await this.#store.close();
+	}
+
+	/** Counter bumped on every change of the loaded credential set. */
+	getGeneration(): number {
+		return this.#generation.value;
+	}
+
+	/** Subscribe to generation changes; returns unsubscribe. */
+	onGenerationChanged(listener: GenerationListener): () => void {
+		return this.#generation.subscribe(listener);
+	}
+
+	/**
+	 * Subscribe to `credential_disabled` events (automatic disables). Events raised while nobody
+	 * listened (up to 32) are replayed once to the first subscriber. Returns unsubscribe.
+	 */
+	onCredentialDisabled(listener: CredentialDisabledListener): () => void {
+		return this.#events.subscribe(listener);
+	}
+
+	// ── overrides ────────────────────────────────────────────────────────────
+
+	/** Highest-precedence key for a provider (e.g. a CLI `--api-key`); not persisted. */
+	setRuntimeApiKey(provider: string, apiKey: string): void {
+		this.#cascade.runtime.set(provider, apiKey);
+	}
+
+	removeRuntimeApiKey(provider: string): void {
+		this.#cascade.runtime.delete(provider);
+	}
+
+	/** Config-file key for a provider (resolved through `configValueResolver`); beats stored credentials. */
+	setConfigApiKey(provider: string, apiKey: string): void {
+		this.#cascade.config.set(provider, apiKey);
+	}
+
+	removeConfigApiKey(provider: string): void {
+		this.#cascade.config.delete(provider);
+	}
+
+	/** Drop every config override. */
+	clearConfigApiKeys(): void {
+		this.#cascade.config.clear();
+	}
+
+	/** Last-resort key source. */
+	setFallbackResolver(resolver: ((provider: string) => string | undefined) | undefined): void {
+		this.#cascade.fallback = resolver;
+	}
+
+	// ── keys ─────────────────────────────────────────────────────────────────
+
+	/**
+	 * The key for a request: runtime → config → stored OAuth (refreshed) → env var → stored API key →
+	 * fallback. With a session the same row keeps serving it. Once warm, a fresh pinned token costs one
+	 * change check and no store write.
+	 * @throws AbortedError when `options.signal` aborts (only this caller).
+	 */
+	getApiKey(provider: string, sessionId?: string, options?: SelectionOptions): Promise<string | undefined> {
+		return this.#cascade.getApiKey(provider, sessionId, options);
+	}
+
+	/** A best-effort key without refreshing or recording anything. */
+	peekApiKey(provider: string): Promise<string | undefined> {
+		return this.#cascade.peekApiKey(provider, this.#clock.now());
+	}
+
+	/** The selected OAuth row's fresh access token with identity fields (no overrides). */
+	async getOAuthAccess(
+		provider: string,
+		sessionId?: string,
+		options?: SelectionOptions,
+	): Promise<OAuthAccess | undefined> {
+		if (this.#overridden(provider)) return undefined;
+		await this.#pool.sync();
+		const selected = await this.#selector.resolveOAuth(provider, sessionId, options);
+		if (!selected) return undefined;
+		return this.#access(selected.row.id, selected.credential);
+	}
+
+	#access(id: number, credential: OAuthCredential): OAuthAccess {
+		const access: OAuthAccess = { accessToken: credential.access, credentialId: id };
+		if (credential.accountId) access.accountId = credential.accountId;
+		if (credential.email) access.email = credential.email;
+		if (credential.projectId) access.projectId = credential.projectId;
+		if (credential.enterpriseUrl) access.enterpriseUrl = credential.enterpriseUrl;
+		if (credential.apiEndpoint) access.apiEndpoint = credential.apiEndpoint;
+		return access;
+	}
+
+	async #resolveAccess(row: StoredAuthCredential, options?: SelectionOptions): Promise<OAuthAccessResolution> {
+		const credential = row.credential as OAuthCredential;
+		try {
+			const fresh = await this.#selector.freshRow(row, options);
+			return { ok: true, ...this.#access(fresh.id, fresh.credential as OAuthCredential) };
+		} catch (error) {
+			const { accessToken: _omit, ...identity } = this.#access(row.id, credential);
+			return { ok: false, ...identity, error: redactString(errorMessage(error)) };
+		}
+	}
+
+	/** Every stored OAuth account of a provider, each refreshed independently (no ranking). */
+	async getOAuthAccesses(provider: string, options?: SelectionOptions): Promise<OAuthAccessResolution[]> {
+		if (this.#overridden(provider)) return [];
+		await this.#pool.sync();
+		return Promise.all(this.#pool.rows(provider, "oauth").map((row) => this.#resolveAccess(row, options)));
+	}
+
+	/** One stored OAuth account by position (see `listOAuthAccounts`); only that account is refreshed. */
+	async getOAuthAccessAt(
+		provider: string,
+		position: number,
+		options?: SelectionOptions,
+	): Promise<OAuthAccessResolution | undefined> {
+		if (this.#overridden(provider)) return undefined;
+		await this.#pool.sync();
+		const row = this.#pool.rows(provider, "oauth")[position];
+		return row ? this.#resolveAccess(row, options) : undefined;
+	}
+
+	/** Stored OAuth accounts in stable order, without refreshing anything. */
+	listOAuthAccounts(provider: string): OAuthAccountSummary[] {
+		if (this.#overridden(provider)) return [];
+		return this.#pool.rows(provider, "oauth").map((row, position) => {
+			const credential = row.credential as OAuthCredential;
+			const summary: OAuthAccountSummary = { position, credentialId: row.id };
+			if (credential.accountId) summary.accountId = credential.accountId;
+			if (credential.email) summary.email = credential.email;
+			if (credential.projectId) summary.projectId = credential.projectId;
+			if (credential.enterpriseUrl) summary.enterpriseUrl = credential.enterpriseUrl;
+			return summary;
+		});
+	}
+
+	// ── credential management ───────────────────────────────────────────────
+
+	/** Replace a provider's stored credentials (duplicates of one OAuth account collapse to the last). */
+	async set(provider: string, credential: AuthCredential | AuthCredential[]): Promise<void> {
+		const list = Array.isArray(credential) ? credential : [credential];
+		const seen = new Set<string>();
+		const deduped: AuthCredential[] = [];
+		for (let i = list.length - 1; i >= 0; i -= 1) {
+			const item = list[i]!;
+			const identity = item.type === "oauth" ? credentialIdentityKey(provider, item) : null;
+			if (identity) {
+				if (seen.has(identity)) continue;
+				seen.add(identity);
+			}
+			deduped.push(item);
+		}
+		deduped.reverse();
+		const rows = await this.#store.rows.replaceProvider(provider, deduped);
+		this.#pool.replaceProvider(provider, rows);
+		this.#selector.resetProvider(provider);
+	}
+
+	/** Soft-delete every credential of a provider ("deleted by user"). */
+	async remove(provider: string): Promise<void> {
+		await this.#store.rows.disableProvider(provider, DISABLED_BY_USER);
+		this.#pool.replaceProvider(provider, []);
+		this.#selector.resetProvider(provider);
+	}
+
+	/** Soft-delete one credential of a provider; `false` when it is not loaded. */
+	async removeCredential(provider: string, credentialId: number): Promise<boolean> {
+		const row = this.#pool.get(credentialId);
+		if (!row || row.provider !== provider) return false;
+		const disabled = await this.#store.rows.disable(credentialId, DISABLED_BY_USER);
+		this.#pool.remove(credentialId);
+		this.#selector.resetProvider(provider);
+		return disabled;
+	}
+
+	/**
+	 * Run the provider's interactive login and store the result (an OAuth account is upserted by
+	 * identity; a string result is stored as an API key; an empty string stores nothing).
+	 * @throws AuthpoolError `OAUTH_NOT_SUPPORTED` when the plugin has no login flow.
+	 */
+	async login(provider: string, callbacks: OAuthLoginCallbacks & { signal?: AbortSignal }): Promise<void> {
+		const login = this.#registry.get(provider)?.oauth?.login;
+		if (!login) throw new AuthpoolError("OAUTH_NOT_SUPPORTED", `No login flow for provider ${provider}`);
+		const result = await login(callbacks, this.#pluginContext(callbacks.signal));
+		if (typeof result === "string") {
+			if (!result) return;
+			await this.upsertCredential(provider, { type: "api_key", key: result });
+			return;
+		}
+		await this.upsertCredential(provider, { ...result, type: "oauth" } as OAuthCredential);
+	}
+
+	/** Same as `remove`. */
+	async logout(provider: string): Promise<void> {
+		await this.remove(provider);
+	}
+
+	/** First loaded credential of a provider. */
+	get(provider: string): AuthCredential | undefined {
+		return this.#pool.rows(provider)[0]?.credential;
+	}
+
+	/** Every loaded credential: one per provider, or an array when there are several. */
+	getAll(): Record<string, AuthCredential | AuthCredential[]> {
+		const out: Record<string, AuthCredential | AuthCredential[]> = {};
+		for (const provider of this.#pool.providers()) {
+			const credentials = this.#pool.rows(provider).map((row) => row.credential);
+			if (credentials.length === 1) out[provider] = credentials[0]!;
+			else if (credentials.length > 1) out[provider] = credentials;
+		}
+		return out;
+	}
+
+	/** Providers with stored credentials. */
+	list(): string[] {
+		return this.#pool.providers();
+	}
+
+	/** Stored credentials exist for the provider. */
+	has(provider: string): boolean {
+		return this.#pool.rows(provider).length > 0;
+	}
+
+	/** Any auth source (override, stored, env, fallback), without refreshing. */
+	hasAuth(provider: string): boolean {
+		return this.#cascade.hasAuth(provider);
+	}
+
+	/** Any auth source except an environment variable. */
+	hasNonEnvCredential(provider: string): boolean {
+		return this.#cascade.hasNonEnvCredential(provider);
+	}
+
+	hasOAuth(provider: string): boolean {
+		return this.#pool.rows(provider, "oauth").length > 0;
+	}
+
+	/** Which cascade leg supplies the provider's key (same order as `getApiKey`, no side effects). */
+	getCredentialOrigin(provider: string): CredentialOrigin | undefined {
+		return this.#cascade.origin(provider);
+	}
+
+	/** Human-readable source of the provider's key (informational). */
+	describeCredentialSource(provider: string, sessionId?: string): string | undefined {
+		return this.#cascade.describe(provider, sessionId);
+	}
+
+	/** Loaded active rows (of one provider or all), ascending id. */
+	listStoredCredentials(provider?: string): StoredAuthCredential[] {
+		return provider === undefined ? this.#pool.allRows() : [...this.#pool.rows(provider)];
+	}
+
+	// ── limits and rotation ─────────────────────────────────────────────────
+
+	/**
+	 * The session's row hit a usage limit: block it until the later of retry-after (default 60 s) and
+	 * the reset of an exhausted limit in a fresh usage report (scoped by the provider's block scope).
+	 */
+	markUsageLimitReached(
+		provider: string,
+		sessionId: string | undefined,
+		options?: MarkUsageLimitOptions,
+	): Promise<UsageLimitMarkResult> {
+		return this.#rotation.markUsageLimitReached(provider, sessionId, options);
+	}
+
+	/** Move the session off its row after a retryable error; `true` when another row is usable now. */
+	rotateSessionCredential(
+		provider: string,
+		sessionId: string | undefined,
+		options?: RotateSessionOptions,
+	): Promise<boolean> {
+		return this.#rotation.rotateSessionCredential(provider, sessionId, options);
+	}
+
+	/** Block (60 s) and mark suspect the row that produced `apiKey`; `false` when none matches. */
+	invalidateCredentialMatching(
+		provider: string,
+		apiKey: string,
+		options?: InvalidateCredentialMatchingOptions | AbortSignal,
+	): Promise<boolean> {
+		const normalized = options instanceof AbortSignal ? { signal: options } : options;
+		return this.#rotation.invalidateCredentialMatching(provider, apiKey, normalized);
+	}
+
+	/** The retry policy: resolve → force-refresh the same row → rotate to a sibling. */
+	resolver(provider: string, options?: { sessionId?: string; modelId?: string; baseUrl?: string }): ApiKeyResolver {
+		return createApiKeyResolver(this, provider, options);
+	}
+
+	// ── usage ───────────────────────────────────────────────────────────────
+
+	/** One usage report per account over every stored row (deduplicated). */
+	async fetchUsageReports(options?: {
+		baseUrlResolver?: (provider: string) => string | undefined;
+		signal?: AbortSignal;
+	}): Promise<UsageReport[]> {
+		await this.#pool.sync();
+		return this.#usage().fetchReports(this.#pool.allRows(), options);
+	}
+
+	async #observedRow(provider: string, sessionId?: string): Promise<StoredAuthCredential | undefined> {
+		await this.#pool.sync();
+		return (
+			(await this.#rotation.currentRow(provider, sessionId)) ??
+			this.#selector.peek(provider, "oauth", sessionId) ??
+			this.#selector.peek(provider, "api_key", sessionId)
+		);
+	}
+
+	/** Take rate-limit response headers into the cached report of the session's row. */
+	async ingestUsageHeaders(
+		provider: string,
+		headers: Record<string, string>,
+		options?: { sessionId?: string; baseUrl?: string },
+	): Promise<boolean> {
+		const row = await this.#observedRow(provider, options?.sessionId);
+		if (!row) return false;
+		return this.#usage().ingestHeaders(row, headers, { baseUrl: options?.baseUrl });
+	}
+
+	/** Record a request's cost against the session's row (cost-derived providers). */
+	async recordUsageCost(
+		provider: string,
+		costUsd: number,
+		options?: { sessionId?: string; recordedAt?: number },
+	): Promise<boolean> {
+		const row = await this.#observedRow(provider, options?.sessionId);
+		if (!row) return false;
+		return this.#usage().recordCost(row, costUsd, options?.recordedAt);
+	}
+
+	/** Usage history (oldest first); `[]` without a ledger. */
+	listUsageHistory(query?: UsageHistoryQuery): Promise<UsageHistoryEntry[]> {
+		return this.#usage().listHistory(query);
+	}
+
+	/** Probe every stored row (refreshing expired OAuth first): ok true / false / null with a reason. */
+	async checkCredentials(options?: CheckCredentialsOptions): Promise<CredentialHealthResult[]> {
+		await this.#pool.sync();
+		const rows = this.#pool.allRows().filter((row) => !options?.provider || row.provider === options.provider);
+		return checkCredentials(
+			rows,
+			{
+				usage: this.#usage(),
+				registry: this.#registry,
+				clock: this.#clock,
+				ensureFresh: (row, signal) => this.#refresher.ensureFresh(row, { signal }),
+			},
+			options,
+		);
+	}
+
+	/** Saved rate-limit resets of every OAuth account of a provider (live, via `plugin.resetCredits`). */
+	async listResetCredits(options?: {
+		provider?: string;
+		sessionId?: string;
+		baseUrlResolver?: (provider: string) => string | undefined;
+		signal?: AbortSignal;
+	}): Promise<ResetCreditAccountStatus[]> {
+		const provider = options?.provider ?? "openai-codex";
+		const plugin = this.#registry.get(provider)?.resetCredits;
+		if (!plugin) return [];
+		await this.#pool.sync();
+		const current = await this.#rotation.currentRow(provider, options?.sessionId);
+		const baseUrl = options?.baseUrlResolver?.(provider);
+		return Promise.all(
+			this.#pool.rows(provider, "oauth").map(async (row): Promise<ResetCreditAccountStatus> => {
+				const credential = row.credential as OAuthCredential;
+				const base: ResetCreditAccountStatus = {
+					credentialId: row.id,
+					availableCount: 0,
+					credits: [],
+					active: current?.id === row.id,
+				};
+				if (credential.accountId) base.accountId = credential.accountId;
+				if (credential.email) base.email = credential.email;
+				try {
+					const fresh = await this.#selector.freshRow(row, { signal: options?.signal });
+					const list = await plugin.list(fresh.credential as OAuthCredential, {
+						...this.#pluginContext(options?.signal),
+						...(baseUrl ? { baseUrl } : {}),
+					});
+					if (!list) return { ...base, error: "Failed to load saved resets" };
+					return { ...base, availableCount: list.availableCount, credits: list.credits };
+				} catch (error) {
+					return { ...base, error: redactString(errorMessage(error)) };
+				}
+			}),
+		);
+	}
+
+	/** Spend one saved reset for an account; success lifts that row's blocks and drops its cached usage. */
+	async redeemResetCredit(options: {
+		target: ResetCreditTarget;
+		provider?: string;
+		creditId?: string;
+		baseUrlResolver?: (provider: string) => string | undefined;
+		signal?: AbortSignal;
+	}): Promise<ResetCreditRedeemOutcome> {
+		const provider = options.provider ?? "openai-codex";
+		const plugin = this.#registry.get(provider)?.resetCredits;
+		await this.#pool.sync();
+		const { target } = options;
+		const row = this.#pool.rows(provider, "oauth").find((candidate) => {
+			const credential = candidate.credential as OAuthCredential;
+			return (
+				(target.credentialId !== undefined && candidate.id === target.credentialId) ||
+				(!!target.accountId && credential.accountId === target.accountId) ||
+				(!!target.email && credential.email === target.email)
+			);
+		});
+		if (!row || !plugin) return { ok: false, code: "no_account", accountId: target.accountId, email: target.email };
+		const identity = {
+			accountId: (row.credential as OAuthCredential).accountId,
+			email: (row.credential as OAuthCredential).email,
+		};
+		let credential: OAuthCredential;
+		try {
+			credential = (await this.#selector.freshRow(row, { signal: options.signal })).credential as OAuthCredential;
+		} catch {
+			return { ok: false, code: "account_unavailable", ...identity };
+		}
+		const baseUrl = options.baseUrlResolver?.(provider);
+		const ctx = { ...this.#pluginContext(options.signal), ...(baseUrl ? { baseUrl } : {}) };
+		let creditId = options.creditId;
+		if (!creditId) {
+			const list = await plugin.list(credential, ctx);
+			const credit = list?.credits.find((entry) => (entry.status ?? "available") === "available") ?? list?.credits[0];
+			if (!credit) return { ok: false, code: "no_credit", ...identity };
+			creditId = credit.id;
+		}
+		const result = await plugin.redeem(credential, creditId, { ...ctx, requestId: randomUUID() });
+		if (result.ok) {
+			await this.#usage().invalidate(row);
+			await this.#blocks.clear(row.id);
+		}
+		return { ...result, ...identity, creditId };
+	}
+
+	// ── broker-side ─────────────────────────────────────────────────────────
+
+	#snapshotEntry(row: StoredAuthCredential): AuthCredentialSnapshotEntry {
+		return {
+			id: row.id,
+			provider: row.provider,
+			credential: redactCredential(row.credential),
+			identityKey: row.identityKey ?? credentialIdentityKey(row.provider, row.credential),
+			blocks: this.#blocks.list(row.id).map((block) => ({
+				providerKey: block.providerKey,
+				blockScope: block.scope,
+				blockedUntilMs: block.blockedUntil,
+				updatedAtMs: block.updatedAt,
+			})),
+		};
+	}
+
+	/** The loaded rows for the broker wire: refresh tokens replaced by `"__remote__"`, unexpired blocks. */
+	exportSnapshot(): AuthCredentialSnapshot {
+		return {
+			generation: this.#generation.value,
+			generatedAt: this.#clock.now(),
+			credentials: this.#pool.allRows().map((row) => this.#snapshotEntry(row)),
+		};
+	}
+
+	/**
+	 * Force-refresh one OAuth row (single-flight with every other refresh of it); returns its redacted
+	 * snapshot entry.
+	 * @throws AuthpoolError `NOT_FOUND` (no such active row), `INVALID_INPUT` (not OAuth), or the refresh error.
+	 */
+	async refreshCredentialById(id: number, signal?: AbortSignal): Promise<AuthCredentialSnapshotEntry> {
+		await this.#pool.sync();
+		const row = this.#pool.get(id);
+		if (!row) throw new AuthpoolError("NOT_FOUND", `No active credential with id ${id}`);
+		if (row.credential.type !== "oauth") {
+			throw new AuthpoolError("INVALID_INPUT", `Credential ${id} (${row.provider}) is not OAuth`);
+		}
+		const fresh = await this.#refresher.ensureFresh(row, { force: true, signal });
+		return this.#snapshotEntry(this.#pool.get(id) ?? fresh);
+	}
+
+	/** Disable one row with a cause and emit `credential_disabled`; `false` when it is not active. */
+	async disableCredentialById(id: number, cause: string): Promise<boolean> {
+		const row = this.#pool.get(id) ?? (await this.#store.rows.get(id)) ?? undefined;
+		const disabled = await this.#store.rows.disable(id, cause);
+		if (!disabled || !row) return false;
+		this.#pool.remove(id);
+		this.#emitDisabled(row, cause);
+		return true;
+	}
+
+	/** Upsert by identity (same account → same row); returns the provider's redacted entries. */
+	async upsertCredential(provider: string, credential: AuthCredential): Promise<AuthCredentialSnapshotEntry[]> {
+		const { row } = await this.#store.rows.upsertByIdentity(provider, credential);
+		this.#pool.upsert(row);
+		this.#selector.resetProvider(provider);
+		return this.#pool.rows(provider).map((entry) => this.#snapshotEntry(entry));
+	}
+}

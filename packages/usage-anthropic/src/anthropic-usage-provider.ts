@@ -1,5 +1,6 @@
 import {
 	isRecord,
+	sleep,
 	toNumber,
 	type UsageCredential,
 	type UsageFetchContext,
@@ -8,7 +9,6 @@ import {
 	type UsageProvider,
 	type UsageReport,
 } from "@authpool/core";
-import { abortableSleep } from "./abortable-sleep";
 import { ANTHROPIC_BUCKETS, type AnthropicBucketKey, buildAnthropicLimit } from "./anthropic-limits";
 import { parseAnthropicRateLimitHeaders } from "./anthropic-rate-limit-headers";
 
@@ -141,7 +141,7 @@ async function fetchPayload(
 		if (attempt >= MAX_ATTEMPTS - 1 || signal?.aborted) return false;
 		const delay = Math.max(BASE_RETRY_DELAY_MS * 2 ** attempt, retryAfter ?? 0);
 		try {
-			await (ctx.retryWait ?? abortableSleep)(delay, signal);
+			await (ctx.retryWait ?? sleep)(delay, signal);
 		} catch {
 			return false;
 		}

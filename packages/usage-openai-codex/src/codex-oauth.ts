@@ -1,5 +1,6 @@
 import {
 	AuthpoolError,
+	createPkcePair,
 	jwtIdentity,
 	type OAuthCredential,
 	type OAuthLoginCallbacks,
@@ -7,11 +8,11 @@ import {
 	OAuthRefreshError,
 	type OAuthRefreshResult,
 	type PluginContext,
+	parseAuthorizationInput,
 	requestOAuthToken,
 	requireTokenFields,
 	toNumber,
 } from "@authpool/core";
-import { createPkcePair, parseAuthorizationInput } from "./pkce";
 
 /** Every URL the Codex plugin calls. */
 export interface CodexEndpoints {

@@ -1,3 +1,6 @@
+/**
+ * PKCE (RFC 7636, S256) for paste-code / loopback OAuth logins, shared by provider plugins.
+ */
 import { createHash, randomBytes } from "node:crypto";
 
 /** A PKCE (S256) verifier/challenge pair plus an unguessable `state`. */
