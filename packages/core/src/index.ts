@@ -24,6 +24,7 @@ export * from "./identity";
 export { LruMap } from "./lru";
 export * from "./memory-store";
 export * from "./oauth-http";
+export { type PasteCodeLogin, pasteCodeLogin } from "./oauth-login";
 export { createPkcePair, type PkcePair, parseAuthorizationInput } from "./pkce";
 export * from "./plugin";
 export * from "./rank";
