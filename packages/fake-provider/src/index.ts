@@ -1,4 +1,6 @@
 export { startFakeProvider } from "./fake-provider";
+export { createManualClock, type ManualClock } from "./manual-clock";
+export { jsonResponse, type ScriptedCall, type ScriptStep, scriptedFetch } from "./scripted-fetch";
 export type {
 	FakeAccount,
 	FakeAccountSpec,

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { startFakeProvider } from "./fake-provider";
-import { testClock } from "./test-clock";
+import { createManualClock as testClock } from "./manual-clock";
 import type { FakeProvider, FakeProviderOptions } from "./types";
 
 let fake: FakeProvider | undefined;

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { startFakeProvider } from "./fake-provider";
-import { type TestClock, testClock } from "./test-clock";
+import { type ManualClock as TestClock, createManualClock as testClock } from "./manual-clock";
 import type { FakeAccount, FakeProvider } from "./types";
 
 let fake: FakeProvider | undefined;

@@ -1,15 +1,12 @@
 import {
-	AuthpoolError,
-	createPkcePair,
 	isRecord,
 	type OAuthCredential,
 	type OAuthLoginCallbacks,
 	type OAuthPlugin,
-	OAuthRefreshError,
 	type OAuthRefreshResult,
 	type PluginContext,
-	parseAuthorizationInput,
-	requestOAuthToken,
+	pasteCodeLogin,
+	refreshTokenGrant,
 	requireTokenFields,
 	toNumber,
 } from "@authpool/core";
@@ -42,7 +39,6 @@ export const DEFAULT_ANTHROPIC_CLIENT_ID = "9d1c250a-e61b-44d9-88ed-5944d1962f5e
 const SCOPES =
 	"org:create_api_key user:profile user:inference user:sessions:claude_code user:mcp_servers user:file_upload";
 const EXPIRY_SKEW_MS = 5 * 60_000;
-const REFRESH_TIMEOUT_MS = 30_000;
 
 export interface AnthropicOAuthOptions {
 	endpoints: AnthropicEndpoints;
@@ -51,33 +47,6 @@ export interface AnthropicOAuthOptions {
 
 function text(value: unknown): string | undefined {
 	return typeof value === "string" && value.trim() !== "" ? value.trim() : undefined;
-}
-
-/**
- * Run `task` with the caller's signal plus our own deadline; our deadline surfaces as a transient
- * `OAuthRefreshError`, the caller's abort as is.
- */
-async function withDeadline<T>(ctx: PluginContext, timeoutMs: number, task: (ctx: PluginContext) => Promise<T>) {
-	const controller = new AbortController();
-	const onAbort = () => controller.abort(ctx.signal.reason);
-	if (ctx.signal.aborted) controller.abort(ctx.signal.reason);
-	else ctx.signal.addEventListener("abort", onAbort, { once: true });
-	const timer = setTimeout(() => controller.abort(new Error("timeout")), timeoutMs);
-	timer.unref?.();
-	try {
-		return await task({ ...ctx, signal: controller.signal });
-	} catch (error) {
-		if (controller.signal.aborted && !ctx.signal.aborted) {
-			throw new OAuthRefreshError(`anthropic token request timed out after ${timeoutMs} ms`, {
-				provider: "anthropic",
-				definitive: false,
-			});
-		}
-		throw error;
-	} finally {
-		clearTimeout(timer);
-		ctx.signal.removeEventListener("abort", onAbort);
-	}
 }
 
 /** Account uuid and email from Claude's bootstrap endpoint; `{}` on any failure (never fatal). */
@@ -112,17 +81,13 @@ async function bootstrapIdentity(
 	}
 }
 
-/** Token response → credential fields: `expires = now + expires_in·1000 − 5 min`, identity from `account`. */
-async function toCredential(
+/** Identity from the token response's `account`, else from the bootstrap endpoint. */
+async function identity(
 	body: Record<string, unknown>,
-	previousRefresh: string | undefined,
+	access: string,
 	options: AnthropicOAuthOptions,
 	ctx: PluginContext,
-): Promise<OAuthRefreshResult> {
-	requireTokenFields("anthropic", body, ["access_token", "expires_in"]);
-	const access = body.access_token as string;
-	const expiresIn = toNumber(body.expires_in) ?? 0;
-	const refresh = text(body.refresh_token) ?? previousRefresh;
+): Promise<{ accountId?: string; email?: string }> {
 	const account = isRecord(body.account) ? body.account : undefined;
 	let accountId = text(account?.uuid);
 	let email = text(account?.email_address);
@@ -131,13 +96,7 @@ async function toCredential(
 		accountId ??= fallback.accountId;
 		email ??= fallback.email;
 	}
-	return {
-		access,
-		...(refresh ? { refresh } : {}),
-		expires: ctx.clock.now() + expiresIn * 1000 - EXPIRY_SKEW_MS,
-		...(accountId ? { accountId } : {}),
-		...(email ? { email } : {}),
-	};
+	return { ...(accountId ? { accountId } : {}), ...(email ? { email } : {}) };
 }
 
 const TOKEN_HEADERS = {
@@ -145,25 +104,29 @@ const TOKEN_HEADERS = {
 	"user-agent": "anthropic-sdk-typescript/0.94.0 userOAuthProvider",
 };
 
-/** Refresh the Claude OAuth token (JSON body, rotating refresh token). */
+/**
+ * Refresh the Claude OAuth token: JSON body, rotating refresh token (the old one is kept only if none comes
+ * back), `expires = now + expires_in·1000 − 5 min`. The call is bounded by the pool's refresh timeout.
+ */
 export async function refreshAnthropicToken(
 	credential: OAuthCredential,
 	ctx: PluginContext,
 	options: AnthropicOAuthOptions,
 ): Promise<OAuthRefreshResult> {
-	return withDeadline(ctx, REFRESH_TIMEOUT_MS, async (bounded) => {
-		const body = await requestOAuthToken(
-			{
-				provider: "anthropic",
-				url: options.endpoints.tokenUrl,
-				encoding: "json",
-				body: { grant_type: "refresh_token", client_id: options.clientId, refresh_token: credential.refresh },
-				headers: TOKEN_HEADERS,
-			},
-			bounded,
-		);
-		return toCredential(body, credential.refresh, options, bounded);
+	const grant = await refreshTokenGrant(credential, ctx, {
+		provider: "anthropic",
+		tokenUrl: options.endpoints.tokenUrl,
+		clientId: options.clientId,
+		encoding: "json",
+		headers: TOKEN_HEADERS,
+		expirySkewMs: EXPIRY_SKEW_MS,
 	});
+	return {
+		access: grant.access,
+		refresh: grant.refresh,
+		expires: grant.expires,
+		...(await identity(grant.body, grant.access, options, ctx)),
+	};
 }
 
 /**
@@ -175,51 +138,31 @@ export async function loginAnthropic(
 	ctx: PluginContext,
 	options: AnthropicOAuthOptions,
 ): Promise<Omit<OAuthCredential, "type">> {
-	if (!callbacks.onPrompt) {
-		throw new AuthpoolError("INVALID_INPUT", "anthropic login needs an onPrompt callback to read the pasted code");
-	}
-	const pkce = createPkcePair(96);
-	const url = new URL(options.endpoints.authorizeUrl);
-	url.searchParams.set("code", "true");
-	url.searchParams.set("client_id", options.clientId);
-	url.searchParams.set("response_type", "code");
-	url.searchParams.set("redirect_uri", options.endpoints.redirectUri);
-	url.searchParams.set("scope", SCOPES);
-	url.searchParams.set("code_challenge", pkce.challenge);
-	url.searchParams.set("code_challenge_method", "S256");
-	url.searchParams.set("state", pkce.state);
-	callbacks.onAuth({
-		url: url.toString(),
-		instructions: "Sign in, then paste the authorization code (or the full redirect URL).",
-	});
-	const input = await callbacks.onPrompt({ message: "Paste the authorization code (or full redirect URL):" });
-	const { code, state } = parseAuthorizationInput(input);
-	if (!code) throw new AuthpoolError("INVALID_INPUT", "anthropic login: no authorization code was entered");
-	if (state !== undefined && state !== pkce.state) {
-		throw new AuthpoolError("INVALID_INPUT", "anthropic login: the pasted code belongs to another login attempt");
-	}
-	callbacks.onProgress?.("Exchanging the authorization code");
-	const body = await requestOAuthToken(
+	const body = await pasteCodeLogin(
 		{
 			provider: "anthropic",
-			url: options.endpoints.tokenUrl,
+			authorizeUrl: options.endpoints.authorizeUrl,
+			authorizeParams: { code: "true" },
+			tokenUrl: options.endpoints.tokenUrl,
+			clientId: options.clientId,
+			redirectUri: options.endpoints.redirectUri,
+			scope: SCOPES,
 			encoding: "json",
-			body: {
-				grant_type: "authorization_code",
-				client_id: options.clientId,
-				code,
-				state: state ?? pkce.state,
-				redirect_uri: options.endpoints.redirectUri,
-				code_verifier: pkce.verifier,
-			},
-			headers: TOKEN_HEADERS,
+			tokenHeaders: TOKEN_HEADERS,
+			sendStateInExchange: true,
+			verifierBytes: 96,
 		},
+		callbacks,
 		ctx,
 	);
-	requireTokenFields("anthropic", body, ["refresh_token"]);
-	const result = await toCredential(body, undefined, options, ctx);
-	const { refresh, ...rest } = result;
-	return { ...rest, refresh: refresh as string };
+	requireTokenFields("anthropic", body, ["access_token", "refresh_token", "expires_in"]);
+	const access = body.access_token as string;
+	return {
+		access,
+		refresh: body.refresh_token as string,
+		expires: ctx.clock.now() + toNumber(body.expires_in)! * 1000 - EXPIRY_SKEW_MS,
+		...(await identity(body, access, options, ctx)),
+	};
 }
 
 /** The `oauth` part of the Anthropic plugin. */

@@ -2,12 +2,14 @@ import {
 	AbortedError,
 	AuthpoolError,
 	isRecord,
+	jsonApiKeyBlob,
 	type OAuthCredential,
 	type OAuthLoginCallbacks,
 	type OAuthLoginResult,
 	type OAuthPlugin,
 	type OAuthRefreshResult,
 	type PluginContext,
+	sleep,
 	toNumber,
 } from "@authpool/core";
 import type { PollWait } from "./copilot-options";
@@ -35,38 +37,6 @@ export function refreshCopilotCredential(credential: OAuthCredential, ctx: Plugi
 	if (credential.enterpriseUrl !== undefined) result.enterpriseUrl = credential.enterpriseUrl;
 	if (credential.apiEndpoint !== undefined) result.apiEndpoint = credential.apiEndpoint;
 	return result;
-}
-
-/**
- * The JSON "API key" Copilot clients parse (`token`, `enterpriseUrl`, `apiEndpoint`, identity). The
- * refresh token is only included when asked for.
- */
-export function copilotApiKeyBlob(credential: OAuthCredential, includeRefreshToken: boolean): string {
-	return JSON.stringify({
-		apiEndpoint: credential.apiEndpoint,
-		token: credential.access,
-		enterpriseUrl: credential.enterpriseUrl,
-		projectId: credential.projectId,
-		refreshToken: includeRefreshToken ? credential.refresh : undefined,
-		expiresAt: credential.expires,
-		email: credential.email,
-		accountId: credential.accountId,
-	});
-}
-
-function defaultWait(delayMs: number, signal?: AbortSignal): Promise<void> {
-	return new Promise((resolve, reject) => {
-		if (signal?.aborted) return reject(new AbortedError("login aborted"));
-		const timer = setTimeout(() => {
-			signal?.removeEventListener("abort", onAbort);
-			resolve();
-		}, delayMs);
-		const onAbort = () => {
-			clearTimeout(timer);
-			reject(new AbortedError("login aborted"));
-		};
-		signal?.addEventListener("abort", onAbort, { once: true });
-	});
 }
 
 /** Normalise what the user typed as an Enterprise host (`https://ghe.example.com/` → `ghe.example.com`). */
@@ -155,7 +125,7 @@ export async function loginCopilotWithDeviceCode(
 	const domain = enterpriseDomain(domainInput);
 	const web = domain ? `https://${domain}` : config.githubBaseUrl;
 	const api = domain ? `https://api.${domain}` : config.githubApiBaseUrl;
-	const wait = config.pollWait ?? defaultWait;
+	const wait = config.pollWait ?? sleep;
 
 	const device = await postJson(ctx, `${web}/login/device/code`, { client_id: config.clientId, scope: "read:user" });
 	const deviceBody = isRecord(device.body) ? device.body : {};
@@ -221,7 +191,7 @@ export function createCopilotOAuth(config: CopilotLoginConfig & { includeRefresh
 	return {
 		rotatesRefreshToken: false,
 		refresh: async (credential, ctx) => refreshCopilotCredential(credential, ctx),
-		toApiKey: (credential) => copilotApiKeyBlob(credential, config.includeRefreshTokenInApiKey),
+		toApiKey: (credential) => jsonApiKeyBlob(credential, { includeRefreshToken: config.includeRefreshTokenInApiKey }),
 		login: (callbacks, ctx) => loginCopilotWithDeviceCode(config, callbacks, ctx),
 	};
 }

@@ -1,7 +1,6 @@
 export {
 	COPILOT_TOKEN_LIFETIME_MS,
 	type CopilotLoginConfig,
-	copilotApiKeyBlob,
 	createCopilotOAuth,
 	loginCopilotWithDeviceCode,
 	refreshCopilotCredential,

@@ -1,10 +1,4 @@
-export {
-	createAntigravityOAuth,
-	GOOGLE_EXPIRY_SKEW_MS,
-	type GoogleOAuthConfig,
-	googleApiKeyBlob,
-	refreshGoogleOAuth,
-} from "./antigravity-oauth";
+export { createAntigravityOAuth } from "./antigravity-oauth";
 export {
 	ANTIGRAVITY_DEFAULT_ENDPOINTS,
 	type AntigravityEndpoints,

@@ -1,10 +1,4 @@
-export {
-	createGeminiCliOAuth,
-	GOOGLE_EXPIRY_SKEW_MS,
-	type GoogleOAuthConfig,
-	googleApiKeyBlob,
-	refreshGoogleOAuth,
-} from "./gemini-cli-oauth";
+export { createGeminiCliOAuth } from "./gemini-cli-oauth";
 export {
 	GEMINI_CLI_DEFAULT_ENDPOINTS,
 	type GeminiCliEndpoints,
