@@ -1,3 +1,4 @@
+export { abortableWait, type KimiLoginConfig, type KimiPollWait, loginKimiWithDeviceCode } from "./kimi-login";
 export {
 	createKimiPlugin,
 	KIMI_CLIENT_ID,

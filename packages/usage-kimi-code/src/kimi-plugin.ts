@@ -2,6 +2,7 @@ import { arch, hostname, version as osVersion, release, userInfo } from "node:os
 import type { Env, OAuthCredential, OAuthRefreshResult, PluginContext, ProviderPlugin } from "@authpool/core";
 import { invalidOptions, requestOAuthToken, requireTokenFields, sha256Hex, toNumber } from "@authpool/core";
 import { z } from "zod";
+import { type KimiPollWait, loginKimiWithDeviceCode } from "./kimi-login";
 import { createKimiUsageProvider } from "./kimi-usage";
 
 /** Public client id of the Kimi CLI device-code OAuth app. */
@@ -24,6 +25,8 @@ export interface KimiPluginOptions {
 	clientVersion?: string;
 	/** 32-hex device id sent as `X-Msh-Device-Id`. @default a stable hash of host + user */
 	deviceId?: string;
+	/** Sleep between device-login polls (tests pass an instant one). @default an abortable `setTimeout` */
+	pollWait?: KimiPollWait;
 }
 
 const optionsSchema = z
@@ -35,6 +38,7 @@ const optionsSchema = z
 			.string()
 			.regex(/^[0-9a-f]{32}$/)
 			.optional(),
+		pollWait: z.custom<KimiPollWait>((v) => typeof v === "function", "must be a function").optional(),
 	})
 	.strict();
 
@@ -76,8 +80,8 @@ function oauthHost(env: Env, fallback: string): string {
 }
 
 /**
- * Build the `kimi-code` plugin: device-code OAuth (refresh with form body, rotation accepted when returned),
- * usage limits from `/usages`, API key from `KIMI_API_KEY`.
+ * Build the `kimi-code` plugin: device-code OAuth login and refresh (form body, rotation accepted when
+ * returned), usage limits from `/usages`, API key from `KIMI_API_KEY`.
  * @throws AuthpoolError `INVALID_OPTIONS` for malformed options.
  * @example
  * const storage = new AuthStorage(store, { providers: [createKimiPlugin()] });
@@ -94,6 +98,7 @@ export function createKimiPlugin(options: KimiPluginOptions = {}): ProviderPlugi
 	const clientVersion = parsed.data.clientVersion ?? "1.0.0";
 	const deviceId = parsed.data.deviceId ?? defaultDeviceId();
 	const headers = () => kimiCommonHeaders(clientVersion, deviceId);
+	const pollWait = parsed.data.pollWait;
 
 	return {
 		id: "kimi-code",
@@ -123,6 +128,17 @@ export function createKimiPlugin(options: KimiPluginOptions = {}): ProviderPlugi
 					expires: ctx.clock.now() + (toNumber(body.expires_in) ?? 0) * 1000 - FIVE_MINUTES,
 				};
 			},
+			login: (callbacks, ctx) =>
+				loginKimiWithDeviceCode(
+					{
+						oauthHost: oauthHost(ctx.env, endpoints.oauthHost),
+						clientId,
+						headers,
+						...(pollWait ? { pollWait } : {}),
+					},
+					callbacks,
+					ctx,
+				),
 		},
 	};
 }

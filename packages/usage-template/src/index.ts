@@ -1,1 +1,7 @@
-export {};
+export {
+	type AcmeEndpoints,
+	type AcmePluginOptions,
+	acmeRankingStrategy,
+	createAcmePlugin,
+	parseAcmeUsage,
+} from "./template-plugin";

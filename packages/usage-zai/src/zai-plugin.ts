@@ -169,8 +169,9 @@ export function createZaiUsageProvider(endpoints: ZaiEndpoints = { origin: DEFAU
 					const body: unknown = await response.json();
 					if (isRecord(body)) metadata.modelUsage = body;
 				}
-			} catch {
-				// Best effort: the model-usage breakdown is informational only.
+			} catch (error) {
+				// Best effort: the model-usage breakdown is informational only; an abort still stops the caller.
+				if (params.signal?.aborted) throw error;
 			}
 			return { provider: "zai", fetchedAt: now, limits: parseZaiLimits(payload), metadata, raw: payload };
 		},

@@ -1,0 +1,22 @@
+/**
+ * The SQLITE_BUSY family: errors that mean "another connection holds a lock right now" and go away
+ * on retry (BUSY, BUSY_RECOVERY, BUSY_SNAPSHOT, BUSY_TIMEOUT, LOCKED, LOCKED_SHAREDCACHE, ...).
+ */
+
+/** `true` when `error` is a better-sqlite3 error of the BUSY/LOCKED family. */
+export function isSqliteBusyError(error: unknown): boolean {
+	if (typeof error !== "object" || error === null) return false;
+	const code = (error as { code?: unknown }).code;
+	if (typeof code === "string") return code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED");
+	const message = (error as { message?: unknown }).message;
+	return typeof message === "string" && /database (?:table )?is locked/i.test(message);
+}
+
+/** Bounded exponential backoff: `baseMs · 2^attempt`. */
+export function backoffDelayMs(attempt: number, baseMs: number): number {
+	return baseMs * 2 ** attempt;
+}
+
+export function delay(ms: number): Promise<void> {
+	return new Promise((resolve) => setTimeout(resolve, ms));
+}

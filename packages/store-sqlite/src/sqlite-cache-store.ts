@@ -1,0 +1,46 @@
+/**
+ * Key/value cache (session pins, usage reports) with millisecond expiry. Cache writes do not bump
+ * the change revision: the pool reads the cache on demand, not on reload.
+ */
+import type { CacheStore } from "@authpool/core";
+import { check, finiteSchema, keySchema } from "./input-validation";
+import type { SqliteContext } from "./sqlite-context";
+
+const SQL = {
+	get: "SELECT value, expires_at FROM auth_cache WHERE key = ?",
+	set:
+		"INSERT INTO auth_cache (key, value, expires_at) VALUES (?, ?, ?) " +
+		"ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
+	delete: "DELETE FROM auth_cache WHERE key = ?",
+	cleanExpired: "DELETE FROM auth_cache WHERE expires_at <= ?",
+} as const;
+
+export function createSqliteCacheStore(ctx: SqliteContext): CacheStore {
+	return {
+		async get(key, options) {
+			ctx.assertOpen("cache.get");
+			check(keySchema, key, "cache key");
+			return ctx.read("cache.get", () => {
+				const entry = ctx.statement(SQL.get).get(key) as { value: string; expires_at: number } | undefined;
+				if (!entry) return null;
+				if (entry.expires_at <= ctx.now() && options?.includeExpired !== true) return null;
+				return entry.value;
+			});
+		},
+		async set(key, value, expiresAt) {
+			ctx.assertOpen("cache.set");
+			check(keySchema, key, "cache key");
+			check(keySchema, value, "cache value");
+			check(finiteSchema, expiresAt, "cache expiry");
+			await ctx.write("cache.set", () => ctx.statement(SQL.set).run(key, value, expiresAt));
+		},
+		async delete(key) {
+			ctx.assertOpen("cache.delete");
+			check(keySchema, key, "cache key");
+			await ctx.write("cache.delete", () => ctx.statement(SQL.delete).run(key));
+		},
+		async cleanExpired() {
+			return ctx.write("cache.cleanExpired", () => ctx.statement(SQL.cleanExpired).run(ctx.now()).changes);
+		},
+	};
+}

@@ -1,0 +1,88 @@
+/**
+ * `createSqliteStore`: the embedded default store, safe for many processes on one file.
+ *
+ * Kysely owns the schema (versioned migrations) and builds the variable ledger queries; every
+ * statement runs synchronously on one better-sqlite3 connection per store, so a multi-statement
+ * write is one short `BEGIN IMMEDIATE` transaction with no async gap in which the event loop could
+ * interleave another caller (see README "Design").
+ */
+import { type AuthCredentialStore, type StoreCapabilities, silentLogger, systemClock } from "@authpool/core";
+import { type CorruptRowReport, CredentialDecoder } from "./credential-record";
+import { openSqliteDatabase } from "./open-database";
+import { createSqliteBlockStore } from "./sqlite-block-store";
+import { createSqliteCacheStore } from "./sqlite-cache-store";
+import { createSqliteChangeFeed, type SqliteChangeFeed } from "./sqlite-change-feed";
+import { SqliteContext } from "./sqlite-context";
+import { createSqliteLeaseStore } from "./sqlite-lease-store";
+import { createSqliteLedgerStore } from "./sqlite-ledger-store";
+import { createSqliteRowStore } from "./sqlite-row-store";
+import { parseSqliteStoreOptions, type SqliteStoreOptions } from "./sqlite-store-options";
+
+/** The SQLite store: the whole contract plus diagnostics. */
+export interface SqliteCredentialStore extends AuthCredentialStore {
+	readonly kind: "sqlite";
+	readonly leases: NonNullable<AuthCredentialStore["leases"]>;
+	readonly ledger: NonNullable<AuthCredentialStore["ledger"]>;
+	readonly changes: SqliteChangeFeed;
+	/** Absolute path of the file, `":memory:"`, or the injected connection's name. */
+	readonly location: string;
+	/** Rows whose stored data cannot be read (skipped, with a warning, by every listing). No secrets. */
+	listCorruptRows(): Promise<CorruptRowReport[]>;
+}
+
+const CAPABILITIES: StoreCapabilities = Object.freeze({
+	sharedAcrossInstances: true,
+	leases: true,
+	usageLedger: true,
+	pushChanges: true,
+});
+
+/**
+ * Open (creating and migrating as needed) a SQLite credential store.
+ *
+ * @throws AuthpoolError `INVALID_OPTIONS` for bad options; `SCHEMA_TOO_NEW` when the file was written
+ *   by a newer version (nothing is changed); `STORE_ERROR` naming the path when the file cannot be
+ *   opened or stays busy after the bounded retries.
+ * @example
+ * ```ts
+ * const store = await createSqliteStore({ path: join(dataDir, "auth.db") });
+ * const storage = new AuthStorage(store, { providers: [anthropic] });
+ * await storage.reload();
+ * ```
+ */
+export async function createSqliteStore(options: SqliteStoreOptions): Promise<SqliteCredentialStore> {
+	const resolved = parseSqliteStoreOptions(options);
+	const logger = resolved.logger ?? silentLogger;
+	const opened = await openSqliteDatabase(resolved);
+	const ctx = new SqliteContext(
+		opened.db,
+		resolved.clock ?? systemClock,
+		logger,
+		opened.location,
+		resolved.synchronous,
+	);
+	const rows = createSqliteRowStore(ctx, new CredentialDecoder(logger));
+	const changes = createSqliteChangeFeed(ctx, resolved.watchIntervalMs);
+	ctx.afterWrite = () => changes.poll();
+
+	return {
+		kind: "sqlite",
+		capabilities: CAPABILITIES,
+		location: opened.location,
+		rows,
+		cache: createSqliteCacheStore(ctx),
+		blocks: createSqliteBlockStore(ctx),
+		changes,
+		leases: createSqliteLeaseStore(ctx),
+		ledger: createSqliteLedgerStore(ctx, opened.kysely),
+		listCorruptRows: () => rows.listCorruptRows(),
+		async close() {
+			if (ctx.closed) return;
+			ctx.markClosed();
+			changes.stop();
+			// Closed directly, not through kysely: its driver only knows the connection once it ran a query
+			// (an up-to-date open never does), and an injected connection belongs to the caller.
+			if (opened.owned && opened.db.open) opened.db.close();
+		},
+	};
+}

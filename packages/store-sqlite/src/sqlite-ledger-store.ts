@@ -1,0 +1,117 @@
+/**
+ * Usage ledger: hourly usage snapshots (one row per provider + account + limit + hour; a later write
+ * in the same hour replaces it) and request costs. Queries are built with kysely (filters vary) and
+ * executed synchronously on the connection, so multi-entry writes are one IMMEDIATE transaction.
+ */
+import type { UsageCostHistoryEntry, UsageHistoryEntry, UsageLedgerStore, UsageStatus } from "@authpool/core";
+import type { CompiledQuery, Kysely } from "kysely";
+import { check, costEntriesSchema, costQuerySchema, usageEntriesSchema, usageQuerySchema } from "./input-validation";
+import type { SqliteSchema, UsageCostsTable, UsageHistoryTable } from "./schema";
+import type { SqliteContext } from "./sqlite-context";
+
+const HOUR_MS = 3_600_000;
+
+type HistoryRecord = Omit<UsageHistoryTable, "id">;
+type CostRecord = Omit<UsageCostsTable, "id">;
+
+function toHistoryEntry(record: HistoryRecord): UsageHistoryEntry {
+	const entry: UsageHistoryEntry = {
+		recordedAt: record.recorded_at,
+		provider: record.provider,
+		accountKey: record.account_key,
+		limitId: record.limit_id,
+		label: record.label,
+	};
+	if (record.email !== null) entry.email = record.email;
+	if (record.account_id !== null) entry.accountId = record.account_id;
+	if (record.window_label !== null) entry.windowLabel = record.window_label;
+	if (record.used_fraction !== null) entry.usedFraction = record.used_fraction;
+	if (record.status !== null) entry.status = record.status as UsageStatus;
+	if (record.resets_at !== null) entry.resetsAt = record.resets_at;
+	return entry;
+}
+
+function toCostEntry(record: CostRecord): UsageCostHistoryEntry {
+	return {
+		recordedAt: record.recorded_at,
+		provider: record.provider,
+		accountKey: record.account_key,
+		costUsd: record.cost_usd,
+	};
+}
+
+export function createSqliteLedgerStore(ctx: SqliteContext, kysely: Kysely<SqliteSchema>): UsageLedgerStore {
+	const run = (query: CompiledQuery) => ctx.statement(query.sql).run(...query.parameters);
+	const all = <T>(query: CompiledQuery) => ctx.statement(query.sql).all(...query.parameters) as T[];
+
+	return {
+		async recordUsageSnapshots(entries) {
+			ctx.assertOpen("ledger.recordUsageSnapshots");
+			check(usageEntriesSchema, entries, "usage snapshots");
+			if (entries.length === 0) return;
+			await ctx.write("ledger.recordUsageSnapshots", () => {
+				for (const entry of entries) {
+					const values: HistoryRecord = {
+						hour_bucket: Math.floor(entry.recordedAt / HOUR_MS),
+						recorded_at: entry.recordedAt,
+						provider: entry.provider,
+						account_key: entry.accountKey,
+						limit_id: entry.limitId,
+						email: entry.email ?? null,
+						account_id: entry.accountId ?? null,
+						label: entry.label,
+						window_label: entry.windowLabel ?? null,
+						used_fraction: entry.usedFraction ?? null,
+						status: entry.status ?? null,
+						resets_at: entry.resetsAt ?? null,
+					};
+					// REPLACE (delete + insert) rather than an upsert: the newer snapshot also takes a newer id, so it
+					// sorts after same-time entries written before it, as a fresh write would.
+					run(kysely.replaceInto("auth_usage_history").values(values).compile());
+				}
+			});
+		},
+
+		async listUsageHistory(query) {
+			ctx.assertOpen("ledger.listUsageHistory");
+			check(usageQuerySchema, query, "usage history query");
+			let select = kysely.selectFrom("auth_usage_history").selectAll();
+			if (query?.provider !== undefined) select = select.where("provider", "=", query.provider);
+			if (query?.sinceMs !== undefined) select = select.where("recorded_at", ">=", query.sinceMs);
+			const compiled = select.orderBy("recorded_at").orderBy("id").compile();
+			return ctx.read("ledger.listUsageHistory", () => all<HistoryRecord>(compiled).map(toHistoryEntry));
+		},
+
+		async recordUsageCosts(entries) {
+			ctx.assertOpen("ledger.recordUsageCosts");
+			check(costEntriesSchema, entries, "usage costs");
+			if (entries.length === 0) return;
+			await ctx.write("ledger.recordUsageCosts", () => {
+				for (const entry of entries) {
+					run(
+						kysely
+							.insertInto("auth_usage_costs")
+							.values({
+								recorded_at: entry.recordedAt,
+								provider: entry.provider,
+								account_key: entry.accountKey,
+								cost_usd: entry.costUsd,
+							})
+							.compile(),
+					);
+				}
+			});
+		},
+
+		async listUsageCosts(query) {
+			ctx.assertOpen("ledger.listUsageCosts");
+			check(costQuerySchema, query, "usage cost query");
+			let select = kysely.selectFrom("auth_usage_costs").selectAll();
+			if (query?.provider !== undefined) select = select.where("provider", "=", query.provider);
+			if (query?.accountKey !== undefined) select = select.where("account_key", "=", query.accountKey);
+			if (query?.sinceMs !== undefined) select = select.where("recorded_at", ">=", query.sinceMs);
+			const compiled = select.orderBy("recorded_at").orderBy("id").compile();
+			return ctx.read("ledger.listUsageCosts", () => all<CostRecord>(compiled).map(toCostEntry));
+		},
+	};
+}

@@ -1,0 +1,111 @@
+/**
+ * Options of `createSqliteStore`, validated with zod at construction.
+ */
+import { type Clock, invalidOptions, type Logger } from "@authpool/core";
+import type BetterSqlite3 from "better-sqlite3";
+import { z } from "zod";
+
+/** Options of {@link createSqliteStore}. Give exactly one of `path` or `database`. */
+export interface SqliteStoreOptions {
+	/**
+	 * Database file. Its directory is created `0700` when missing; the file (and its `-wal`/`-shm`)
+	 * is kept `0600`. `":memory:"` opens a private in-memory database.
+	 */
+	path?: string;
+	/**
+	 * An open better-sqlite3 connection to use instead of `path`. The store configures it (busy
+	 * timeout, WAL, migrations) but does not close it: the caller owns it.
+	 */
+	database?: BetterSqlite3.Database;
+	/** Time source for expiries (cache, blocks, leases) and row timestamps. @default Date.now */
+	clock?: Clock;
+	/** Receives warnings (corrupt rows) and debug lines; never a secret. @default silent */
+	logger?: Logger;
+	/**
+	 * How long a statement waits for another connection's lock before failing with SQLITE_BUSY.
+	 * @default 5000
+	 */
+	busyTimeoutMs?: number;
+	/**
+	 * Connection-wide `PRAGMA synchronous`. Writes of credential rows always commit with `FULL`
+	 * (a rotated refresh token must survive power loss); this sets everything else (cache, blocks,
+	 * leases, usage ledger). @default "NORMAL"
+	 */
+	synchronous?: "NORMAL" | "FULL";
+	/**
+	 * Attempts to open the database when it stays busy (e.g. WAL recovery after a crash while other
+	 * processes start), with exponential backoff from `openRetryBaseMs`. @default 5
+	 */
+	openAttempts?: number;
+	/** First backoff delay between open attempts. @default 50 */
+	openRetryBaseMs?: number;
+	/**
+	 * How often `changes.subscribe` listeners are checked for other processes' writes (local writes
+	 * notify at once). The timer runs only while someone listens. @default 250
+	 */
+	watchIntervalMs?: number;
+}
+
+const functionSchema = z.custom<(...args: unknown[]) => unknown>((value) => typeof value === "function", {
+	message: "expected a function",
+});
+
+const optionsSchema = z
+	.object({
+		path: z.string().min(1).optional(),
+		database: z
+			.custom<BetterSqlite3.Database>(
+				(value) =>
+					typeof value === "object" &&
+					value !== null &&
+					typeof (value as { prepare?: unknown }).prepare === "function" &&
+					typeof (value as { pragma?: unknown }).pragma === "function",
+				{ message: "expected a better-sqlite3 Database" },
+			)
+			.optional(),
+		clock: z.object({ now: functionSchema }).optional(),
+		logger: z
+			.object({ debug: functionSchema, info: functionSchema, warn: functionSchema, error: functionSchema })
+			.optional(),
+		busyTimeoutMs: z.number().int().min(0).max(600_000).optional(),
+		synchronous: z.enum(["NORMAL", "FULL"]).optional(),
+		openAttempts: z.number().int().min(1).max(20).optional(),
+		openRetryBaseMs: z.number().int().min(0).max(10_000).optional(),
+		watchIntervalMs: z.number().int().min(10).max(60_000).optional(),
+	})
+	.strict()
+	.refine((options) => (options.path === undefined) !== (options.database === undefined), {
+		message: "give exactly one of `path` or `database`",
+	});
+
+export interface ResolvedSqliteStoreOptions {
+	path: string | undefined;
+	database: BetterSqlite3.Database | undefined;
+	clock: Clock | undefined;
+	logger: Logger | undefined;
+	busyTimeoutMs: number;
+	synchronous: "NORMAL" | "FULL";
+	openAttempts: number;
+	openRetryBaseMs: number;
+	watchIntervalMs: number;
+}
+
+/** Validate and default the options; throws `INVALID_OPTIONS` listing `path: message`. */
+export function parseSqliteStoreOptions(options: unknown): ResolvedSqliteStoreOptions {
+	const result = optionsSchema.safeParse(options);
+	if (!result.success) throw invalidOptions("createSqliteStore", result.error.issues);
+	const value = result.data;
+	// Keep the caller's objects (zod returns stripped copies; methods may rely on `this`).
+	const given = options as { clock?: Clock; logger?: Logger; database?: BetterSqlite3.Database };
+	return {
+		path: value.path,
+		database: given.database,
+		clock: given.clock,
+		logger: given.logger,
+		busyTimeoutMs: value.busyTimeoutMs ?? 5000,
+		synchronous: value.synchronous ?? "NORMAL",
+		openAttempts: value.openAttempts ?? 5,
+		openRetryBaseMs: value.openRetryBaseMs ?? 50,
+		watchIntervalMs: value.watchIntervalMs ?? 250,
+	};
+}

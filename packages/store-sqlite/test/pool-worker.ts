@@ -1,0 +1,142 @@
+/**
+ * A worker OS process for the multi-process tests (run with
+ * `node --conditions=@authpool/source --import tsx`). The parent passes a JSON config as argv[2]
+ * and receives results over the IPC channel.
+ *
+ * - `traffic`: `callers` concurrent loops of `getApiKey` + server-side verification until the deadline.
+ * - `writes`:  a burst of row/block/cache writes, reporting each committed row id as it lands.
+ * - `block`:   resolve a session's row, mark its usage limit, report the row's key, exit.
+ * - `resolve`: resolve one session and report the key.
+ */
+import { AuthStorage } from "@authpool/core";
+import { createSqliteStore } from "../src/index";
+import { PROVIDER, rotatingPlugin } from "./rotating-plugin";
+
+export type WorkerConfig =
+	| { mode: "traffic"; dbPath: string; serverUrl: string; worker: string; durationMs: number; callers: number }
+	| { mode: "writes"; dbPath: string; worker: string }
+	| { mode: "block"; dbPath: string; serverUrl: string; worker: string; session: string }
+	| { mode: "resolve"; dbPath: string; serverUrl: string; worker: string; session: string };
+
+export interface TrafficResult {
+	type: "traffic";
+	worker: string;
+	calls: number;
+	verified: number;
+	rejected: number;
+	noKey: number;
+	errors: string[];
+	busyErrors: number;
+}
+
+const config = JSON.parse(process.argv[2] ?? "{}") as WorkerConfig;
+
+function send(message: unknown): Promise<void> {
+	return new Promise((resolve) => {
+		if (!process.send) return resolve();
+		process.send(message, (error: Error | null) => {
+			if (error) process.stderr.write(`worker send failed: ${error.message}\n`);
+			resolve();
+		});
+	});
+}
+
+function describeError(error: unknown): string {
+	if (error instanceof Error) return `${(error as { code?: string }).code ?? error.name}: ${error.message}`;
+	return String(error);
+}
+
+async function traffic(cfg: Extract<WorkerConfig, { mode: "traffic" }>): Promise<void> {
+	const store = await createSqliteStore({ path: cfg.dbPath });
+	const storage = new AuthStorage(store, { providers: [rotatingPlugin(cfg.serverUrl, cfg.worker)], owner: cfg.worker });
+	await storage.reload();
+	await send({ type: "ready", worker: cfg.worker });
+	const result: TrafficResult = {
+		type: "traffic",
+		worker: cfg.worker,
+		calls: 0,
+		verified: 0,
+		rejected: 0,
+		noKey: 0,
+		errors: [],
+		busyErrors: 0,
+	};
+	const deadline = Date.now() + cfg.durationMs;
+	const caller = async (index: number) => {
+		const session = `${cfg.worker}-session-${index}`;
+		while (Date.now() < deadline) {
+			result.calls++;
+			try {
+				const key = await storage.getApiKey(PROVIDER, session);
+				if (key === undefined) {
+					result.noKey++;
+					continue;
+				}
+				const response = await fetch(`${cfg.serverUrl}/verify`, {
+					method: "POST",
+					headers: { "content-type": "application/json" },
+					body: JSON.stringify({ access: key, worker: cfg.worker }),
+				});
+				if (response.ok) result.verified++;
+				else result.rejected++;
+				await response.arrayBuffer();
+			} catch (error) {
+				const text = describeError(error);
+				if (/SQLITE_BUSY|database is locked/i.test(text)) result.busyErrors++;
+				if (result.errors.length < 20) result.errors.push(text);
+			}
+		}
+	};
+	await Promise.all(Array.from({ length: cfg.callers }, (_, index) => caller(index)));
+	await send(result);
+	await storage.close();
+	await store.close();
+}
+
+async function writes(cfg: Extract<WorkerConfig, { mode: "writes" }>): Promise<void> {
+	const store = await createSqliteStore({ path: cfg.dbPath });
+	await send({ type: "ready", worker: cfg.worker });
+	for (let index = 0; ; index++) {
+		const row = await store.rows.insert("burst", { type: "api_key", key: `${cfg.worker}-key-${index}` });
+		await store.rows.update(row.id, { type: "api_key", key: `${cfg.worker}-key-${index}-v2` });
+		await store.blocks.upsert({
+			credentialId: row.id,
+			providerKey: "burst:api_key",
+			scope: "",
+			blockedUntil: Date.now() + 60_000,
+		});
+		await store.cache.set(`${cfg.worker}-${index}`, "x".repeat(2048), Date.now() + 60_000);
+		// Reported only after the commits above returned: the parent may count on this row existing.
+		process.send?.({ type: "committed", id: row.id });
+	}
+}
+
+async function single(cfg: Extract<WorkerConfig, { mode: "block" | "resolve" }>): Promise<void> {
+	const store = await createSqliteStore({ path: cfg.dbPath });
+	const storage = new AuthStorage(store, { providers: [rotatingPlugin(cfg.serverUrl, cfg.worker)], owner: cfg.worker });
+	await storage.reload();
+	const key = await storage.getApiKey(PROVIDER, cfg.session);
+	if (cfg.mode === "block") await storage.markUsageLimitReached(PROVIDER, cfg.session, { retryAfterMs: 60_000 });
+	await send({ type: cfg.mode, key });
+	await storage.close();
+	await store.close();
+}
+
+async function main(): Promise<void> {
+	// Core's lease-wait sleep is an unref'd timer: a process whose only pending work is a caller
+	// waiting out a peer's refresh lease would otherwise exit (code 0) mid-await. Real hosts keep their
+	// loop alive with servers/sockets; this worker keeps it alive explicitly.
+	const keepAlive = setInterval(() => {}, 1_000);
+	if (config.mode === "traffic") await traffic(config);
+	else if (config.mode === "writes") await writes(config);
+	else await single(config);
+	clearInterval(keepAlive);
+}
+
+main().then(
+	() => process.exit(0),
+	async (error: unknown) => {
+		await send({ type: "error", error: describeError(error) });
+		process.exit(1);
+	},
+);

@@ -1,0 +1,140 @@
+/**
+ * Test helper: a local OAuth token endpoint that rotates the refresh token on every use and answers
+ * `invalid_grant` to a reused one, plus a `/verify` endpoint workers call with every access token they
+ * were handed (so the server, not the worker, judges "expired" and "unknown"). Real time throughout:
+ * it serves real OS processes.
+ */
+import { randomBytes } from "node:crypto";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+
+export interface Grant {
+	account: string;
+	access: string;
+	refresh: string;
+	/** Real epoch ms the access token dies. */
+	expiresAt: number;
+}
+
+export interface RefreshRequest {
+	account: string | undefined;
+	worker: string | undefined;
+	outcome: "rotated" | "invalid_grant" | "dropped";
+}
+
+export interface RotatingTokenServer {
+	url: string;
+	/** The first grant of a new account (what the test stores as the row). */
+	addAccount(account: string): Grant;
+	/** Refresh requests in arrival order. */
+	readonly refreshes: RefreshRequest[];
+	/** Verification failures: tokens a worker was handed that were expired or unknown. */
+	readonly rejectedTokens: Array<{ reason: string; worker: string | undefined }>;
+	verifiedCount(): number;
+	/** Rotated refreshes of one account (or all). */
+	rotations(account?: string): number;
+	/**
+	 * Called when a refresh arrives, before it is processed; return `"drop"` to destroy the socket
+	 * without consuming the token (the test kills the caller meanwhile). May be async.
+	 */
+	onRefresh?: (request: { account: string | undefined; worker: string | undefined }) => Promise<"process" | "drop">;
+	close(): Promise<void>;
+}
+
+function token(prefix: string): string {
+	return `${prefix}-${randomBytes(12).toString("hex")}`;
+}
+
+async function readJson(request: IncomingMessage): Promise<Record<string, unknown>> {
+	const chunks: Buffer[] = [];
+	for await (const chunk of request) chunks.push(chunk as Buffer);
+	try {
+		return JSON.parse(Buffer.concat(chunks).toString("utf8")) as Record<string, unknown>;
+	} catch {
+		return {};
+	}
+}
+
+function send(response: ServerResponse, status: number, body: unknown): void {
+	response.writeHead(status, { "content-type": "application/json" });
+	response.end(JSON.stringify(body));
+}
+
+/** Start the server on 127.0.0.1 (port 0). `accessTtlMs` is the life of every access token. */
+export async function startRotatingTokenServer(accessTtlMs: number): Promise<RotatingTokenServer> {
+	/** refresh token → account, for tokens not yet used. */
+	const liveRefresh = new Map<string, string>();
+	/** refresh tokens already consumed → account (reuse answers invalid_grant). */
+	const usedRefresh = new Map<string, string>();
+	const accessTokens = new Map<string, { account: string; expiresAt: number }>();
+	const refreshes: RefreshRequest[] = [];
+	const rejectedTokens: Array<{ reason: string; worker: string | undefined }> = [];
+	let verified = 0;
+
+	const issue = (account: string): Grant => {
+		const grant = { account, access: token("at"), refresh: token("rt"), expiresAt: Date.now() + accessTtlMs };
+		liveRefresh.set(grant.refresh, account);
+		accessTokens.set(grant.access, { account, expiresAt: grant.expiresAt });
+		return grant;
+	};
+
+	const handle = async (request: IncomingMessage, response: ServerResponse) => {
+		const body = await readJson(request);
+		const worker = typeof body.worker === "string" ? body.worker : undefined;
+		if (request.url === "/token") {
+			const refresh = typeof body.refresh === "string" ? body.refresh : "";
+			const account = liveRefresh.get(refresh) ?? usedRefresh.get(refresh);
+			if (server.onRefresh && (await server.onRefresh({ account, worker })) === "drop") {
+				refreshes.push({ account, worker, outcome: "dropped" });
+				request.socket.destroy();
+				return;
+			}
+			const live = liveRefresh.get(refresh);
+			if (live === undefined) {
+				refreshes.push({ account, worker, outcome: "invalid_grant" });
+				send(response, 400, { error: "invalid_grant" });
+				return;
+			}
+			liveRefresh.delete(refresh);
+			usedRefresh.set(refresh, live);
+			refreshes.push({ account: live, worker, outcome: "rotated" });
+			const grant = issue(live);
+			send(response, 200, { access: grant.access, refresh: grant.refresh, expiresAt: grant.expiresAt });
+			return;
+		}
+		if (request.url === "/verify") {
+			const access = typeof body.access === "string" ? body.access : "";
+			const known = accessTokens.get(access);
+			const reason = !known ? "unknown token" : known.expiresAt <= Date.now() ? "expired token" : null;
+			if (reason) rejectedTokens.push({ reason, worker });
+			else verified++;
+			send(response, reason ? 401 : 200, { ok: reason === null, reason });
+			return;
+		}
+		send(response, 404, { error: "not found" });
+	};
+
+	const http: Server = createServer((request, response) => {
+		handle(request, response).catch(() => send(response, 500, { error: "server error" }));
+	});
+	http.keepAliveTimeout = 30_000;
+	await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
+	const { port } = http.address() as AddressInfo;
+
+	const server: RotatingTokenServer = {
+		url: `http://127.0.0.1:${port}`,
+		addAccount: issue,
+		refreshes,
+		rejectedTokens,
+		verifiedCount: () => verified,
+		rotations: (account) =>
+			refreshes.filter((entry) => entry.outcome === "rotated" && (account === undefined || entry.account === account))
+				.length,
+		close: () =>
+			new Promise<void>((resolve) => {
+				http.closeAllConnections();
+				http.close(() => resolve());
+			}),
+	};
+	return server;
+}
