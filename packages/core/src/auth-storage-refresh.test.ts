@@ -26,6 +26,20 @@ function setup() {
 }
 
 describe("AuthStorage OAuth refresh", () => {
+	it("refreshes inside the skew window: 60 s by default, `refreshSkewMs` when set", async () => {
+		const { store, clock, plugin } = setup();
+		await store.rows.insert("acme", oauth("a@x.io", clock.now(), { expires: clock.now() + 30_000 }));
+		const tight = new AuthStorage(store, { providers: [plugin], clock, env: {}, refreshSkewMs: 1_000 });
+		await tight.reload();
+		expect(await tight.getApiKey("acme", "s")).toBe("access-a@x.io-0");
+		expect(plugin.refreshCalls).toBe(0);
+		const standard = new AuthStorage(store, { providers: [plugin], clock, env: {} });
+		await standard.reload();
+		expect(await standard.getApiKey("acme", "s")).toBe("access-a@x.io-r1");
+		expect(plugin.refreshCalls).toBe(1);
+		expect(() => new AuthStorage(store, { refreshSkewMs: -1 })).toThrow(/refreshSkewMs/);
+	});
+
 	it("1,000 concurrent getApiKey on one expired row → exactly one refresh, everyone gets the new token", async () => {
 		const { storage, store, clock, plugin } = setup();
 		await store.rows.insert("acme", oauth("a@x.io", clock.now(), { expires: clock.now() - 1 }));

@@ -85,6 +85,13 @@ export interface AuthStorageOptions {
 	usageRequestTimeoutMs?: number;
 	/** Bound of one OAuth refresh call. @default 10_000 */
 	refreshTimeoutMs?: number;
+	/** Refresh an OAuth token when `now + refreshSkewMs >= expires`. @default 60_000 */
+	refreshSkewMs?: number;
+	/**
+	 * Lifetime of the cross-process refresh lease (renewed while a refresh runs); a crashed holder's lease
+	 * is taken over after it. @default 15_000
+	 */
+	refreshLeaseTtlMs?: number;
 	/** Sessions whose pins are kept in memory (LRU). @default 10_000 */
 	maxSessions?: number;
 	/** Let the default resolver run `!command` config values (via `child_process.execSync`). @default false */
@@ -122,6 +129,8 @@ const optionsSchema = z.object({
 	owner: z.string().min(1).optional(),
 	usageRequestTimeoutMs: duration.optional(),
 	refreshTimeoutMs: duration.optional(),
+	refreshSkewMs: z.number().int().nonnegative().max(86_400_000).optional(),
+	refreshLeaseTtlMs: duration.optional(),
 	maxSessions: z.number().int().positive().optional(),
 	allowCommandConfigValues: z.boolean().optional(),
 	sourceLabel: z.string().optional(),
@@ -279,6 +288,8 @@ export class AuthStorage {
 			env: this.#env,
 			owner: options.owner ?? randomUUID(),
 			...(options.refreshTimeoutMs !== undefined ? { timeoutMs: options.refreshTimeoutMs } : {}),
+			...(options.refreshSkewMs !== undefined ? { skewMs: options.refreshSkewMs } : {}),
+			...(options.refreshLeaseTtlMs !== undefined ? { leaseTtlMs: options.refreshLeaseTtlMs } : {}),
 			onRowUpdated: (row) => this.#pool.upsert(row),
 			onRowDisabled: (row, cause) => this.#onRowDisabled(row, cause),
 			onTransientFailure: (row, until) => {

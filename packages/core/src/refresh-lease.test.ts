@@ -325,7 +325,9 @@ describe("OAuthRefresher across processes (shared store backend)", () => {
 			logger: recordingLogger().logger,
 			env: {},
 			owner: "me",
-			leaseTtlMs: 30,
+			// Renewed every ttl/3 = 100 ms; the lease must outlive the bounded upstream call.
+			leaseTtlMs: 300,
+			timeoutMs: 250,
 			onRowUpdated() {},
 			onRowDisabled() {},
 			onTransientFailure() {},
@@ -339,7 +341,7 @@ describe("OAuthRefresher across processes (shared store backend)", () => {
 
 		const pending = refresher.ensureFresh(row);
 		await counting.state.entered.promise;
-		await new Promise((resolve) => setTimeout(resolve, 60));
+		await new Promise((resolve) => setTimeout(resolve, 150));
 		expect(renewals).toBeGreaterThan(0);
 		expect((await innerLeases.get(row.id))?.owner).toBe("me");
 		expect((await innerLeases.acquire(row.id, "peer", 30)).acquired).toBe(false);

@@ -4,7 +4,7 @@ import { createMemoryStore } from "./memory-store";
 import { createProviderRegistry, type OAuthRefreshResult, type PluginContext, type ProviderPlugin } from "./plugin";
 import { mergeOAuthRefreshResult, OAuthRefresher, type OAuthRefresherOptions } from "./refresh";
 import type { AuthCredentialStore } from "./store";
-import type { Logger, OAuthCredential, StoredAuthCredential } from "./types";
+import { type Logger, type OAuthCredential, type StoredAuthCredential, silentLogger } from "./types";
 
 const HOUR = 3_600_000;
 const PROVIDER = "acme";
@@ -729,5 +729,26 @@ describe("OAuthRefresher secrecy", () => {
 		const logged = JSON.stringify(t.lines);
 		expect(logged).toContain(`"credentialId":${t.row.id}`);
 		for (const secret of ["acc-0", "ref-0", "acc-1", "ref-1"]) expect(logged).not.toContain(secret);
+	});
+});
+
+describe("OAuthRefresher options", () => {
+	it("refuses a lease that could expire before the bounded upstream call ends", () => {
+		const base = {
+			store: createMemoryStore(),
+			registry: createProviderRegistry([]),
+			fetch,
+			clock: { now: () => 0 },
+			logger: silentLogger,
+			env: {},
+			owner: "me",
+			onRowUpdated() {},
+			onRowDisabled() {},
+			onTransientFailure() {},
+		};
+		expect(() => new OAuthRefresher({ ...base, timeoutMs: 10_000, leaseTtlMs: 10_000 })).toThrow(
+			/leaseTtlMs \(10000\) must be greater than timeoutMs \(10000\)/,
+		);
+		expect(() => new OAuthRefresher({ ...base, timeoutMs: 1_000, leaseTtlMs: 2_000 })).not.toThrow();
 	});
 });

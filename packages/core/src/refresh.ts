@@ -134,6 +134,14 @@ export class OAuthRefresher {
 		this.#timeoutMs = positive(options.timeoutMs, DEFAULT_REFRESH_TIMEOUT_MS, "timeoutMs");
 		this.#skewMs = nonNegative(options.skewMs, DEFAULT_REFRESH_SKEW_MS, "skewMs");
 		this.#leaseTtlMs = positive(options.leaseTtlMs, DEFAULT_REFRESH_LEASE_TTL_MS, "leaseTtlMs");
+		// The lease must outlive the bounded upstream call even if renewals stall (a blocked event loop):
+		// otherwise a peer takes the lease over mid-call and spends the same refresh token twice.
+		if (this.#leaseTtlMs <= this.#timeoutMs) {
+			throw new AuthpoolError(
+				"INVALID_OPTIONS",
+				`Invalid OAuth refresher options: leaseTtlMs (${this.#leaseTtlMs}) must be greater than timeoutMs (${this.#timeoutMs})`,
+			);
+		}
 		this.#transientBackoffMs = nonNegative(
 			options.transientBackoffMs,
 			DEFAULT_TRANSIENT_BACKOFF_MS,

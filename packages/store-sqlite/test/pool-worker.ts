@@ -10,10 +10,27 @@
  */
 import { AuthStorage } from "@authpool/core";
 import { createSqliteStore } from "../src/index";
-import { PROVIDER, rotatingPlugin } from "./rotating-plugin";
+import { PROVIDER, REFRESH_SKEW_MS, rotatingPlugin } from "./rotating-plugin";
 
 export type WorkerConfig =
-	| { mode: "traffic"; dbPath: string; serverUrl: string; worker: string; durationMs: number; callers: number }
+	| {
+			mode: "traffic";
+			dbPath: string;
+			serverUrl: string;
+			worker: string;
+			durationMs: number;
+			callers: number;
+			/** Refresh lease lifetime (a killed holder's lease is taken over after it). @default 15_000 */
+			leaseTtlMs?: number;
+			/** Bound of one upstream refresh; must stay below `leaseTtlMs`. @default 10_000 */
+			refreshTimeoutMs?: number;
+			/**
+			 * Callers use sticky sessions (default) or none. Without sessions every caller rotates over all
+			 * accounts, so an account whose lease is orphaned is retried (and taken over) once it expires,
+			 * instead of its sessions moving to a sibling for good.
+			 */
+			sessions?: boolean;
+	  }
 	| { mode: "writes"; dbPath: string; worker: string }
 	| { mode: "block"; dbPath: string; serverUrl: string; worker: string; session: string }
 	| { mode: "resolve"; dbPath: string; serverUrl: string; worker: string; session: string };
@@ -48,7 +65,13 @@ function describeError(error: unknown): string {
 
 async function traffic(cfg: Extract<WorkerConfig, { mode: "traffic" }>): Promise<void> {
 	const store = await createSqliteStore({ path: cfg.dbPath });
-	const storage = new AuthStorage(store, { providers: [rotatingPlugin(cfg.serverUrl, cfg.worker)], owner: cfg.worker });
+	const storage = new AuthStorage(store, {
+		providers: [rotatingPlugin(cfg.serverUrl, cfg.worker)],
+		owner: cfg.worker,
+		refreshSkewMs: REFRESH_SKEW_MS,
+		...(cfg.leaseTtlMs ? { refreshLeaseTtlMs: cfg.leaseTtlMs } : {}),
+		...(cfg.refreshTimeoutMs ? { refreshTimeoutMs: cfg.refreshTimeoutMs } : {}),
+	});
 	await storage.reload();
 	await send({ type: "ready", worker: cfg.worker });
 	const result: TrafficResult = {
@@ -63,7 +86,7 @@ async function traffic(cfg: Extract<WorkerConfig, { mode: "traffic" }>): Promise
 	};
 	const deadline = Date.now() + cfg.durationMs;
 	const caller = async (index: number) => {
-		const session = `${cfg.worker}-session-${index}`;
+		const session = cfg.sessions === false ? undefined : `${cfg.worker}-session-${index}`;
 		while (Date.now() < deadline) {
 			result.calls++;
 			try {
@@ -113,7 +136,11 @@ async function writes(cfg: Extract<WorkerConfig, { mode: "writes" }>): Promise<v
 
 async function single(cfg: Extract<WorkerConfig, { mode: "block" | "resolve" }>): Promise<void> {
 	const store = await createSqliteStore({ path: cfg.dbPath });
-	const storage = new AuthStorage(store, { providers: [rotatingPlugin(cfg.serverUrl, cfg.worker)], owner: cfg.worker });
+	const storage = new AuthStorage(store, {
+		providers: [rotatingPlugin(cfg.serverUrl, cfg.worker)],
+		owner: cfg.worker,
+		refreshSkewMs: REFRESH_SKEW_MS,
+	});
 	await storage.reload();
 	const key = await storage.getApiKey(PROVIDER, cfg.session);
 	if (cfg.mode === "block") await storage.markUsageLimitReached(PROVIDER, cfg.session, { retryAfterMs: 60_000 });
@@ -123,14 +150,9 @@ async function single(cfg: Extract<WorkerConfig, { mode: "block" | "resolve" }>)
 }
 
 async function main(): Promise<void> {
-	// Core's lease-wait sleep is an unref'd timer: a process whose only pending work is a caller
-	// waiting out a peer's refresh lease would otherwise exit (code 0) mid-await. Real hosts keep their
-	// loop alive with servers/sockets; this worker keeps it alive explicitly.
-	const keepAlive = setInterval(() => {}, 1_000);
 	if (config.mode === "traffic") await traffic(config);
 	else if (config.mode === "writes") await writes(config);
 	else await single(config);
-	clearInterval(keepAlive);
 }
 
 main().then(

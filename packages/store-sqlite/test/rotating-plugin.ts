@@ -1,18 +1,12 @@
 /**
- * Test helper: a provider plugin whose OAuth refresh talks to `rotating-token-server`.
- *
- * AuthStorage refreshes when `now + 60 s >= expires`. Our access tokens live 2 s, so the plugin
- * stores `expires` shifted by {@link EXPIRY_SHIFT_MS}: the pool refreshes 1 s before the real
- * expiry, and `realExpiry(credential)` recovers the server's deadline.
+ * Test helper: a provider plugin whose OAuth refresh talks to `rotating-token-server`. Access tokens
+ * live ~2 s, so workers run AuthStorage with `refreshSkewMs: REFRESH_SKEW_MS` (refresh 1 s before expiry).
  */
-import { type OAuthCredential, OAuthRefreshError, type ProviderPlugin } from "@authpool/core";
+import { OAuthRefreshError, type ProviderPlugin } from "@authpool/core";
 
 export const PROVIDER = "rotating";
-export const EXPIRY_SHIFT_MS = 59_000;
-
-export function realExpiry(credential: OAuthCredential): number {
-	return credential.expires - EXPIRY_SHIFT_MS;
-}
+/** Skew the workers refresh with (the default 60 s would refresh 2 s tokens on every call). */
+export const REFRESH_SKEW_MS = 1_000;
 
 /** The credential row for a server grant. */
 export function grantCredential(grant: { account: string; access: string; refresh: string; expiresAt: number }) {
@@ -20,7 +14,7 @@ export function grantCredential(grant: { account: string; access: string; refres
 		type: "oauth" as const,
 		access: grant.access,
 		refresh: grant.refresh,
-		expires: grant.expiresAt + EXPIRY_SHIFT_MS,
+		expires: grant.expiresAt,
 		accountId: grant.account,
 	};
 }
@@ -56,7 +50,7 @@ export function rotatingPlugin(serverUrl: string, worker: string): ProviderPlugi
 				return {
 					access: String(body.access),
 					refresh: String(body.refresh),
-					expires: Number(body.expiresAt) + EXPIRY_SHIFT_MS,
+					expires: Number(body.expiresAt),
 				};
 			},
 		},

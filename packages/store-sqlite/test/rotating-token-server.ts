@@ -20,6 +20,10 @@ export interface RefreshRequest {
 	account: string | undefined;
 	worker: string | undefined;
 	outcome: "rotated" | "invalid_grant" | "dropped";
+	/** Real epoch ms the request arrived. */
+	at: number;
+	/** A short, non-reversible tag of the refresh token presented. */
+	token: string;
 }
 
 export interface RotatingTokenServer {
@@ -83,21 +87,23 @@ export async function startRotatingTokenServer(accessTtlMs: number): Promise<Rot
 		const worker = typeof body.worker === "string" ? body.worker : undefined;
 		if (request.url === "/token") {
 			const refresh = typeof body.refresh === "string" ? body.refresh : "";
+			const at = Date.now();
+			const tag = refresh.slice(-6);
 			const account = liveRefresh.get(refresh) ?? usedRefresh.get(refresh);
 			if (server.onRefresh && (await server.onRefresh({ account, worker })) === "drop") {
-				refreshes.push({ account, worker, outcome: "dropped" });
+				refreshes.push({ account, worker, outcome: "dropped", at, token: tag });
 				request.socket.destroy();
 				return;
 			}
 			const live = liveRefresh.get(refresh);
 			if (live === undefined) {
-				refreshes.push({ account, worker, outcome: "invalid_grant" });
+				refreshes.push({ account, worker, outcome: "invalid_grant", at, token: tag });
 				send(response, 400, { error: "invalid_grant" });
 				return;
 			}
 			liveRefresh.delete(refresh);
 			usedRefresh.set(refresh, live);
-			refreshes.push({ account: live, worker, outcome: "rotated" });
+			refreshes.push({ account: live, worker, outcome: "rotated", at, token: tag });
 			const grant = issue(live);
 			send(response, 200, { access: grant.access, refresh: grant.refresh, expiresAt: grant.expiresAt });
 			return;
