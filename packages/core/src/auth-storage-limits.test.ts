@@ -88,6 +88,23 @@ describe("markUsageLimitReached", () => {
 		expect(await ctx.storage.getApiKey("acme", "s")).toBe(second);
 	});
 
+	it("without a session, `apiKey` names the limited row even after other sessionless requests", async () => {
+		const ctx = setup();
+		await accounts(ctx, ["a@x.io", "b@x.io", "c@x.io"]);
+		const first = await ctx.storage.getApiKey("acme");
+		const second = await ctx.storage.getApiKey("acme");
+		expect(second).not.toBe(first);
+		// The request that used `first` got the 429, after `second` was handed out.
+		expect(await ctx.storage.markUsageLimitReached("acme", undefined, { apiKey: first, retryAfterMs: 60_000 })).toEqual(
+			{
+				switched: true,
+			},
+		);
+		const next = await Promise.all([1, 2, 3, 4].map(() => ctx.storage.getApiKey("acme")));
+		expect(next).not.toContain(first);
+		expect(next).toContain(second);
+	});
+
 	it("switched: false with retryAtMs = the earliest sibling unblock when none is free", async () => {
 		const ctx = setup();
 		await accounts(ctx, ["a@x.io", "b@x.io", "c@x.io"]);

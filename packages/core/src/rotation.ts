@@ -28,6 +28,11 @@ export interface UsageLimitMarkResult {
 export interface MarkUsageLimitOptions {
 	/** Provider's retry-after. @default 60_000 */
 	retryAfterMs?: number;
+	/**
+	 * The key the limited request used. Identifies the row exactly; recommended without a session, where
+	 * "the row handed out last" is only a guess once sessionless requests run concurrently.
+	 */
+	apiKey?: string;
 	modelId?: string;
 	baseUrl?: string;
 	signal?: AbortSignal;
@@ -97,7 +102,10 @@ export class CredentialRotation {
 	): Promise<UsageLimitMarkResult> {
 		const { pool, blocks, registry, clock } = this.#o;
 		await pool.sync();
-		const row = await this.currentRow(provider, sessionId);
+		// A key that no longer matches (the row was refreshed since) falls back to the session's row.
+		const row =
+			(options.apiKey !== undefined ? await this.#rowMatching(provider, options.apiKey) : undefined) ??
+			(await this.currentRow(provider, sessionId));
 		if (!row) return { switched: false };
 		const type = row.credential.type;
 		const providerKey = providerTypeKey(provider, type);
@@ -190,19 +198,21 @@ export class CredentialRotation {
 	 * A request failed with `apiKey`: find the row that key came from, block it 60 s, drop the
 	 * session's pin and tell the upstream authority. `false` when no loaded row matches.
 	 */
+	/** The provider's row whose handed-out key is `apiKey`. */
+	async #rowMatching(provider: string, apiKey: string): Promise<StoredAuthCredential | undefined> {
+		for (const row of this.#o.pool.rows(provider)) {
+			if (await this.#matches(row, apiKey)) return row;
+		}
+		return undefined;
+	}
+
 	async invalidateCredentialMatching(
 		provider: string,
 		apiKey: string,
 		options: InvalidateCredentialMatchingOptions = {},
 	): Promise<boolean> {
 		await this.#o.pool.sync();
-		let matched: StoredAuthCredential | undefined;
-		for (const row of this.#o.pool.rows(provider)) {
-			if (await this.#matches(row, apiKey)) {
-				matched = row;
-				break;
-			}
-		}
+		const matched = await this.#rowMatching(provider, apiKey);
 		if (!matched) {
 			await this.#o.pool.reload();
 			return false;

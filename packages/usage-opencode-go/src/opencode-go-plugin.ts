@@ -83,6 +83,7 @@ export function buildOpencodeGoReport(
 /** Usage provider: no HTTP call; the report comes from costs recorded through `recordUsageCost`. */
 export const opencodeGoUsageProvider: UsageProvider = {
 	validatesCredentials: false,
+	derivedFromCosts: true,
 	supports: (params: UsageFetchParams) => params.provider === "opencode-go" && params.credential.type === "api_key",
 	async fetchUsage(params: UsageFetchParams, ctx: UsageFetchContext): Promise<UsageReport | null> {
 		if (params.provider !== "opencode-go" || params.credential.type !== "api_key") return null;

@@ -529,6 +529,32 @@ describe("UsageService.ingestHeaders", () => {
 		expect((await service.getReport(row))?.limits[0]?.amount.usedFraction).toBe(0.9);
 	});
 
+	it("keeps scope and window fields a header limit does not carry", async () => {
+		const { service, plugin, row } = await setup();
+		plugin.state.answer = async (params) => ({
+			provider: params.provider,
+			fetchedAt: NOW,
+			limits: [
+				{
+					...limit("primary", 0.2),
+					scope: { provider: "test", accountId: "acct-1", shared: true },
+					window: { id: "5h", label: "5 hours", durationMs: 5 * HOUR, resetsAt: NOW + HOUR },
+				},
+			],
+		});
+		await service.getReport(row);
+		await service.ingestHeaders(row, { "x-primary-used": "0.7" });
+		const [merged] = (await service.getReport(row))?.limits ?? [];
+		expect(merged?.amount.usedFraction).toBe(0.7);
+		expect(merged?.scope).toEqual({ provider: "test", accountId: "acct-1", shared: true });
+		expect(merged?.window).toEqual({
+			id: "primary",
+			label: "primary window",
+			durationMs: 5 * HOUR,
+			resetsAt: NOW + HOUR,
+		});
+	});
+
 	it("caches the header report when nothing was cached, and ignores headers without limits", async () => {
 		const { service, plugin, row, make } = await setup();
 		expect(await service.ingestHeaders(row, { "content-type": "application/json" })).toBe(false);
@@ -601,6 +627,18 @@ describe("UsageService history and costs", () => {
 		// Plugins (cost-derived providers) read the same ledger through their context.
 		await service.getReport(row);
 		expect(await plugin.state.ctx?.listUsageCosts?.({ provider: "test" })).toEqual(costs);
+	});
+
+	it("drops the cached report of a cost-derived provider when a cost is recorded", async () => {
+		const { service, plugin, row } = await setup();
+		await service.getReport(row);
+		await service.recordCost(row, 1);
+		await service.getReport(row);
+		expect(plugin.state.calls).toBe(1);
+		plugin.usage.derivedFromCosts = true;
+		await service.recordCost(row, 1);
+		await service.getReport(row);
+		expect(plugin.state.calls).toBe(2);
 	});
 
 	it("reports false and empty lists without a ledger", async () => {

@@ -158,14 +158,22 @@ function mergeReports(reports: UsageReport[]): UsageReport {
 	return merged;
 }
 
-/** Replace limits of `prior` by id with those of `update`; append ids `prior` does not have. */
+/**
+ * Replace limits of `prior` by id with those of `update`; append ids `prior` does not have. A replacement
+ * keeps scope and window fields it does not carry itself (headers know no account id or window label).
+ */
 function mergeLimitsById(prior: UsageLimit[], update: UsageLimit[]): UsageLimit[] {
 	const byId = new Map(update.map((limit) => [limit.id, limit]));
 	const limits: UsageLimit[] = [];
 	for (const limit of prior) {
 		const replacement = byId.get(limit.id);
 		if (replacement) {
-			limits.push(replacement);
+			const window = limit.window || replacement.window ? { ...limit.window, ...replacement.window } : undefined;
+			limits.push({
+				...replacement,
+				scope: { ...limit.scope, ...replacement.scope },
+				...(window ? { window: window as NonNullable<UsageLimit["window"]> } : {}),
+			});
 			byId.delete(limit.id);
 		} else {
 			limits.push(limit);
@@ -440,6 +448,8 @@ export class UsageService {
 				costUsd,
 			},
 		]);
+		// A report computed from recorded costs is stale the moment a cost lands.
+		if (this.#registry.get(row.provider)?.usage?.derivedFromCosts) await this.invalidate(row);
 		return true;
 	}
 

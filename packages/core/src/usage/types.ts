@@ -150,6 +150,11 @@ export interface UsageProvider {
 	validatesCredentials?: boolean;
 	/** Bump to invalidate cached reports after a parser change. */
 	cacheVersion?: number;
+	/**
+	 * The report is computed from costs recorded through the pool (no upstream call): recording a cost
+	 * drops the cached report so the next read reflects it.
+	 */
+	derivedFromCosts?: boolean;
 }
 
 export interface CredentialRankingContext {
