@@ -21,4 +21,13 @@ echo "== typecheck"
 echo "== lint"
 "${PNPM[@]}" run lint
 echo "== test"
-"${PNPM[@]}" exec vitest run "$@"
+mkdir -p .tmp
+status=0
+"${PNPM[@]}" exec vitest run --reporter=default --reporter=json --outputFile=.tmp/vitest-results.json "$@" || status=$?
+# One plain closing line ("N passed, N failed") for tools that read the end of the log.
+node -e '
+const r = JSON.parse(require("node:fs").readFileSync(".tmp/vitest-results.json", "utf8"));
+const skipped = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
+console.log(`authpool: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${skipped} skipped`);
+' || true
+exit "$status"

@@ -73,6 +73,11 @@ export class SessionAffinity {
 	}
 
 	/** Memory only; never touches the store. */
+	/** Memory-only lookup for the hot path; marks the session recently used (keeps it in the LRU). */
+	cached(provider: string, sessionId: string): SessionPin | undefined {
+		return this.#pins.get(`${provider}\0${sessionId}`) ?? undefined;
+	}
+
 	peek(provider: string, sessionId: string | undefined): SessionPin | undefined {
 		if (!sessionId) return undefined;
 		return this.#pins.peek(`${provider}\0${sessionId}`) ?? undefined;

@@ -117,7 +117,12 @@ export class KeyCascade {
 			const resolved = await this.#resolveConfig(config);
 			if (resolved) return resolved;
 		}
-		await this.#o.pool.sync();
+		const check = this.#o.pool.checkCurrent();
+		if (check.current) {
+			const warm = this.#o.selector.warmOAuth(provider, sessionId, options);
+			if (warm) return warm.apiKey;
+		}
+		await this.#o.pool.sync(check.observed);
 		const oauth = await this.#o.selector.resolveOAuth(provider, sessionId, options);
 		if (oauth) return oauth.apiKey;
 		const env = this.#env(provider);

@@ -54,12 +54,23 @@ export class CredentialPool {
 	 * Make sure the view is current: one revision check; re-read rows and blocks only when it moved.
 	 * Concurrent callers share one reload.
 	 */
-	async sync(): Promise<void> {
+	async sync(observed?: number | Promise<number>): Promise<void> {
 		if (this.#reloading) return this.#reloading;
-		const revision = await this.#store.changes.revision();
+		const revision = await (observed ?? this.#store.changes.revision());
 		if (revision === this.#revision && this.#loaded) return;
 		if (this.#reloading) return this.#reloading;
 		return this.#startReload();
+	}
+
+	/**
+	 * The hot path's change check, synchronous when the store's is: `current` when the loaded view is up
+	 * to date. The observed revision comes back for `sync(observed)`, so a request that goes on to the full
+	 * path still makes exactly one change check.
+	 */
+	checkCurrent(): { current: boolean; observed?: number | Promise<number> } {
+		if (!this.#loaded || this.#reloading) return { current: false };
+		const observed = this.#store.changes.revision();
+		return { current: observed === this.#revision, observed };
 	}
 
 	/** Re-read rows and blocks now (after our own writes, or on request). */

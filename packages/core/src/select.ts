@@ -207,6 +207,41 @@ export class CredentialSelector {
 	}
 
 	/**
+	 * The hot path, synchronously and from memory only: the session's pinned row (or, without a session
+	 * and without usage ranking, the next round-robin row) when it is unblocked and fresh, no upstream
+	 * hook must be consulted and no refresh is forced. `undefined` sends the caller down `resolveOAuth`,
+	 * which reaches the same answer the long way (so this is purely a shortcut, never a different policy).
+	 */
+	warmOAuth(provider: string, sessionId: string | undefined, options: SelectionOptions): OAuthSelection | undefined {
+		if (options.forceRefresh || this.#o.store.upstream?.prepareForRequest) return undefined;
+		const rows = this.#o.pool.rows(provider, "oauth");
+		if (rows.length === 0) return undefined;
+		const providerKey = providerTypeKey(provider, "oauth");
+		const strategy = this.#o.registry.get(provider)?.ranking;
+		let row: StoredAuthCredential | undefined;
+		let roundRobin: number | undefined;
+		if (sessionId) {
+			const pin = this.#o.affinity.cached(provider, sessionId);
+			if (pin?.type !== "oauth") return undefined;
+			row = this.#o.pool.get(pin.credentialId);
+			if (row?.provider !== provider) return undefined;
+		} else {
+			if (strategy && rows.length > 1) return undefined;
+			// The position `#nextRoundRobin` would take; committed only if the shortcut succeeds.
+			roundRobin = rows.length <= 1 ? 0 : ((this.#roundRobin.get(providerKey) ?? -1) + 1) % rows.length;
+			row = rows[roundRobin];
+		}
+		if (row?.credential.type !== "oauth") return undefined;
+		const scope = strategy?.blockScope?.({ modelId: options.modelId }) ?? "";
+		if (this.#o.blocks.isBlocked(row.id, providerKey, scope) || !this.#o.refresher.isFresh(row.credential)) {
+			return undefined;
+		}
+		if (roundRobin !== undefined && rows.length > 1) this.#roundRobin.set(providerKey, roundRobin);
+		this.#lastUsed.set(providerKey, row.id);
+		return { row, credential: row.credential, apiKey: this.apiKeyOf(row) };
+	}
+
+	/**
 	 * Resolve a fresh OAuth row for a request. The warm path (pinned, unblocked, fresh) touches no
 	 * store at all; otherwise candidates are ordered (ranked when the provider has a strategy), tried
 	 * in turn (refreshing as needed) and the first usable one is pinned to the session.

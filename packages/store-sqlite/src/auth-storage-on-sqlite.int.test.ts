@@ -107,7 +107,7 @@ describe("AuthStorage on SQLite", () => {
 		expect(await after.getApiKey(PROVIDER, session)).toBe(pinned);
 	});
 
-	it("runs no write and reads only PRAGMA data_version on a warm getApiKey, with or without a session", async () => {
+	it("runs no SQL statement at all on a warm getApiKey, with or without a session", async () => {
 		const counting = openCountingDatabase(dbPath);
 		cleanups.push(async () => {
 			if (counting.db.open) counting.db.close();
@@ -124,8 +124,8 @@ describe("AuthStorage on SQLite", () => {
 			expect(await pool.getApiKey(PROVIDER, "s2")).toBeDefined();
 			expect(await pool.getApiKey(PROVIDER)).toBeDefined();
 		}
+		// The change check reads the wal-index header (no statement); nothing else touches the database.
 		expect(counting.writes()).toEqual([]);
-		expect(new Set(counting.executed.map((entry) => entry.sql))).toEqual(new Set(["PRAGMA data_version"]));
-		expect(counting.executed.length).toBeLessThanOrEqual(900);
+		expect(counting.executed).toEqual([]);
 	});
 });

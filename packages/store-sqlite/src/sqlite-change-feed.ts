@@ -4,9 +4,17 @@
  * row read. The revision row itself is bumped by triggers on the credential and block tables, so
  * cache writes (pins, usage reports) never make peers reload.
  *
+ * Cheaper still, before the pragma: in WAL mode every commit, by any connection of any process, rewrites
+ * the wal-index header at the start of the `-shm` file (the documented WAL-index format,
+ * https://www.sqlite.org/walformat.html). One 96-byte `pread` of it costs about 40 % of the pragma;
+ * only when those bytes moved does the pragma run. The file cannot disappear under us: SQLite deletes
+ * `-shm` only when the last connection closes, and ours stays open. Without a `-shm` (in-memory
+ * database, an injected connection not in WAL mode, exclusive locking) the pragma runs on every check.
+ *
  * `subscribe` is built on the same check: local writes notify right after they commit, and peers'
  * writes are noticed by a timer (unref'd, only while someone listens) that runs the check.
  */
+import { closeSync, openSync, readSync } from "node:fs";
 import type { ChangeFeed, Logger } from "@authpool/core";
 import type { SqliteContext } from "./sqlite-context";
 
@@ -15,11 +23,48 @@ export interface SqliteChangeFeed extends ChangeFeed {
 	subscribe(listener: () => void): () => void;
 	/** Run the check and notify listeners if the revision moved (after local writes, from the timer). */
 	poll(): void;
+	/** Stop notifying listeners (the last one left). */
 	stop(): void;
+	/** Release everything (the store closes). */
+	close(): void;
+}
+
+/** Size of the two copies of the wal-index header at the start of `-shm`. */
+const WAL_INDEX_HEADER_BYTES = 96;
+
+/**
+ * A reader of the wal-index header, or `undefined` when there is no `-shm` to read. `changed()` answers
+ * whether the header differs from the previous call's (true on the first call).
+ */
+function walIndexWatcher(ctx: SqliteContext): { changed(): boolean; close(): void } | undefined {
+	const file = ctx.db.name;
+	if (ctx.db.memory || !file || ctx.db.pragma("journal_mode", { simple: true }) !== "wal") return undefined;
+	let fd: number;
+	try {
+		fd = openSync(`${file}-shm`, "r");
+	} catch {
+		return undefined;
+	}
+	let previous = Buffer.alloc(WAL_INDEX_HEADER_BYTES);
+	let current = Buffer.alloc(WAL_INDEX_HEADER_BYTES);
+	let first = true;
+	return {
+		changed() {
+			const read = readSync(fd, current, 0, WAL_INDEX_HEADER_BYTES, 0);
+			const moved = first || read !== WAL_INDEX_HEADER_BYTES || !current.equals(previous);
+			first = false;
+			[previous, current] = [current, previous];
+			return moved;
+		},
+		close() {
+			closeSync(fd);
+		},
+	};
 }
 
 export function createSqliteChangeFeed(ctx: SqliteContext, watchIntervalMs: number): SqliteChangeFeed {
 	const dataVersion = ctx.db.prepare("PRAGMA data_version").pluck();
+	const walIndex = walIndexWatcher(ctx);
 	const readRevision = ctx.db.prepare("SELECT revision FROM auth_change_revision WHERE id = 1").pluck();
 	const listeners = new Set<() => void>();
 	let lastDataVersion = Number.NaN;
@@ -29,6 +74,8 @@ export function createSqliteChangeFeed(ctx: SqliteContext, watchIntervalMs: numb
 
 	const revisionNow = (): number =>
 		ctx.readSync("changes.revision", () => {
+			// Nothing committed anywhere since the last check, and no local write: the revision stands.
+			if (walIndex && !walIndex.changed() && !ctx.localChange) return revision;
 			const version = dataVersion.get() as number;
 			if (version !== lastDataVersion || ctx.localChange) {
 				ctx.localChange = false;
@@ -83,6 +130,10 @@ export function createSqliteChangeFeed(ctx: SqliteContext, watchIntervalMs: numb
 			if (timer) clearInterval(timer);
 			timer = undefined;
 			notifiedRevision = Number.NaN;
+		},
+		close() {
+			feed.stop();
+			walIndex?.close();
 		},
 	};
 	return feed;

@@ -79,7 +79,7 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<Sq
 		async close() {
 			if (ctx.closed) return;
 			ctx.markClosed();
-			changes.stop();
+			changes.close();
 			// Closed directly, not through kysely: its driver only knows the connection once it ran a query
 			// (an up-to-date open never does), and an injected connection belongs to the caller.
 			if (opened.owned && opened.db.open) opened.db.close();
