@@ -44,6 +44,7 @@ export type {
 } from "./rotation";
 export { drawForSession, rotate, type SelectionOptions, sessionStartIndex } from "./select";
 export * from "./store";
+export { checkStoreInput, storeInputSchemas } from "./store-input";
 export * from "./types";
 export * from "./usage/report";
 export * from "./usage/service";

@@ -14,6 +14,7 @@ import {
 	type RefreshLease,
 	type StoreCapabilities,
 } from "./store";
+import { checkStoreInput, storeInputSchemas } from "./store-input";
 import { type AuthCredential, type Clock, type StoredAuthCredential, systemClock } from "./types";
 import type { UsageCostHistoryEntry, UsageCostHistoryQuery, UsageHistoryEntry, UsageHistoryQuery } from "./usage/types";
 
@@ -91,65 +92,15 @@ const optionsSchema = z
 	})
 	.strict();
 
-// Validation errors name the field and the problem only: zod messages never echo values, so a
-// malformed credential cannot leak its secret into an error.
-const credentialSchema = z.discriminatedUnion("type", [
-	z.looseObject({ type: z.literal("api_key"), key: z.string().min(1) }),
-	z.looseObject({
-		type: z.literal("oauth"),
-		access: z.string(),
-		refresh: z.string(),
-		expires: z.number().finite(),
-	}),
-]);
-
-const providerSchema = z.string().trim().min(1);
-const idSchema = z.number().int().safe();
-const blockSchema = z.object({
-	credentialId: idSchema,
-	providerKey: z.string().min(1),
-	scope: z.string(),
-	blockedUntil: z.number().finite(),
-});
-const usageEntrySchema = z.looseObject({
-	recordedAt: z.number().finite(),
-	provider: providerSchema,
-	accountKey: z.string().min(1),
-	limitId: z.string().min(1),
-	label: z.string(),
-});
-const costEntrySchema = z.looseObject({
-	recordedAt: z.number().finite(),
-	provider: providerSchema,
-	accountKey: z.string().min(1),
-	costUsd: z.number().finite(),
-});
-const usageQuerySchema = z
-	.object({ provider: providerSchema.optional(), sinceMs: z.number().finite().optional() })
-	.optional();
-const costQuerySchema = z
-	.object({
-		provider: providerSchema.optional(),
-		accountKey: z.string().optional(),
-		sinceMs: z.number().finite().optional(),
-	})
-	.optional();
-
-function check<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
-	const result = schema.safeParse(value);
-	if (result.success) return result.data;
-	const issues = result.error.issues.map(
-		(issue) => `${issue.path.map(String).join(".") || "(root)"}: ${issue.message}`,
-	);
-	throw new AuthpoolError("INVALID_INPUT", `Invalid ${what}: ${issues.join("; ")}`, { details: { issues } });
-}
+const schemas = storeInputSchemas;
+const check = checkStoreInput;
 
 /**
  * Validate a credential and take a JSON-normalised copy, so the memory store holds exactly what a
  * persistent store would give back (and cannot hold cycles, functions or other garbage).
  */
 function normaliseCredential(value: unknown): AuthCredential {
-	check(credentialSchema, value, "credential");
+	check(schemas.credential, value, "credential");
 	try {
 		return JSON.parse(JSON.stringify(value)) as AuthCredential;
 	} catch (cause) {
@@ -263,7 +214,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): AuthCredent
 	}
 
 	function listRows(provider: string | undefined, active: boolean): StoredAuthCredential[] {
-		if (provider !== undefined) check(providerSchema, provider, "provider");
+		if (provider !== undefined) check(schemas.provider, provider, "provider");
 		const out: StoredAuthCredential[] = [];
 		// Map iteration is insertion order, and ids are handed out increasing: this is id order.
 		for (const row of state.rows.values()) {
@@ -274,25 +225,22 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): AuthCredent
 		return out;
 	}
 
-	const causeSchema = z.string().min(1);
-	const versionSchema = z.number().int();
-
 	const rows: AuthCredentialStore["rows"] = {
 		listActive: op((provider?: string) => listRows(provider, true)),
 		listDisabled: op((provider?: string) => listRows(provider, false)),
 		get: op((id: number) => {
-			check(idSchema, id, "credential id");
+			check(schemas.id, id, "credential id");
 			const row = state.rows.get(id);
 			return row ? copy(row) : null;
 		}),
 		insert: op((provider: string, credential: AuthCredential) => {
-			check(providerSchema, provider, "provider");
+			check(schemas.provider, provider, "provider");
 			const row = createRow(provider, normaliseCredential(credential));
 			bump();
 			return copy(row);
 		}),
 		update: op((id: number, credential: AuthCredential) => {
-			check(idSchema, id, "credential id");
+			check(schemas.id, id, "credential id");
 			const normalised = normaliseCredential(credential);
 			const row = activeRow(id);
 			if (!row) return null;
@@ -301,8 +249,8 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): AuthCredent
 			return copy(row);
 		}),
 		compareAndSet: op((id: number, expectedVersion: number, credential: AuthCredential): CasResult => {
-			check(idSchema, id, "credential id");
-			check(versionSchema, expectedVersion, "expected version");
+			check(schemas.id, id, "credential id");
+			check(schemas.version, expectedVersion, "expected version");
 			const normalised = normaliseCredential(credential);
 			const row = activeRow(id);
 			if (!row || row.version !== expectedVersion) {
@@ -314,9 +262,9 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): AuthCredent
 			return { ok: true, row: copy(row) };
 		}),
 		compareAndDisable: op((id: number, expectedVersion: number, cause: string): CasResult => {
-			check(idSchema, id, "credential id");
-			check(versionSchema, expectedVersion, "expected version");
-			check(causeSchema, cause, "disable cause");
+			check(schemas.id, id, "credential id");
+			check(schemas.version, expectedVersion, "expected version");
+			check(schemas.cause, cause, "disable cause");
 			const row = activeRow(id);
 			if (!row || row.version !== expectedVersion) {
 				const current = state.rows.get(id);
@@ -327,8 +275,8 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): AuthCredent
 			return { ok: true, row: copy(row) };
 		}),
 		disable: op((id: number, cause: string) => {
-			check(idSchema, id, "credential id");
-			check(causeSchema, cause, "disable cause");
+			check(schemas.id, id, "credential id");
+			check(schemas.cause, cause, "disable cause");
 			const row = activeRow(id);
 			if (!row) return false;
 			disableRow(row, cause);
@@ -336,8 +284,8 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): AuthCredent
 			return true;
 		}),
 		disableProvider: op((provider: string, cause: string) => {
-			check(providerSchema, provider, "provider");
-			check(causeSchema, cause, "disable cause");
+			check(schemas.provider, provider, "provider");
+			check(schemas.cause, cause, "disable cause");
 			let count = 0;
 			for (const row of state.rows.values()) {
 				if (row.provider === provider && row.disabledCause === null) {
@@ -349,7 +297,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): AuthCredent
 			return count;
 		}),
 		upsertByIdentity: op((provider: string, credential: AuthCredential) => {
-			check(providerSchema, provider, "provider");
+			check(schemas.provider, provider, "provider");
 			const normalised = normaliseCredential(credential);
 			const identityKey = credentialIdentityKey(provider, normalised);
 			let existing: StoredAuthCredential | undefined;
@@ -373,7 +321,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): AuthCredent
 			return { row: copy(row), inserted: !existing };
 		}),
 		replaceProvider: op((provider: string, credentials: AuthCredential[]) => {
-			check(providerSchema, provider, "provider");
+			check(schemas.provider, provider, "provider");
 			if (!Array.isArray(credentials)) {
 				throw new AuthpoolError("INVALID_INPUT", "Invalid credentials: expected an array");
 			}
@@ -403,20 +351,20 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): AuthCredent
 
 	const cache: AuthCredentialStore["cache"] = {
 		get: op((key: string, getOptions?: { includeExpired?: boolean }) => {
-			check(z.string(), key, "cache key");
+			check(schemas.key, key, "cache key");
 			const entry = state.cache.get(key);
 			if (!entry) return null;
 			if (entry.expiresAt <= clock.now() && !getOptions?.includeExpired) return null;
 			return entry.value;
 		}),
 		set: op((key: string, value: string, expiresAt: number) => {
-			check(z.string(), key, "cache key");
-			check(z.string(), value, "cache value");
-			check(z.number().finite(), expiresAt, "cache expiry");
+			check(schemas.key, key, "cache key");
+			check(schemas.key, value, "cache value");
+			check(schemas.finite, expiresAt, "cache expiry");
 			state.cache.set(key, { value, expiresAt });
 		}),
 		delete: op((key: string) => {
-			check(z.string(), key, "cache key");
+			check(schemas.key, key, "cache key");
 			state.cache.delete(key);
 		}),
 		cleanExpired: op(() => {
@@ -434,7 +382,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): AuthCredent
 
 	const blocks: AuthCredentialStore["blocks"] = {
 		upsert: op((block: CredentialBlockKey & { blockedUntil: number }) => {
-			const input = check(blockSchema, block, "block");
+			const input = check(schemas.block, block, "block");
 			const key = blockKey(input);
 			const existing = state.blocks.get(key);
 			// Max-merge: a shorter write is a no-op (no revision bump: nothing a reader sees changed).
@@ -445,7 +393,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): AuthCredent
 			return copy(stored);
 		}),
 		list: op((filter?: { credentialId?: number; providerKey?: string }) => {
-			if (filter?.credentialId !== undefined) check(idSchema, filter.credentialId, "credential id");
+			if (filter?.credentialId !== undefined) check(schemas.id, filter.credentialId, "credential id");
 			const now = clock.now();
 			const out: CredentialBlock[] = [];
 			for (const block of state.blocks.values()) {
@@ -462,8 +410,8 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): AuthCredent
 			);
 		}),
 		delete: op((credentialId: number, scope?: string) => {
-			check(idSchema, credentialId, "credential id");
-			if (scope !== undefined) check(z.string(), scope, "block scope");
+			check(schemas.id, credentialId, "credential id");
+			if (scope !== undefined) check(schemas.key, scope, "block scope");
 			let count = 0;
 			for (const [key, block] of state.blocks) {
 				if (block.credentialId === credentialId && (scope === undefined || block.scope === scope)) {
@@ -476,9 +424,6 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): AuthCredent
 		}),
 	};
 
-	const ownerSchema = z.string().min(1);
-	const ttlSchema = z.number().finite().positive();
-
 	function liveLease(credentialId: number): RefreshLease | undefined {
 		const lease = state.leases.get(credentialId);
 		return lease && lease.expiresAt > clock.now() ? lease : undefined;
@@ -486,9 +431,9 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): AuthCredent
 
 	const leases: NonNullable<AuthCredentialStore["leases"]> = {
 		acquire: op((credentialId: number, owner: string, ttlMs: number) => {
-			check(idSchema, credentialId, "credential id");
-			check(ownerSchema, owner, "lease owner");
-			check(ttlSchema, ttlMs, "lease ttl");
+			check(schemas.id, credentialId, "credential id");
+			check(schemas.owner, owner, "lease owner");
+			check(schemas.ttl, ttlMs, "lease ttl");
 			const current = liveLease(credentialId);
 			if (current && current.owner !== owner) return { acquired: false, lease: copy(current) };
 			const lease: RefreshLease = { credentialId, owner, expiresAt: clock.now() + ttlMs };
@@ -496,24 +441,24 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): AuthCredent
 			return { acquired: true, lease: copy(lease) };
 		}),
 		renew: op((credentialId: number, owner: string, ttlMs: number) => {
-			check(idSchema, credentialId, "credential id");
-			check(ownerSchema, owner, "lease owner");
-			check(ttlSchema, ttlMs, "lease ttl");
+			check(schemas.id, credentialId, "credential id");
+			check(schemas.owner, owner, "lease owner");
+			check(schemas.ttl, ttlMs, "lease ttl");
 			const current = liveLease(credentialId);
 			if (!current || current.owner !== owner) return false;
 			current.expiresAt = clock.now() + ttlMs;
 			return true;
 		}),
 		release: op((credentialId: number, owner: string) => {
-			check(idSchema, credentialId, "credential id");
-			check(ownerSchema, owner, "lease owner");
+			check(schemas.id, credentialId, "credential id");
+			check(schemas.owner, owner, "lease owner");
 			const current = liveLease(credentialId);
 			if (!current || current.owner !== owner) return false;
 			state.leases.delete(credentialId);
 			return true;
 		}),
 		get: op((credentialId: number) => {
-			check(idSchema, credentialId, "credential id");
+			check(schemas.id, credentialId, "credential id");
 			const current = liveLease(credentialId);
 			return current ? copy(current) : null;
 		}),
@@ -521,13 +466,13 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): AuthCredent
 
 	const ledger: NonNullable<AuthCredentialStore["ledger"]> = {
 		recordUsageSnapshots: op((entries: UsageHistoryEntry[]) => {
-			const valid = check(z.array(usageEntrySchema), entries, "usage snapshots") as UsageHistoryEntry[];
+			const valid = check(schemas.usageEntries, entries, "usage snapshots") as UsageHistoryEntry[];
 			for (const entry of valid) {
 				state.usage.set(usageKey(entry), { seq: state.usageSeq++, entry: copy(entry) });
 			}
 		}),
 		listUsageHistory: op((query?: UsageHistoryQuery) => {
-			check(usageQuerySchema, query, "usage history query");
+			check(schemas.usageQuery, query, "usage history query");
 			return [...state.usage.values()]
 				.filter(({ entry }) => query?.provider === undefined || entry.provider === query.provider)
 				.filter(({ entry }) => query?.sinceMs === undefined || entry.recordedAt >= query.sinceMs)
@@ -535,11 +480,11 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): AuthCredent
 				.map(({ entry }) => copy(entry));
 		}),
 		recordUsageCosts: op((entries: UsageCostHistoryEntry[]) => {
-			const valid = check(z.array(costEntrySchema), entries, "usage costs") as UsageCostHistoryEntry[];
+			const valid = check(schemas.costEntries, entries, "usage costs") as UsageCostHistoryEntry[];
 			for (const entry of valid) state.costs.push(copy(entry));
 		}),
 		listUsageCosts: op((query?: UsageCostHistoryQuery) => {
-			check(costQuerySchema, query, "usage cost query");
+			check(schemas.costQuery, query, "usage cost query");
 			return state.costs
 				.map((entry, seq) => ({ entry, seq }))
 				.filter(({ entry }) => query?.provider === undefined || entry.provider === query.provider)

@@ -3,7 +3,7 @@
  * in one statement, so two processes blocking the same row concurrently keep the later deadline.
  */
 import type { BlockStore, CredentialBlock } from "@authpool/core";
-import { blockFilterSchema, blockSchema, check, idSchema, keySchema } from "./input-validation";
+import { checkStoreInput, storeInputSchemas as input } from "@authpool/core";
 import type { SqliteContext } from "./sqlite-context";
 
 interface BlockRecord {
@@ -47,16 +47,16 @@ export function createSqliteBlockStore(ctx: SqliteContext): BlockStore {
 	return {
 		async upsert(block) {
 			ctx.assertOpen("blocks.upsert");
-			const input = check(blockSchema, block, "block");
-			const key = [input.credentialId, input.providerKey, input.scope] as const;
+			const valid = checkStoreInput(input.block, block, "block");
+			const key = [valid.credentialId, valid.providerKey, valid.scope] as const;
 			return ctx.write("blocks.upsert", () => {
-				ctx.statement(SQL.upsert).run(...key, input.blockedUntil, ctx.now());
+				ctx.statement(SQL.upsert).run(...key, valid.blockedUntil, ctx.now());
 				return toBlock(ctx.statement(SQL.get).get(...key) as BlockRecord);
 			});
 		},
 		async list(filter) {
 			ctx.assertOpen("blocks.list");
-			check(blockFilterSchema, filter, "block filter");
+			checkStoreInput(input.blockFilter, filter, "block filter");
 			return ctx.read("blocks.list", () =>
 				(
 					ctx.statement(SQL.list).all({
@@ -69,8 +69,8 @@ export function createSqliteBlockStore(ctx: SqliteContext): BlockStore {
 		},
 		async delete(credentialId, scope) {
 			ctx.assertOpen("blocks.delete");
-			check(idSchema, credentialId, "credential id");
-			if (scope !== undefined) check(keySchema, scope, "block scope");
+			checkStoreInput(input.id, credentialId, "credential id");
+			if (scope !== undefined) checkStoreInput(input.key, scope, "block scope");
 			return ctx.write("blocks.delete", () =>
 				scope === undefined
 					? ctx.statement(SQL.deleteAll).run(credentialId).changes

@@ -3,7 +3,7 @@
  * the change revision: the pool reads the cache on demand, not on reload.
  */
 import type { CacheStore } from "@authpool/core";
-import { check, finiteSchema, keySchema } from "./input-validation";
+import { checkStoreInput, storeInputSchemas as input } from "@authpool/core";
 import type { SqliteContext } from "./sqlite-context";
 
 const SQL = {
@@ -19,7 +19,7 @@ export function createSqliteCacheStore(ctx: SqliteContext): CacheStore {
 	return {
 		async get(key, options) {
 			ctx.assertOpen("cache.get");
-			check(keySchema, key, "cache key");
+			checkStoreInput(input.key, key, "cache key");
 			return ctx.read("cache.get", () => {
 				const entry = ctx.statement(SQL.get).get(key) as { value: string; expires_at: number } | undefined;
 				if (!entry) return null;
@@ -29,14 +29,14 @@ export function createSqliteCacheStore(ctx: SqliteContext): CacheStore {
 		},
 		async set(key, value, expiresAt) {
 			ctx.assertOpen("cache.set");
-			check(keySchema, key, "cache key");
-			check(keySchema, value, "cache value");
-			check(finiteSchema, expiresAt, "cache expiry");
+			checkStoreInput(input.key, key, "cache key");
+			checkStoreInput(input.key, value, "cache value");
+			checkStoreInput(input.finite, expiresAt, "cache expiry");
 			await ctx.write("cache.set", () => ctx.statement(SQL.set).run(key, value, expiresAt));
 		},
 		async delete(key) {
 			ctx.assertOpen("cache.delete");
-			check(keySchema, key, "cache key");
+			checkStoreInput(input.key, key, "cache key");
 			await ctx.write("cache.delete", () => ctx.statement(SQL.delete).run(key));
 		},
 		async cleanExpired() {

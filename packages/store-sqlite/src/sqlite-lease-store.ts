@@ -4,7 +4,7 @@
  * fence for renew and release.
  */
 import type { LeaseStore, RefreshLease } from "@authpool/core";
-import { check, idSchema, ownerSchema, ttlSchema } from "./input-validation";
+import { checkStoreInput, storeInputSchemas as input } from "@authpool/core";
 import type { SqliteContext } from "./sqlite-context";
 
 interface LeaseRecord {
@@ -32,11 +32,11 @@ function toLease(record: LeaseRecord): RefreshLease {
 export function createSqliteLeaseStore(ctx: SqliteContext): LeaseStore {
 	const validate = (operation: string, credentialId: number, ...checks: Array<() => unknown>) => {
 		ctx.assertOpen(operation);
-		check(idSchema, credentialId, "credential id");
+		checkStoreInput(input.id, credentialId, "credential id");
 		for (const run of checks) run();
 	};
-	const ownerCheck = (owner: string) => () => check(ownerSchema, owner, "lease owner");
-	const ttlCheck = (ttlMs: number) => () => check(ttlSchema, ttlMs, "lease ttl");
+	const ownerCheck = (owner: string) => () => checkStoreInput(input.owner, owner, "lease owner");
+	const ttlCheck = (ttlMs: number) => () => checkStoreInput(input.ttl, ttlMs, "lease ttl");
 	return {
 		async acquire(credentialId, owner, ttlMs) {
 			validate("leases.acquire", credentialId, ownerCheck(owner), ttlCheck(ttlMs));

@@ -4,8 +4,8 @@
  * executed synchronously on the connection, so multi-entry writes are one IMMEDIATE transaction.
  */
 import type { UsageCostHistoryEntry, UsageHistoryEntry, UsageLedgerStore, UsageStatus } from "@authpool/core";
+import { checkStoreInput, storeInputSchemas as input } from "@authpool/core";
 import type { CompiledQuery, Kysely } from "kysely";
-import { check, costEntriesSchema, costQuerySchema, usageEntriesSchema, usageQuerySchema } from "./input-validation";
 import type { SqliteSchema, UsageCostsTable, UsageHistoryTable } from "./schema";
 import type { SqliteContext } from "./sqlite-context";
 
@@ -47,7 +47,7 @@ export function createSqliteLedgerStore(ctx: SqliteContext, kysely: Kysely<Sqlit
 	return {
 		async recordUsageSnapshots(entries) {
 			ctx.assertOpen("ledger.recordUsageSnapshots");
-			check(usageEntriesSchema, entries, "usage snapshots");
+			checkStoreInput(input.usageEntries, entries, "usage snapshots");
 			if (entries.length === 0) return;
 			await ctx.write("ledger.recordUsageSnapshots", () => {
 				for (const entry of entries) {
@@ -74,7 +74,7 @@ export function createSqliteLedgerStore(ctx: SqliteContext, kysely: Kysely<Sqlit
 
 		async listUsageHistory(query) {
 			ctx.assertOpen("ledger.listUsageHistory");
-			check(usageQuerySchema, query, "usage history query");
+			checkStoreInput(input.usageQuery, query, "usage history query");
 			let select = kysely.selectFrom("auth_usage_history").selectAll();
 			if (query?.provider !== undefined) select = select.where("provider", "=", query.provider);
 			if (query?.sinceMs !== undefined) select = select.where("recorded_at", ">=", query.sinceMs);
@@ -84,7 +84,7 @@ export function createSqliteLedgerStore(ctx: SqliteContext, kysely: Kysely<Sqlit
 
 		async recordUsageCosts(entries) {
 			ctx.assertOpen("ledger.recordUsageCosts");
-			check(costEntriesSchema, entries, "usage costs");
+			checkStoreInput(input.costEntries, entries, "usage costs");
 			if (entries.length === 0) return;
 			await ctx.write("ledger.recordUsageCosts", () => {
 				for (const entry of entries) {
@@ -105,7 +105,7 @@ export function createSqliteLedgerStore(ctx: SqliteContext, kysely: Kysely<Sqlit
 
 		async listUsageCosts(query) {
 			ctx.assertOpen("ledger.listUsageCosts");
-			check(costQuerySchema, query, "usage cost query");
+			checkStoreInput(input.costQuery, query, "usage cost query");
 			let select = kysely.selectFrom("auth_usage_costs").selectAll();
 			if (query?.provider !== undefined) select = select.where("provider", "=", query.provider);
 			if (query?.accountKey !== undefined) select = select.where("account_key", "=", query.accountKey);

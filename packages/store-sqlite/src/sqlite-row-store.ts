@@ -8,12 +8,13 @@ import {
 	AuthpoolError,
 	type CasResult,
 	type CredentialRowStore,
+	checkStoreInput,
 	credentialIdentityKey,
+	storeInputSchemas as input,
 	REPLACED_BY_NEWER,
 	type StoredAuthCredential,
 } from "@authpool/core";
 import { type CorruptRowReport, type CredentialDecoder, corruptReport } from "./credential-record";
-import { causeSchema, check, credentialSchema, idSchema, providerSchema, versionSchema } from "./input-validation";
 import type { CredentialRecord } from "./schema";
 import type { SqliteContext } from "./sqlite-context";
 
@@ -62,7 +63,7 @@ interface EncodedCredential {
 }
 
 function encode(credential: AuthCredential): EncodedCredential {
-	check(credentialSchema, credential, "credential");
+	checkStoreInput(input.credential, credential, "credential");
 	let data: string;
 	try {
 		data = JSON.stringify(credential);
@@ -127,7 +128,7 @@ export function createSqliteRowStore(ctx: SqliteContext, decoder: CredentialDeco
 	return {
 		async listActive(provider) {
 			guard("listActive");
-			if (provider !== undefined) check(providerSchema, provider, "provider");
+			if (provider !== undefined) checkStoreInput(input.provider, provider, "provider");
 			return ctx.read("listActive", () =>
 				decoder.decodeAll(provider === undefined ? records(SQL.listActive) : records(SQL.listActiveOf, provider)),
 			);
@@ -135,7 +136,7 @@ export function createSqliteRowStore(ctx: SqliteContext, decoder: CredentialDeco
 
 		async listDisabled(provider) {
 			guard("listDisabled");
-			if (provider !== undefined) check(providerSchema, provider, "provider");
+			if (provider !== undefined) checkStoreInput(input.provider, provider, "provider");
 			return ctx.read("listDisabled", () =>
 				decoder.decodeAll(provider === undefined ? records(SQL.listDisabled) : records(SQL.listDisabledOf, provider)),
 			);
@@ -143,20 +144,20 @@ export function createSqliteRowStore(ctx: SqliteContext, decoder: CredentialDeco
 
 		async get(id) {
 			guard("get");
-			check(idSchema, id, "credential id");
+			checkStoreInput(input.id, id, "credential id");
 			return ctx.read("get", () => getSync(id));
 		},
 
 		async insert(provider, credential) {
 			guard("insert");
-			check(providerSchema, provider, "provider");
+			checkStoreInput(input.provider, provider, "provider");
 			const encoded = encode(credential);
 			return ctx.write("insert", () => insertSync(provider, encoded), durable);
 		},
 
 		async update(id, credential) {
 			guard("update");
-			check(idSchema, id, "credential id");
+			checkStoreInput(input.id, id, "credential id");
 			const encoded = encode(credential);
 			return ctx.write(
 				"update",
@@ -170,8 +171,8 @@ export function createSqliteRowStore(ctx: SqliteContext, decoder: CredentialDeco
 
 		async compareAndSet(id, expectedVersion, credential): Promise<CasResult> {
 			guard("compareAndSet");
-			check(idSchema, id, "credential id");
-			check(versionSchema, expectedVersion, "expected version");
+			checkStoreInput(input.id, id, "credential id");
+			checkStoreInput(input.version, expectedVersion, "expected version");
 			const encoded = encode(credential);
 			return ctx.write(
 				"compareAndSet",
@@ -186,9 +187,9 @@ export function createSqliteRowStore(ctx: SqliteContext, decoder: CredentialDeco
 
 		async compareAndDisable(id, expectedVersion, cause): Promise<CasResult> {
 			guard("compareAndDisable");
-			check(idSchema, id, "credential id");
-			check(versionSchema, expectedVersion, "expected version");
-			check(causeSchema, cause, "disable cause");
+			checkStoreInput(input.id, id, "credential id");
+			checkStoreInput(input.version, expectedVersion, "expected version");
+			checkStoreInput(input.cause, cause, "disable cause");
 			return ctx.write(
 				"compareAndDisable",
 				(): CasResult => {
@@ -202,8 +203,8 @@ export function createSqliteRowStore(ctx: SqliteContext, decoder: CredentialDeco
 
 		async disable(id, cause) {
 			guard("disable");
-			check(idSchema, id, "credential id");
-			check(causeSchema, cause, "disable cause");
+			checkStoreInput(input.id, id, "credential id");
+			checkStoreInput(input.cause, cause, "disable cause");
 			return ctx.write(
 				"disable",
 				() => {
@@ -216,8 +217,8 @@ export function createSqliteRowStore(ctx: SqliteContext, decoder: CredentialDeco
 
 		async disableProvider(provider, cause) {
 			guard("disableProvider");
-			check(providerSchema, provider, "provider");
-			check(causeSchema, cause, "disable cause");
+			checkStoreInput(input.provider, provider, "provider");
+			checkStoreInput(input.cause, cause, "disable cause");
 			return ctx.write(
 				"disableProvider",
 				() => {
@@ -230,7 +231,7 @@ export function createSqliteRowStore(ctx: SqliteContext, decoder: CredentialDeco
 
 		async upsertByIdentity(provider, credential) {
 			guard("upsertByIdentity");
-			check(providerSchema, provider, "provider");
+			checkStoreInput(input.provider, provider, "provider");
 			const encoded = encode(credential);
 			const identityKey = credentialIdentityKey(provider, encoded.credential);
 			return ctx.write(
@@ -251,7 +252,7 @@ export function createSqliteRowStore(ctx: SqliteContext, decoder: CredentialDeco
 
 		async replaceProvider(provider, credentials) {
 			guard("replaceProvider");
-			check(providerSchema, provider, "provider");
+			checkStoreInput(input.provider, provider, "provider");
 			if (!Array.isArray(credentials)) {
 				throw new AuthpoolError("INVALID_INPUT", "Invalid credentials: expected an array");
 			}
