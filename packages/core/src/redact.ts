@@ -75,3 +75,14 @@ export function redact<T>(value: T, extraSecrets: readonly string[] = []): T {
 	};
 	return walk(value) as T;
 }
+
+/** The secret strings a credential carries (to scrub wherever they may have been quoted). */
+export function credentialSecrets(credential: {
+	type: string;
+	key?: unknown;
+	access?: unknown;
+	refresh?: unknown;
+}): string[] {
+	const values = credential.type === "api_key" ? [credential.key] : [credential.access, credential.refresh];
+	return values.filter((value): value is string => typeof value === "string" && value !== "");
+}

@@ -10,7 +10,7 @@ import { errorMessage, errorStatus, isDefinitiveRefreshFailure } from "./classif
 import { AbortedError, AuthpoolError, OAuthRefreshError } from "./errors";
 import { fingerprint } from "./hash";
 import type { OAuthRefreshResult, PluginContext, ProviderRegistry } from "./plugin";
-import { redact, redactString } from "./redact";
+import { credentialSecrets, redact, redactString } from "./redact";
 import type { AuthCredentialStore } from "./store";
 import type { Clock, Env, FetchLike, Logger, OAuthCredential, StoredAuthCredential } from "./types";
 
@@ -595,8 +595,7 @@ function describe(row: StoredAuthCredential): string {
  * so the credential's own token bytes and token-shaped strings are scrubbed.
  */
 function sanitizeError(provider: string, error: unknown, credential: OAuthCredential): OAuthRefreshError {
-	const secrets = [credential.access, credential.refresh];
-	const message = redact(errorMessage(error), secrets);
+	const message = redact(errorMessage(error), credentialSecrets(credential));
 	// Always a fresh error: the original's `cause` chain may carry request bodies or tokens.
 	const status = OAuthRefreshError.isInstance(error) ? error.status : errorStatus(error);
 	const errorCode = OAuthRefreshError.isInstance(error) ? error.errorCode : undefined;

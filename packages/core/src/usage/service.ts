@@ -10,9 +10,9 @@ import { sha256Hex } from "../hash";
 import { oauthIdentity, usageAccountKey } from "../identity";
 import { LruMap } from "../lru";
 import type { ProviderRegistry } from "../plugin";
-import { redactString } from "../redact";
+import { credentialSecrets, redact } from "../redact";
 import type { AuthCredentialStore } from "../store";
-import type { Clock, Env, FetchLike, Logger, StoredAuthCredential } from "../types";
+import type { AuthCredential, Clock, Env, FetchLike, Logger, StoredAuthCredential } from "../types";
 import { isRecord, resolveUsedFraction } from "./report";
 import type {
 	UsageCostHistoryEntry,
@@ -128,9 +128,11 @@ function isUsageReport(value: unknown): value is UsageReport {
 }
 
 /** For debug logs: plugin errors may quote a token, so token-shaped text is masked. */
-function describeError(error: unknown): string {
-	if (AuthpoolError.isInstance(error)) return `${error.code}: ${redactString(error.message)}`;
-	return error instanceof Error ? `${error.name}: ${redactString(error.message)}` : typeof error;
+/** A loggable error description: token-shaped strings and the row's own secrets scrubbed. */
+function describeError(error: unknown, credential?: AuthCredential): string {
+	const secrets = credential ? credentialSecrets(credential) : [];
+	if (AuthpoolError.isInstance(error)) return `${error.code}: ${redact(error.message, secrets)}`;
+	return error instanceof Error ? `${error.name}: ${redact(error.message, secrets)}` : typeof error;
 }
 
 /** Keep the richest report of a group, add limits the others know, fill missing metadata. */
@@ -317,7 +319,7 @@ export class UsageService {
 						this.#logger.debug("usage lookup for ranking failed", {
 							provider: row.provider,
 							credentialId: row.id,
-							error: describeError(error),
+							error: describeError(error, row.credential),
 						});
 						settled.set(row.id, null);
 					},
@@ -410,7 +412,7 @@ export class UsageService {
 			this.#logger.debug("usage header parse failed", {
 				provider: row.provider,
 				credentialId: row.id,
-				error: describeError(error),
+				error: describeError(error, row.credential),
 			});
 			return false;
 		}
@@ -563,7 +565,7 @@ export class UsageService {
 			this.#logger.debug("upstream usage report failed", {
 				provider: row.provider,
 				credentialId: row.id,
-				error: describeError(error),
+				error: describeError(error, row.credential),
 			});
 			return { report: null, fetched: false };
 		}
@@ -590,7 +592,7 @@ export class UsageService {
 			this.#logger.debug("usage fetch failed", {
 				provider: row.provider,
 				credentialId: row.id,
-				error: describeError(error),
+				error: describeError(error, row.credential),
 			});
 		}
 		const now = this.#clock.now();
@@ -691,7 +693,10 @@ export class UsageService {
 			await ledger.recordUsageSnapshots(entries);
 			for (const bucketKey of written) this.#historyBuckets.set(bucketKey, bucket);
 		} catch (error) {
-			this.#logger.debug("usage history write failed", { provider: row.provider, error: describeError(error) });
+			this.#logger.debug("usage history write failed", {
+				provider: row.provider,
+				error: describeError(error, row.credential),
+			});
 		}
 	}
 
