@@ -27,12 +27,11 @@ import {
 	type PluginContext,
 	type ProviderPlugin,
 	type ProviderRegistry,
-	type ResetCredit,
-	type ResetCreditRedeemResult,
 } from "./plugin";
 import { CredentialPool } from "./pool";
 import { redactString } from "./redact";
 import { OAuthRefresher } from "./refresh";
+import { type ResetCreditAccountStatus, type ResetCreditRedeemOutcome, ResetCredits } from "./resets";
 import { type ApiKeyResolver, createApiKeyResolver } from "./retry";
 import {
 	CredentialRotation,
@@ -42,6 +41,7 @@ import {
 	type UsageLimitMarkResult,
 } from "./rotation";
 import { CredentialSelector, type SelectionOptions } from "./select";
+import { type AuthCredentialSnapshot, type AuthCredentialSnapshotEntry, snapshotEntry } from "./snapshot";
 import { type AuthCredentialStore, DISABLED_BY_USER } from "./store";
 import {
 	type AuthCredential,
@@ -50,7 +50,6 @@ import {
 	type FetchLike,
 	type Logger,
 	type OAuthCredential,
-	REMOTE_REFRESH_SENTINEL,
 	type StoredAuthCredential,
 	silentLogger,
 	systemClock,
@@ -162,61 +161,7 @@ export interface OAuthAccountSummary {
 	enterpriseUrl?: string;
 }
 
-/** A block as it appears in a snapshot (broker wire shape). */
-export interface SnapshotBlock {
-	providerKey: string;
-	blockScope: string;
-	blockedUntilMs: number;
-	updatedAtMs: number;
-}
-
-/** One row of `exportSnapshot`: OAuth refresh tokens are replaced by `REMOTE_REFRESH_SENTINEL`. */
-export interface AuthCredentialSnapshotEntry {
-	id: number;
-	provider: string;
-	credential: AuthCredential;
-	identityKey: string | null;
-	/** Unexpired blocks of the row. */
-	blocks: SnapshotBlock[];
-}
-
-export interface AuthCredentialSnapshot {
-	generation: number;
-	generatedAt: number;
-	credentials: AuthCredentialSnapshotEntry[];
-}
-
-/** Which stored account a reset credit is for; any one field is enough. */
-export interface ResetCreditTarget {
-	credentialId?: number;
-	accountId?: string;
-	email?: string;
-}
-
-/** One account's live saved-reset status. */
-export interface ResetCreditAccountStatus {
-	credentialId: number;
-	accountId?: string;
-	email?: string;
-	availableCount: number;
-	credits: ResetCredit[];
-	/** This is the given session's current account. */
-	active: boolean;
-	error?: string;
-}
-
-/** Outcome of `redeemResetCredit` (`no_account`, `account_unavailable`, `no_credit` are local codes). */
-export interface ResetCreditRedeemOutcome extends ResetCreditRedeemResult {
-	accountId?: string;
-	email?: string;
-	creditId?: string;
-}
-
 const NEVER_ABORTED = new AbortController().signal;
-
-function redactCredential(credential: AuthCredential): AuthCredential {
-	return credential.type === "oauth" ? { ...credential, refresh: REMOTE_REFRESH_SENTINEL } : { ...credential };
-}
 
 /**
  * A pool of credentials over an `AuthCredentialStore`.
@@ -245,6 +190,7 @@ export class AuthStorage {
 	readonly #selector: CredentialSelector;
 	readonly #cascade: KeyCascade;
 	readonly #rotation: CredentialRotation;
+	readonly #resets: ResetCredits;
 	#usageService: UsageService | undefined;
 	#closed = false;
 
@@ -339,6 +285,15 @@ export class AuthStorage {
 			clock,
 			logger,
 			configValueResolver,
+		});
+		this.#resets = new ResetCredits({
+			pool: this.#pool,
+			registry: this.#registry,
+			rotation: this.#rotation,
+			selector: this.#selector,
+			blocks: this.#blocks,
+			usage,
+			pluginContext: (signal) => this.#pluginContext(signal),
 		});
 	}
 
@@ -767,115 +722,23 @@ export class AuthStorage {
 	}
 
 	/** Saved rate-limit resets of every OAuth account of a provider (live, via `plugin.resetCredits`). */
-	async listResetCredits(options?: {
-		provider?: string;
-		sessionId?: string;
-		baseUrlResolver?: (provider: string) => string | undefined;
-		signal?: AbortSignal;
-	}): Promise<ResetCreditAccountStatus[]> {
-		const provider = options?.provider ?? "openai-codex";
-		const plugin = this.#registry.get(provider)?.resetCredits;
-		if (!plugin) return [];
-		await this.#pool.sync();
-		const current = await this.#rotation.currentRow(provider, options?.sessionId);
-		const baseUrl = options?.baseUrlResolver?.(provider);
-		return Promise.all(
-			this.#pool.rows(provider, "oauth").map(async (row): Promise<ResetCreditAccountStatus> => {
-				const credential = row.credential as OAuthCredential;
-				const base: ResetCreditAccountStatus = {
-					credentialId: row.id,
-					availableCount: 0,
-					credits: [],
-					active: current?.id === row.id,
-				};
-				if (credential.accountId) base.accountId = credential.accountId;
-				if (credential.email) base.email = credential.email;
-				try {
-					const fresh = await this.#selector.freshRow(row, { signal: options?.signal });
-					const list = await plugin.list(fresh.credential as OAuthCredential, {
-						...this.#pluginContext(options?.signal),
-						...(baseUrl ? { baseUrl } : {}),
-					});
-					if (!list) return { ...base, error: "Failed to load saved resets" };
-					return { ...base, availableCount: list.availableCount, credits: list.credits };
-				} catch (error) {
-					return { ...base, error: redactString(errorMessage(error)) };
-				}
-			}),
-		);
+	listResetCredits(options?: Parameters<ResetCredits["list"]>[0]): Promise<ResetCreditAccountStatus[]> {
+		return this.#resets.list(options);
 	}
 
 	/** Spend one saved reset for an account; success lifts that row's blocks and drops its cached usage. */
-	async redeemResetCredit(options: {
-		target: ResetCreditTarget;
-		provider?: string;
-		creditId?: string;
-		baseUrlResolver?: (provider: string) => string | undefined;
-		signal?: AbortSignal;
-	}): Promise<ResetCreditRedeemOutcome> {
-		const provider = options.provider ?? "openai-codex";
-		const plugin = this.#registry.get(provider)?.resetCredits;
-		await this.#pool.sync();
-		const { target } = options;
-		const row = this.#pool.rows(provider, "oauth").find((candidate) => {
-			const credential = candidate.credential as OAuthCredential;
-			return (
-				(target.credentialId !== undefined && candidate.id === target.credentialId) ||
-				(!!target.accountId && credential.accountId === target.accountId) ||
-				(!!target.email && credential.email === target.email)
-			);
-		});
-		if (!row || !plugin) return { ok: false, code: "no_account", accountId: target.accountId, email: target.email };
-		const identity = {
-			accountId: (row.credential as OAuthCredential).accountId,
-			email: (row.credential as OAuthCredential).email,
-		};
-		let credential: OAuthCredential;
-		try {
-			credential = (await this.#selector.freshRow(row, { signal: options.signal })).credential as OAuthCredential;
-		} catch {
-			return { ok: false, code: "account_unavailable", ...identity };
-		}
-		const baseUrl = options.baseUrlResolver?.(provider);
-		const ctx = { ...this.#pluginContext(options.signal), ...(baseUrl ? { baseUrl } : {}) };
-		let creditId = options.creditId;
-		if (!creditId) {
-			const list = await plugin.list(credential, ctx);
-			const credit = list?.credits.find((entry) => (entry.status ?? "available") === "available") ?? list?.credits[0];
-			if (!credit) return { ok: false, code: "no_credit", ...identity };
-			creditId = credit.id;
-		}
-		const result = await plugin.redeem(credential, creditId, { ...ctx, requestId: randomUUID() });
-		if (result.ok) {
-			await this.#usage().invalidate(row);
-			await this.#blocks.clear(row.id);
-		}
-		return { ...result, ...identity, creditId };
+	redeemResetCredit(options: Parameters<ResetCredits["redeem"]>[0]): Promise<ResetCreditRedeemOutcome> {
+		return this.#resets.redeem(options);
 	}
 
 	// ── broker-side ─────────────────────────────────────────────────────────
-
-	#snapshotEntry(row: StoredAuthCredential): AuthCredentialSnapshotEntry {
-		return {
-			id: row.id,
-			provider: row.provider,
-			credential: redactCredential(row.credential),
-			identityKey: row.identityKey ?? credentialIdentityKey(row.provider, row.credential),
-			blocks: this.#blocks.list(row.id).map((block) => ({
-				providerKey: block.providerKey,
-				blockScope: block.scope,
-				blockedUntilMs: block.blockedUntil,
-				updatedAtMs: block.updatedAt,
-			})),
-		};
-	}
 
 	/** The loaded rows for the broker wire: refresh tokens replaced by `"__remote__"`, unexpired blocks. */
 	exportSnapshot(): AuthCredentialSnapshot {
 		return {
 			generation: this.#generation.value,
 			generatedAt: this.#clock.now(),
-			credentials: this.#pool.allRows().map((row) => this.#snapshotEntry(row)),
+			credentials: this.#pool.allRows().map((row) => snapshotEntry(row, this.#blocks)),
 		};
 	}
 
@@ -892,7 +755,7 @@ export class AuthStorage {
 			throw new AuthpoolError("INVALID_INPUT", `Credential ${id} (${row.provider}) is not OAuth`);
 		}
 		const fresh = await this.#refresher.ensureFresh(row, { force: true, signal });
-		return this.#snapshotEntry(this.#pool.get(id) ?? fresh);
+		return snapshotEntry(this.#pool.get(id) ?? fresh, this.#blocks);
 	}
 
 	/** Disable one row with a cause and emit `credential_disabled`; `false` when it is not active. */
@@ -910,6 +773,6 @@ export class AuthStorage {
 		const { row } = await this.#store.rows.upsertByIdentity(provider, credential);
 		this.#pool.upsert(row);
 		this.#selector.resetProvider(provider);
-		return this.#pool.rows(provider).map((entry) => this.#snapshotEntry(entry));
+		return this.#pool.rows(provider).map((entry) => snapshotEntry(entry, this.#blocks));
 	}
 }

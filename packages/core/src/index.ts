@@ -29,6 +29,7 @@ export { createPkcePair, type PkcePair, parseAuthorizationInput } from "./pkce";
 export * from "./plugin";
 export * from "./rank";
 export * from "./redact";
+export type { ResetCreditAccountStatus, ResetCreditRedeemOutcome, ResetCreditTarget } from "./resets";
 export {
 	type ApiKeyResolver,
 	type ApiKeyResolverInput,
@@ -43,6 +44,12 @@ export type {
 	UsageLimitMarkResult,
 } from "./rotation";
 export { drawForSession, rotate, type SelectionOptions, sessionStartIndex } from "./select";
+export {
+	type AuthCredentialSnapshot,
+	type AuthCredentialSnapshotEntry,
+	redactCredential,
+	type SnapshotBlock,
+} from "./snapshot";
 export * from "./store";
 export { checkStoreInput, storeInputSchemas } from "./store-input";
 export * from "./types";
