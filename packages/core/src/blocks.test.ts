@@ -60,6 +60,22 @@ describe("CredentialBlocks", () => {
 		expect(await blocks.heal(3, "acme:oauth", "", clock.now() - 1)).toBe(false);
 	});
 
+	it("never heals a block learned from a peer (it may be the peer's refresh back-off), but keeps local kinds", async () => {
+		const { clock, store, blocks } = setup();
+		await blocks.block(1, "acme:oauth", clock.now() + 3_600_000, { kind: "usage" });
+		await store.blocks.upsert({
+			credentialId: 2,
+			providerKey: "acme:oauth",
+			scope: "",
+			blockedUntil: clock.now() + 300_000,
+		});
+		blocks.replaceAll(await store.blocks.list());
+		clock.advance(1000);
+		expect(await blocks.heal(2, "acme:oauth", "", clock.now())).toBe(false);
+		expect(blocks.isBlocked(2, "acme:oauth")).toBe(true);
+		expect(await blocks.heal(1, "acme:oauth", "", clock.now())).toBe(true);
+	});
+
 	it("replaceAll mirrors the store (a peer's block appears, a lifted one disappears)", async () => {
 		const { clock, store, blocks } = setup();
 		await blocks.block(1, "acme:oauth", clock.now() + 60_000);

@@ -15,8 +15,8 @@ export const MAX_BLOCK_MS = 8 * 24 * 60 * 60_000;
 export const DEFAULT_BLOCK_MS = 60_000;
 
 /**
- * Why a block was set. Only `usage` blocks (deadline derived from a usage report, or unknown blocks
- * read from the store) are lifted early by a fresh report that shows the limit no longer exhausted.
+ * Why a block was set. Only `usage` blocks (deadline derived from a usage report by this process) are
+ * lifted early by a fresh report that shows the limit no longer exhausted.
  */
 export type BlockKind = "usage" | "retry-after" | "refresh" | "suspect";
 
@@ -63,7 +63,9 @@ export class CredentialBlocks {
 
 	/**
 	 * Replace the mirror with what the store holds. Kinds known locally survive (the store does not
-	 * keep them); blocks we learn from a peer count as `usage`.
+	 * keep them). A block learned from a peer is never healed early: it may be the peer's back-off after a
+	 * transient refresh failure or a provider's retry-after, and lifting it would retry what the peer
+	 * deliberately paused; it simply runs out at its deadline.
 	 */
 	replaceAll(blocks: readonly CredentialBlock[]): void {
 		const previous = new Map(this.#entries);
@@ -76,7 +78,7 @@ export class CredentialBlocks {
 				scope: block.scope,
 				blockedUntil: block.blockedUntil,
 				updatedAt: block.updatedAt,
-				kind: previous.get(key)?.kind ?? "usage",
+				kind: previous.get(key)?.kind ?? "retry-after",
 			});
 		}
 	}
