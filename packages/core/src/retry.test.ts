@@ -50,4 +50,27 @@ describe("retry resolver", () => {
 		const [block] = await store.blocks.list();
 		expect(block!.blockedUntil).toBe(clock.now() + 60_000);
 	});
+
+	it("a usage limit rotates at once (no pointless re-mint), naming the row whose key failed even without a session", async () => {
+		const clock = manualClock();
+		const plugin = fakeOAuthPlugin("acme", clock);
+		const store = createMemoryStore({ clock });
+		for (const email of ["a@x.io", "b@x.io", "c@x.io"]) await store.rows.insert("acme", oauth(email, clock.now()));
+		const storage = new AuthStorage(store, { providers: [plugin], clock, env: {} });
+		await storage.reload();
+		const resolve = storage.resolver("acme");
+		const first = (await resolve())!;
+		// Other sessionless traffic moves "the row handed out last" elsewhere meanwhile.
+		await storage.getApiKey("acme");
+		const limited = Object.assign(new Error("429 usage limit reached"), { status: 429 });
+		const next = await resolve({ error: limited, lastChance: false });
+		expect(plugin.refreshCalls).toBe(0);
+		expect(next).not.toBe(first);
+		const blocked = await store.blocks.list();
+		expect(blocked).toHaveLength(1);
+		const failedRow = (await store.rows.listActive("acme")).find(
+			(row) => row.credential.type === "oauth" && row.credential.access === first,
+		);
+		expect(blocked[0]!.credentialId).toBe(failedRow!.id);
+	});
 });

@@ -1,7 +1,10 @@
 /**
  * The auth retry policy as a key resolver (DESIGN.md §4 "Retry policy"): first call → resolve; after
- * an error, not last chance → force-refresh the same row; last chance → rotate to a sibling and resolve.
+ * an auth error, not last chance → force-refresh the same row; last chance → rotate to a sibling and
+ * resolve. A usage-limit error rotates at once: a new token for the same exhausted account cannot help.
+ * The resolver remembers the key it handed out, so rotation names exactly the row that failed.
  */
+import { errorMessage, errorStatus, isUsageLimitOutcome } from "./classify";
 import type { SelectionOptions } from "./select";
 
 /** One step of a request's auth retries. */
@@ -22,7 +25,7 @@ export interface RetryTarget {
 	rotateSessionCredential(
 		provider: string,
 		sessionId: string | undefined,
-		options?: { error?: unknown; modelId?: string; signal?: AbortSignal },
+		options?: { error?: unknown; apiKey?: string; modelId?: string; signal?: AbortSignal },
 	): Promise<boolean>;
 }
 
@@ -39,13 +42,24 @@ export function createApiKeyResolver(
 	options: ResolverOptions = {},
 ): ApiKeyResolver {
 	const { sessionId, modelId, baseUrl } = options;
+	let handedOut: string | undefined;
+	const remember = (key: string | undefined) => {
+		handedOut = key;
+		return key;
+	};
 	return async (input = {}) => {
 		const { error, lastChance, signal } = input;
-		if (error === undefined) return target.getApiKey(provider, sessionId, { modelId, baseUrl, signal });
-		if (lastChance) {
-			await target.rotateSessionCredential(provider, sessionId, { error, modelId, signal });
-			return target.getApiKey(provider, sessionId, { modelId, baseUrl, signal });
+		if (error === undefined) return remember(await target.getApiKey(provider, sessionId, { modelId, baseUrl, signal }));
+		const usageLimited = isUsageLimitOutcome(errorStatus(error), errorMessage(error));
+		if (lastChance || usageLimited) {
+			await target.rotateSessionCredential(provider, sessionId, {
+				error,
+				modelId,
+				signal,
+				...(handedOut !== undefined ? { apiKey: handedOut } : {}),
+			});
+			return remember(await target.getApiKey(provider, sessionId, { modelId, baseUrl, signal }));
 		}
-		return target.getApiKey(provider, sessionId, { modelId, baseUrl, signal, forceRefresh: true });
+		return remember(await target.getApiKey(provider, sessionId, { modelId, baseUrl, signal, forceRefresh: true }));
 	};
 }

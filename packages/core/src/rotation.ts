@@ -41,6 +41,8 @@ export interface MarkUsageLimitOptions {
 export interface RotateSessionOptions {
 	/** The error the request failed with (usage-limit vs auth error decides the action). */
 	error?: unknown;
+	/** The key the failed request used: names the row exactly (see `MarkUsageLimitOptions.apiKey`). */
+	apiKey?: string;
 	modelId?: string;
 	signal?: AbortSignal;
 }
@@ -179,13 +181,16 @@ export class CredentialRotation {
 		options: RotateSessionOptions = {},
 	): Promise<boolean> {
 		await this.#o.pool.sync();
-		const row = await this.currentRow(provider, sessionId);
+		const row =
+			(options.apiKey !== undefined ? await this.#rowMatching(provider, options.apiKey) : undefined) ??
+			(await this.currentRow(provider, sessionId));
 		if (!row) return false;
 		const error = options.error;
 		if (error !== undefined && isUsageLimitOutcome(errorStatus(error), errorMessage(error))) {
 			const result = await this.markUsageLimitReached(provider, sessionId, {
 				modelId: options.modelId,
 				signal: options.signal,
+				...(options.apiKey !== undefined ? { apiKey: options.apiKey } : {}),
 			});
 			return result.switched;
 		}
