@@ -311,7 +311,7 @@ export class CredentialSelector {
 	): Promise<OAuthSelection | undefined> {
 		let fresh: StoredAuthCredential;
 		try {
-			fresh = await this.freshRow(row, { ...options, forceRefresh: force });
+			fresh = await this.freshRow(row, Object.assign({}, options, { forceRefresh: force }));
 		} catch (error) {
 			if (isCallerAbort(error, options.signal)) throw error;
 			this.#o.logger.warn("oauth credential unavailable", {

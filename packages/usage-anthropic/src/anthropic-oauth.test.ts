@@ -1,5 +1,6 @@
 import { type OAuthCredential, OAuthRefreshError, type PluginContext, silentLogger } from "@authpool/core";
 import { type FakeProvider, startFakeProvider } from "@authpool/fake-provider";
+import { describeOAuthRefresh } from "@authpool/fake-provider/plugin-kit";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createAnthropicPlugin } from "./anthropic-plugin";
 import { fixedClock } from "./test-support";
@@ -17,7 +18,11 @@ afterEach(async () => {
 });
 
 function plugin() {
-	const base = fake.baseUrl("anthropic");
+	return pluginAt(fake);
+}
+
+function pluginAt(target: FakeProvider) {
+	const base = target.baseUrl("anthropic");
 	return createAnthropicPlugin({
 		endpoints: {
 			tokenUrl: `${base}/v1/oauth/token`,
@@ -32,21 +37,15 @@ function context(signal: AbortSignal = new AbortController().signal): PluginCont
 	return { fetch: globalThis.fetch, clock, logger: silentLogger, env: {}, signal };
 }
 
-async function refreshError(credential: OAuthCredential, signal?: AbortSignal): Promise<unknown> {
-	try {
-		await plugin().oauth?.refresh(credential, context(signal));
-	} catch (error) {
-		return error;
-	}
-	throw new Error("refresh unexpectedly succeeded");
-}
-
-describe("anthropic oauth refresh", () => {
-	it("posts a JSON refresh grant and returns rotated tokens, 5-minute-skewed expiry and identity", async () => {
-		const account = fake.addAccount("anthropic", { email: "alice@example.com", accountId: "uuid-alice" });
-		const before = account.credential as OAuthCredential;
-		const result = await plugin().oauth?.refresh(before, context());
-
+describeOAuthRefresh({
+	provider: "anthropic",
+	makePlugin: (target) => pluginAt(target),
+	core: { OAuthRefreshError },
+	clock,
+	fakeOptions: { accessTokenTtlMs: 3_600_000 },
+	expirySkewMs: 5 * 60_000,
+	accountSpec: { email: "alice@example.com", accountId: "uuid-alice" },
+	verifySuccess: ({ fake: target, account, before, result, request }) => {
 		expect(result).toEqual({
 			access: account.accessToken,
 			refresh: account.refreshToken,
@@ -54,29 +53,18 @@ describe("anthropic oauth refresh", () => {
 			accountId: "uuid-alice",
 			email: "alice@example.com",
 		});
-		expect(result?.refresh).not.toBe(before.refresh);
-		const request = fake.requests.find((entry) => entry.endpoint === "token");
-		expect(request?.headers["content-type"]).toBe("application/json");
-		expect(request?.headers["anthropic-beta"]).toBe("oauth-2025-04-20");
-		expect(request?.body).toEqual({
+		expect(request.headers["content-type"]).toBe("application/json");
+		expect(request.headers["anthropic-beta"]).toBe("oauth-2025-04-20");
+		expect(request.body).toEqual({
 			grant_type: "refresh_token",
 			client_id: "test-client",
 			refresh_token: before.refresh,
 		});
-		expect(fake.count("anthropic", "bootstrap")).toBe(0);
-	});
+		expect(target.count("anthropic", "bootstrap")).toBe(0);
+	},
+});
 
-	it("reusing a rotated refresh token is a definitive failure", async () => {
-		const account = fake.addAccount("anthropic");
-		const old = account.credential as OAuthCredential;
-		await plugin().oauth?.refresh(old, context());
-		const error = await refreshError(old);
-		expect(OAuthRefreshError.isInstance(error)).toBe(true);
-		expect((error as OAuthRefreshError).definitive).toBe(true);
-		expect((error as OAuthRefreshError).message).toContain("invalid_grant");
-		expect((error as OAuthRefreshError).message).not.toContain(old.refresh);
-	});
-
+describe("anthropic oauth refresh", () => {
 	it("falls back to the bootstrap endpoint for identity the token response lacks", async () => {
 		const account = fake.addAccount("anthropic", {
 			email: "bob@example.com",
@@ -95,39 +83,6 @@ describe("anthropic oauth refresh", () => {
 		const result = await plugin().oauth?.refresh(account.credential as OAuthCredential, context());
 		expect(result?.access).toBe(account.accessToken);
 		expect(result?.refresh).toBe(account.refreshToken);
-	});
-
-	it("a revoked grant is definitive; a 5xx is transient and rotates nothing", async () => {
-		const account = fake.addAccount("anthropic");
-		const credential = account.credential as OAuthCredential;
-		fake.failNext("anthropic", "token", { status: 503 });
-		const transient = await refreshError(credential);
-		expect(OAuthRefreshError.isInstance(transient)).toBe(true);
-		expect((transient as OAuthRefreshError).definitive).toBe(false);
-		expect(account.refreshToken).toBe(credential.refresh);
-
-		fake.revoke(account.id);
-		const definitive = await refreshError(credential);
-		expect((definitive as OAuthRefreshError).definitive).toBe(true);
-	});
-
-	it("a network error is transient", async () => {
-		const account = fake.addAccount("anthropic");
-		fake.failNext("anthropic", "token", { destroy: true });
-		const error = await refreshError(account.credential as OAuthCredential);
-		expect((error as OAuthRefreshError).definitive).toBe(false);
-	});
-
-	it("a hanging token endpoint gives up as soon as the caller aborts", async () => {
-		const account = fake.addAccount("anthropic");
-		fake.failNext("anthropic", "token", { hang: true });
-		const controller = new AbortController();
-		const pending = refreshError(account.credential as OAuthCredential, controller.signal);
-		setTimeout(() => controller.abort(), 20);
-		const error = await pending;
-		expect(error).toBeDefined();
-		expect(OAuthRefreshError.isInstance(error) && (error as OAuthRefreshError).definitive).toBe(false);
-		expect(fake.refreshCount(account.id)).toBe(0);
 	});
 });
 

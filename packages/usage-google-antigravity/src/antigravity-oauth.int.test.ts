@@ -7,6 +7,7 @@ import {
 	silentLogger,
 } from "@authpool/core";
 import { type FakeProvider, startFakeProvider } from "@authpool/fake-provider";
+import { describeOAuthRefresh } from "@authpool/fake-provider/plugin-kit";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createAntigravityPlugin } from "./antigravity-plugin";
 
@@ -29,85 +30,44 @@ function ctx(signal: AbortSignal = new AbortController().signal): PluginContext 
 	return { fetch: globalThis.fetch, clock, logger: silentLogger, env: {}, signal };
 }
 
-function plugin(extra: Parameters<typeof createAntigravityPlugin>[0] = {}) {
+function pluginAt(target: FakeProvider, extra: Parameters<typeof createAntigravityPlugin>[0] = {}) {
 	return createAntigravityPlugin({
-		endpoints: { tokenUrl: `${fake.baseUrl(PROVIDER)}/token`, endpoints: [fake.baseUrl(PROVIDER)] },
+		endpoints: { tokenUrl: `${target.baseUrl(PROVIDER)}/token`, endpoints: [target.baseUrl(PROVIDER)] },
 		clientId: "test-client",
 		clientSecret: "test-secret",
 		...extra,
 	});
 }
 
-function stored(account: { credential: unknown }): OAuthCredential {
-	return account.credential as OAuthCredential;
+function plugin(extra: Parameters<typeof createAntigravityPlugin>[0] = {}) {
+	return pluginAt(fake, extra);
 }
 
-describe("antigravity oauth.refresh against the fake", () => {
-	it("posts a form grant with client id + secret and returns the new token with a 5-minute skew", async () => {
-		const account = fake.addAccount(PROVIDER, { rotateRefreshTokens: false });
-		const before = stored(account);
-		const result = await plugin().oauth!.refresh(before, ctx());
-
-		const request = fake.requests.find((r) => r.endpoint === "token");
-		expect(request?.headers["content-type"]).toContain("application/x-www-form-urlencoded");
-		expect(request?.body).toEqual({
+describeOAuthRefresh({
+	provider: PROVIDER,
+	makePlugin: (target) => pluginAt(target),
+	core: { OAuthRefreshError, isDefinitiveRefreshFailure },
+	clock,
+	expirySkewMs: 5 * 60_000,
+	verifySuccess: ({ fake: target, before, result, request }) => {
+		expect(request.headers["content-type"]).toContain("application/x-www-form-urlencoded");
+		expect(request.body).toEqual({
 			client_id: "test-client",
 			client_secret: "test-secret",
 			refresh_token: before.refresh,
 			grant_type: "refresh_token",
 		});
-		expect(result.access).toBe(account.accessToken);
-		expect(result.access).not.toBe(before.access);
-		// Google omits refresh_token when it does not rotate: keep the old one.
-		expect(result.refresh).toBe(before.refresh);
 		expect(result.expires).toBe(now + 3_600_000 - 5 * 60_000);
 		expect(result.projectId).toBe(before.projectId);
-		expect(plugin().oauth!.rotatesRefreshToken).toBe(false);
-	});
+		expect(pluginAt(target).oauth!.rotatesRefreshToken).toBe(false);
+	},
+});
 
-	it("accepts a rotated refresh token when Google sends one", async () => {
-		const account = fake.addAccount(PROVIDER, { rotateRefreshTokens: true });
-		const before = stored(account);
-		const result = await plugin().oauth!.refresh(before, ctx());
-		expect(result.refresh).toBe(account.refreshToken);
-		expect(result.refresh).not.toBe(before.refresh);
-	});
+function stored(account: { credential: unknown }): OAuthCredential {
+	return account.credential as OAuthCredential;
+}
 
-	it("a revoked grant is a definitive OAuthRefreshError without token bytes", async () => {
-		const account = fake.addAccount(PROVIDER);
-		const before = stored(account);
-		fake.revoke(account.id);
-		const error = await plugin()
-			.oauth!.refresh(before, ctx())
-			.catch((e: unknown) => e);
-		expect(OAuthRefreshError.isInstance(error)).toBe(true);
-		expect((error as OAuthRefreshError).definitive).toBe(true);
-		expect((error as OAuthRefreshError).errorCode).toBe("invalid_grant");
-		expect(String((error as Error).message)).not.toContain(before.refresh);
-		expect(String((error as Error).message)).not.toContain(before.access);
-	});
-
-	it("a 5xx from the token endpoint is transient", async () => {
-		const account = fake.addAccount(PROVIDER);
-		fake.failNext(PROVIDER, "token", { status: 503 });
-		const error = await plugin()
-			.oauth!.refresh(stored(account), ctx())
-			.catch((e: unknown) => e);
-		expect(OAuthRefreshError.isInstance(error)).toBe(true);
-		expect((error as OAuthRefreshError).definitive).toBe(false);
-		expect(isDefinitiveRefreshFailure(error)).toBe(false);
-	});
-
-	it("a hanging token endpoint stops promptly when the signal aborts", async () => {
-		const account = fake.addAccount(PROVIDER);
-		fake.failNext(PROVIDER, "token", { hang: true });
-		const controller = new AbortController();
-		const pending = plugin().oauth!.refresh(stored(account), ctx(controller.signal));
-		setTimeout(() => controller.abort(), 20);
-		await expect(pending).rejects.toThrow();
-		expect(fake.refreshCount(account.id)).toBe(0);
-	});
-
+describe("antigravity oauth.refresh against the fake", () => {
 	it("refuses a credential without projectId with a non-definitive INVALID_INPUT error and no request", async () => {
 		const account = fake.addAccount(PROVIDER);
 		const { projectId: _drop, ...rest } = stored(account);

@@ -6,6 +6,7 @@ import {
 	silentLogger,
 } from "@authpool/core";
 import { type FakeProvider, startFakeProvider } from "@authpool/fake-provider";
+import { describeOAuthRefresh } from "@authpool/fake-provider/plugin-kit";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createKimiPlugin, KIMI_CLIENT_ID } from "./kimi-plugin";
 
@@ -35,108 +36,25 @@ function stored(credential: { access: string; refresh: string; expires: number }
 const plugin = (extra: Parameters<typeof createKimiPlugin>[0] = {}) =>
 	createKimiPlugin({ endpoints: { oauthHost: fake.baseUrl(PROVIDER) }, ...extra });
 
-describe("kimi-code oauth.refresh against the fake provider", () => {
-	it("gets a new access token, takes the rotated refresh token and subtracts the 5-minute skew", async () => {
-		const account = fake.addAccount(PROVIDER);
-		const before = stored(account.credential as OAuthCredential);
-		const result = await plugin().oauth!.refresh(before, ctx());
-		expect(fake.refreshCount(account.id)).toBe(1);
-		expect(result.access).toBe(account.accessToken);
-		expect(result.access).not.toBe(before.access);
-		expect(result.refresh).toBe(account.refreshToken);
-		expect(result.refresh).not.toBe(before.refresh);
-		expect(result.expires).toBe(account.expiresAt - FIVE_MINUTES);
-		const sent = fake.requests.find((r) => r.endpoint === "token");
-		expect(sent?.headers["content-type"]).toBe("application/x-www-form-urlencoded");
-		expect(sent?.body).toEqual({
+describeOAuthRefresh({
+	provider: PROVIDER,
+	makePlugin: (target) => createKimiPlugin({ endpoints: { oauthHost: target.baseUrl(PROVIDER) } }),
+	core: { OAuthRefreshError },
+	clock: { now: () => NOW },
+	expirySkewMs: FIVE_MINUTES,
+	credentialOf: (account) => stored(account.credential as OAuthCredential),
+	verifySuccess: ({ before, request }) => {
+		expect(request.headers["content-type"]).toBe("application/x-www-form-urlencoded");
+		expect(request.body).toEqual({
 			grant_type: "refresh_token",
 			refresh_token: before.refresh,
 			client_id: KIMI_CLIENT_ID,
 		});
-		expect(sent?.headers["x-msh-platform"]).toBe("kimi_cli");
-	});
+		expect(request.headers["x-msh-platform"]).toBe("kimi_cli");
+	},
+});
 
-	it("chains rotations, and reusing a rotated-away refresh token is definitive", async () => {
-		const account = fake.addAccount(PROVIDER);
-		const first = stored(account.credential as OAuthCredential);
-		const second = await plugin().oauth!.refresh(first, ctx());
-		const third = await plugin().oauth!.refresh({ ...first, access: second.access, refresh: second.refresh! }, ctx());
-		expect(third.refresh).toBe(account.refreshToken);
-		expect(fake.refreshCount(account.id)).toBe(2);
-		const reused = await plugin()
-			.oauth!.refresh(first, ctx())
-			.catch((e: unknown) => e);
-		expect(OAuthRefreshError.isInstance(reused)).toBe(true);
-		expect((reused as OAuthRefreshError).definitive).toBe(true);
-		expect((reused as OAuthRefreshError).errorCode).toBe("invalid_grant");
-	});
-
-	it("keeps the old refresh token when the server does not rotate", async () => {
-		const account = fake.addAccount(PROVIDER, { rotateRefreshTokens: false });
-		const before = stored(account.credential as OAuthCredential);
-		const result = await plugin().oauth!.refresh(before, ctx());
-		expect(result.refresh).toBe(before.refresh);
-		expect(result.access).not.toBe(before.access);
-	});
-
-	it("reports a revoked account as a definitive failure without token bytes in the message", async () => {
-		const account = fake.addAccount(PROVIDER);
-		const before = stored(account.credential as OAuthCredential);
-		fake.revoke(account.id);
-		const error = await plugin()
-			.oauth!.refresh(before, ctx())
-			.catch((e: unknown) => e);
-		expect(OAuthRefreshError.isInstance(error)).toBe(true);
-		expect((error as OAuthRefreshError).definitive).toBe(true);
-		expect((error as OAuthRefreshError).status).toBe(400);
-		expect((error as Error).message).not.toContain(before.refresh);
-		expect((error as Error).message).not.toContain(before.access);
-	});
-
-	it("treats a 503 as transient and rotates nothing, so the next attempt succeeds", async () => {
-		const account = fake.addAccount(PROVIDER);
-		const before = stored(account.credential as OAuthCredential);
-		fake.failNext(PROVIDER, "token", { status: 503, body: { error: "temporarily_unavailable" } });
-		const error = await plugin()
-			.oauth!.refresh(before, ctx())
-			.catch((e: unknown) => e);
-		expect(OAuthRefreshError.isInstance(error)).toBe(true);
-		expect((error as OAuthRefreshError).definitive).toBe(false);
-		expect((error as OAuthRefreshError).status).toBe(503);
-		const retried = await plugin().oauth!.refresh(before, ctx());
-		expect(retried.access).toBe(account.accessToken);
-		expect(fake.refreshCount(account.id)).toBe(1);
-	});
-
-	it("treats a dropped connection as transient", async () => {
-		const account = fake.addAccount(PROVIDER);
-		fake.failNext(PROVIDER, "token", { destroy: true });
-		const error = await plugin()
-			.oauth!.refresh(stored(account.credential as OAuthCredential), ctx())
-			.catch((e: unknown) => e);
-		expect(OAuthRefreshError.isInstance(error) && !error.definitive).toBe(true);
-	});
-
-	it("stops promptly when the token endpoint hangs and the signal aborts", async () => {
-		const account = fake.addAccount(PROVIDER);
-		fake.failNext(PROVIDER, "token", { hang: true });
-		const controller = new AbortController();
-		const pending = plugin()
-			.oauth!.refresh(stored(account.credential as OAuthCredential), ctx(controller.signal))
-			.then(
-				() => "resolved",
-				(e: unknown) => e,
-			);
-		// Wait until the request reached the server, so the abort interrupts an in-flight call.
-		while (fake.count(PROVIDER, "token") === 0) await new Promise((r) => setTimeout(r, 5));
-		controller.abort();
-		const outcome = await pending;
-		expect(outcome).not.toBe("resolved");
-		expect(outcome).toBeInstanceOf(Error);
-		expect(OAuthRefreshError.isInstance(outcome) && outcome.definitive).toBe(false);
-		expect(fake.refreshCount(account.id)).toBe(0);
-	});
-
+describe("kimi-code oauth.refresh against the fake provider", () => {
 	it("honours KIMI_CODE_OAUTH_HOST over the configured host", async () => {
 		const account = fake.addAccount(PROVIDER);
 		const elsewhere = createKimiPlugin({ endpoints: { oauthHost: "http://127.0.0.1:1" } });

@@ -1,5 +1,6 @@
 import { jwtIdentity, type OAuthCredential, OAuthRefreshError, type PluginContext, silentLogger } from "@authpool/core";
 import { type FakeProvider, startFakeProvider } from "@authpool/fake-provider";
+import { describeOAuthRefresh } from "@authpool/fake-provider/plugin-kit";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createOpenAICodexPlugin } from "./openai-codex-plugin";
 import { fixedClock, json, scriptedFetch } from "./test-support";
@@ -17,7 +18,11 @@ afterEach(async () => {
 });
 
 function plugin() {
-	const base = fake.baseUrl("openai-codex");
+	return pluginAt(fake);
+}
+
+function pluginAt(target: FakeProvider) {
+	const base = target.baseUrl("openai-codex");
 	return createOpenAICodexPlugin({
 		endpoints: { tokenUrl: `${base}/oauth/token`, usageBaseUrl: `${base}/backend-api` },
 		clientId: "codex-test-client",
@@ -37,11 +42,16 @@ async function refreshError(credential: OAuthCredential, ctx = context()): Promi
 	throw new Error("refresh unexpectedly succeeded");
 }
 
-describe("openai-codex oauth refresh", () => {
-	it("posts a form refresh grant and returns rotated tokens, unskewed expiry and JWT identity", async () => {
-		const account = fake.addAccount("openai-codex", { email: "Alice@Example.com", accountId: "acct-alice" });
-		const before = account.credential as OAuthCredential;
-		const result = await plugin().oauth?.refresh(before, context());
+describeOAuthRefresh({
+	provider: "openai-codex",
+	makePlugin: (target) => pluginAt(target),
+	core: { OAuthRefreshError },
+	clock,
+	fakeOptions: { accessTokenTtlMs: 3_600_000 },
+	expirySkewMs: 0,
+	transientStatus: 502,
+	accountSpec: { email: "Alice@Example.com", accountId: "acct-alice" },
+	verifySuccess: ({ account, before, result, request }) => {
 		expect(result).toEqual({
 			access: account.accessToken,
 			refresh: account.refreshToken,
@@ -49,37 +59,17 @@ describe("openai-codex oauth refresh", () => {
 			accountId: "acct-alice",
 			email: jwtIdentity(account.accessToken).email,
 		});
-		expect(result?.email).toBe("alice@example.com");
-		expect(result?.refresh).not.toBe(before.refresh);
-		const request = fake.requests.find((entry) => entry.endpoint === "token");
-		expect(request?.headers["content-type"]).toBe("application/x-www-form-urlencoded");
-		expect(request?.body).toEqual({
+		expect(result.email).toBe("alice@example.com");
+		expect(request.headers["content-type"]).toBe("application/x-www-form-urlencoded");
+		expect(request.body).toEqual({
 			grant_type: "refresh_token",
 			refresh_token: before.refresh,
 			client_id: "codex-test-client",
 		});
-	});
+	},
+});
 
-	it("a reused (rotated-away) refresh token is definitive and the message carries no token", async () => {
-		const account = fake.addAccount("openai-codex");
-		const old = account.credential as OAuthCredential;
-		await plugin().oauth?.refresh(old, context());
-		const error = await refreshError(old);
-		expect(OAuthRefreshError.isInstance(error)).toBe(true);
-		expect((error as OAuthRefreshError).definitive).toBe(true);
-		expect((error as OAuthRefreshError).errorCode).toBe("invalid_grant");
-		expect(String(error)).not.toContain(old.refresh);
-	});
-
-	it("a 5xx and a dropped connection are transient", async () => {
-		const account = fake.addAccount("openai-codex");
-		fake.failNext("openai-codex", "token", { status: 502 });
-		expect(((await refreshError(account.credential as OAuthCredential)) as OAuthRefreshError).definitive).toBe(false);
-		fake.failNext("openai-codex", "token", { destroy: true });
-		expect(((await refreshError(account.credential as OAuthCredential)) as OAuthRefreshError).definitive).toBe(false);
-		expect(fake.refreshCount(account.id)).toBe(0);
-	});
-
+describe("openai-codex oauth refresh", () => {
 	it("a response without a refresh token is rejected (Codex always rotates)", async () => {
 		const fetch = scriptedFetch([json({ access_token: "a", expires_in: 3600 })]);
 		const error = await refreshError(
@@ -88,16 +78,6 @@ describe("openai-codex oauth refresh", () => {
 		);
 		expect(OAuthRefreshError.isInstance(error)).toBe(true);
 		expect((error as OAuthRefreshError).message).toContain("refresh_token");
-	});
-
-	it("a hanging token endpoint gives up as soon as the caller aborts", async () => {
-		const account = fake.addAccount("openai-codex");
-		fake.failNext("openai-codex", "token", { hang: true });
-		const controller = new AbortController();
-		const pending = refreshError(account.credential as OAuthCredential, context(controller.signal));
-		setTimeout(() => controller.abort(), 20);
-		expect(await pending).toBeDefined();
-		expect(fake.refreshCount(account.id)).toBe(0);
 	});
 });
 

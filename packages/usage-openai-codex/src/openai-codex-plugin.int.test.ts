@@ -1,5 +1,6 @@
 import { AuthStorage, createMemoryStore } from "@authpool/core";
 import { type FakeProvider, startFakeProvider } from "@authpool/fake-provider";
+import { describePoolRotation } from "@authpool/fake-provider/plugin-kit";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createOpenAICodexPlugin } from "./openai-codex-plugin";
 import { fixedClock } from "./test-support";
@@ -19,8 +20,8 @@ afterEach(async () => {
 	await fake.close();
 });
 
-function plugin() {
-	const base = fake.baseUrl("openai-codex");
+function plugin(target: FakeProvider = fake) {
+	const base = target.baseUrl("openai-codex");
 	return createOpenAICodexPlugin({
 		endpoints: { tokenUrl: `${base}/oauth/token`, usageBaseUrl: `${base}/backend-api` },
 	});
@@ -40,34 +41,18 @@ async function infer(token: string): Promise<Response> {
 	});
 }
 
+describePoolRotation({
+	provider: "openai-codex",
+	makePlugin: (target) => plugin(target),
+	core: { AuthStorage, createMemoryStore },
+	clock,
+	random: () => 0.5,
+	expired: "both",
+	model: "gpt-5.3-codex",
+	accountSpec: (name) => ({ email: `${name}@example.com` }),
+});
+
 describe("openai-codex plugin end to end (AuthStorage + memory store + fake provider)", () => {
-	it("refreshes expired rows and rotates to the sibling after a 429", async () => {
-		const alice = fake.addAccount("openai-codex", { email: "alice@example.com", quota: 1, expiresAt: NOW - 1 });
-		const bob = fake.addAccount("openai-codex", { email: "bob@example.com", quota: 1, expiresAt: NOW - 1 });
-		const pool = await newStorage();
-		await pool.set("openai-codex", [alice.credential, bob.credential]);
-
-		const session = "session-1";
-		const first = await pool.getApiKey("openai-codex", session);
-		const firstAccount = fake.account(first ?? "");
-		expect(first).toBe(firstAccount?.accessToken);
-		expect(fake.refreshCount(firstAccount?.id)).toBe(1);
-
-		expect((await infer(first ?? "")).status).toBe(200);
-		const limited = await infer(first ?? "");
-		expect(limited.status).toBe(429);
-		const mark = await pool.markUsageLimitReached("openai-codex", session, {
-			retryAfterMs: Number(limited.headers.get("retry-after")) * 1000,
-		});
-		expect(mark.switched).toBe(true);
-
-		const sibling = firstAccount?.id === alice.id ? bob : alice;
-		const next = await pool.getApiKey("openai-codex", session);
-		expect(next).toBe(sibling.accessToken);
-		expect(fake.refreshCount(sibling.id)).toBe(1);
-		expect((await infer(next ?? "")).status).toBe(200);
-	});
-
 	it("reports usage, x-codex headers and saved resets through AuthStorage", async () => {
 		const carol = fake.addAccount("openai-codex", {
 			email: "carol@example.com",

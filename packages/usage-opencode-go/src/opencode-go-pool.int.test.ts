@@ -1,5 +1,6 @@
 import { type AuthCredential, AuthStorage, createMemoryStore, type UsageReport } from "@authpool/core";
 import { type FakeProvider, startFakeProvider } from "@authpool/fake-provider";
+import { describePoolRotation } from "@authpool/fake-provider/plugin-kit";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createOpencodeGoPlugin } from "./opencode-go-plugin";
 
@@ -21,14 +22,6 @@ afterEach(async () => {
 	await fake.close();
 });
 
-function infer(key: string): Promise<Response> {
-	return fetch(`${fake.baseUrl(PROVIDER)}/inference`, {
-		method: "POST",
-		headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
-		body: JSON.stringify({ model: "kimi-k2" }),
-	});
-}
-
 function used(report: UsageReport | undefined): Record<string, number | undefined> {
 	return Object.fromEntries((report?.limits ?? []).map((l) => [l.id, l.amount.used]));
 }
@@ -44,40 +37,28 @@ async function newStorage(): Promise<AuthStorage> {
 	return created;
 }
 
-describe("opencode-go end to end through AuthStorage", () => {
-	it("rotates to the sibling after a 429 and reports the spend recorded against each key", async () => {
-		const alice = fake.addAccount(PROVIDER, { quota: 1 });
-		const bob = fake.addAccount(PROVIDER, { quota: 1 });
-		storage = await newStorage();
-		await storage.set(PROVIDER, [alice.credential as AuthCredential, bob.credential as AuthCredential]);
-
-		const first = await storage.getApiKey(PROVIDER, "s1");
-		expect([alice.apiKey, bob.apiKey]).toContain(first);
-		const sibling = first === alice.apiKey ? bob : alice;
-
+describePoolRotation({
+	provider: PROVIDER,
+	title: "opencode-go end to end through AuthStorage: rotation and the spend recorded against each key",
+	makePlugin: () => createOpencodeGoPlugin(),
+	core: { AuthStorage, createMemoryStore },
+	clock,
+	model: "kimi-k2",
+	afterFirstResponse: async ({ storage, session }) => {
 		// Costs of the first key: one 6 h ago (outside the 5 h window), two within it.
-		expect((await infer(first!)).status).toBe(200);
-		expect(await storage.recordUsageCost(PROVIDER, 2.5, { sessionId: "s1", recordedAt: now - 6 * HOUR })).toBe(true);
-		expect(await storage.recordUsageCost(PROVIDER, 0.75, { sessionId: "s1", recordedAt: now - HOUR })).toBe(true);
-		expect(await storage.recordUsageCost(PROVIDER, 0.5, { sessionId: "s1" })).toBe(true);
-
-		const limited = await infer(first!);
-		expect(limited.status).toBe(429);
-		const retryAfterMs = Number(limited.headers.get("retry-after")) * 1000;
-		const mark = await storage.markUsageLimitReached(PROVIDER, "s1", { retryAfterMs });
-		expect(mark).toEqual({ switched: true });
-
-		const second = await storage.getApiKey(PROVIDER, "s1");
-		expect(second).toBe(sibling.apiKey);
-		expect((await infer(second!)).status).toBe(200);
+		expect(await storage.recordUsageCost(PROVIDER, 2.5, { sessionId: session, recordedAt: now - 6 * HOUR })).toBe(true);
+		expect(await storage.recordUsageCost(PROVIDER, 0.75, { sessionId: session, recordedAt: now - HOUR })).toBe(true);
+		expect(await storage.recordUsageCost(PROVIDER, 0.5, { sessionId: session })).toBe(true);
+	},
+	verify: async ({ fake: target, storage, session }) => {
 		// The session's costs now land on the sibling.
-		expect(await storage.recordUsageCost(PROVIDER, 1.25, { sessionId: "s1" })).toBe(true);
+		expect(await storage.recordUsageCost(PROVIDER, 1.25, { sessionId: session })).toBe(true);
 
 		// Past the fresh-cache lifetime, so both reports are recomputed from the ledger.
 		now += 10 * 60_000;
 		const reports = await storage.fetchUsageReports();
 		expect(reports).toHaveLength(2);
-		expect(fake.count(PROVIDER, "usage")).toBe(0);
+		expect(target.count(PROVIDER, "usage")).toBe(0);
 		const byUse = reports.map(used).sort((a, b) => (a.monthly ?? 0) - (b.monthly ?? 0));
 		expect(byUse).toEqual([
 			{ "rolling-5h": 1.25, weekly: 1.25, monthly: 1.25 },
@@ -89,8 +70,11 @@ describe("opencode-go end to end through AuthStorage", () => {
 		expect(rolling.amount).toMatchObject({ limit: 12, remaining: 10.75, unit: "usd" });
 		expect(rolling.status).toBe("ok");
 		expect(firstReport.metadata).toMatchObject({ planType: "OpenCode Go" });
-	});
+	},
+	envApiKey: "OPENCODE_API_KEY",
+});
 
+describe("opencode-go end to end through AuthStorage", () => {
 	it("blocks a key whose spend reached the 5 h cap until the oldest cost leaves the window", async () => {
 		const alice = fake.addAccount(PROVIDER);
 		const bob = fake.addAccount(PROVIDER);
@@ -113,15 +97,5 @@ describe("opencode-go end to end through AuthStorage", () => {
 		// Once the $7 cost is 5 h old the block ends and new sessions spread over both keys again.
 		now += HOUR + 1000;
 		expect(await keysFor(["s8", "s9", "s10", "s11", "s12", "s13"])).toEqual(new Set([first, second]));
-	});
-
-	it("falls back to OPENCODE_API_KEY when nothing is stored", async () => {
-		storage = new AuthStorage(createMemoryStore({ clock }), {
-			providers: [createOpencodeGoPlugin()],
-			clock,
-			env: { OPENCODE_API_KEY: "oc-from-env" },
-		});
-		await storage.reload();
-		expect(await storage.getApiKey(PROVIDER, "s1")).toBe("oc-from-env");
 	});
 });

@@ -195,6 +195,7 @@ export class UsageService {
 
 	readonly #store: AuthCredentialStore;
 	readonly #registry: ProviderRegistry;
+	readonly #targets = new WeakMap<StoredAuthCredential, Map<string, Target>>();
 	readonly #clock: Clock;
 	readonly #logger: Logger;
 	readonly #random: () => number;
@@ -310,6 +311,17 @@ export class UsageService {
 		rows: StoredAuthCredential[],
 		options: UsageLookupOptions = {},
 	): Promise<Map<number, UsageReport | null>> {
+		if (!options.forceRefresh) {
+			// Every candidate fresh in memory (the common case): no promise per row, no wait timer.
+			const now = this.#clock.now();
+			const fresh = new Map<number, UsageReport | null>();
+			for (const row of rows) {
+				const cached = this.#memory.peek(this.#target(row, options.baseUrl).key);
+				if (!cached || cached.freshUntil <= now) break;
+				fresh.set(row.id, cached.report);
+			}
+			if (fresh.size === rows.length) return fresh;
+		}
 		const settled = new Map<number, UsageReport | null>();
 		const all = Promise.all(
 			rows.map((row) =>
@@ -499,6 +511,16 @@ export class UsageService {
 	// ── internals ────────────────────────────────────────────────────────────
 
 	#target(row: StoredAuthCredential, baseUrl?: string): Target {
+		// Rows are immutable snapshots (a write replaces the object), so a row's target can be memoised:
+		// ranking looks every candidate up on each call and must not re-hash identities each time.
+		let byBase = this.#targets.get(row);
+		if (!byBase) {
+			byBase = new Map();
+			this.#targets.set(row, byBase);
+		}
+		const memoKey = baseUrl || "";
+		const known = byBase.get(memoKey);
+		if (known) return known;
 		const usage = this.#registry.get(row.provider)?.usage;
 		const credential = toUsageCredential(row);
 		const accountKey = usageAccountKey(row.credential);
@@ -509,6 +531,7 @@ export class UsageService {
 		const target: Target = { key, row, accountKey, credential };
 		if (baseUrl) target.baseUrl = baseUrl;
 		if (usage) target.usage = usage;
+		byBase.set(memoKey, target);
 		return target;
 	}
 
