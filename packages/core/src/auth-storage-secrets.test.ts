@@ -11,8 +11,8 @@ import type { Logger } from "./types";
 import type { UsageProvider } from "./usage/types";
 
 const SECRETS = [
-	"sk-ant-oat01-SECRETACCESSTOKENAAAAAAAA",
-	"sk-ant-ort01-SECRETREFRESHTOKENBBBBBBB",
+	"sk-ant-oat-FAKEACCESS",
+	"sk-ant-ort-FAKEREFRESH",
 	"rt-plain-secret-refresh-cccccccc",
 	"at-plain-secret-access-dddddddd",
 	"sk-live-api-key-eeeeeeeeeeeeeeee",

@@ -51,7 +51,7 @@ describe("CredentialDisabledEvents", () => {
 		const hub = new CredentialDisabledEvents(logger);
 		const seen: number[] = [];
 		hub.subscribe(() => {
-			throw new Error("boom sk-ant-abcdefghijklmnopqrstuvwxyz");
+			throw new Error("boom sk-ant-fake-abcdefghij");
 		});
 		hub.subscribe(async () => {
 			throw new Error("async boom");
@@ -63,7 +63,7 @@ describe("CredentialDisabledEvents", () => {
 		await new Promise((resolve) => setImmediate(resolve));
 		expect(seen).toEqual([7]);
 		expect(logger.messages.filter((m) => m.includes("listener failed"))).toHaveLength(2);
-		expect(logger.messages.join("\n")).not.toContain("sk-ant-abcdefghijklmnopqrstuvwxyz");
+		expect(logger.messages.join("\n")).not.toContain("sk-ant-fake-abcdefghij");
 	});
 
 	it("unsubscribe stops delivery and a later emit buffers again", () => {
