@@ -108,14 +108,23 @@ export class KeyCascade {
 		return resolved === "" ? undefined : resolved;
 	}
 
+	/**
+	 * The first two legs: a runtime override, then a config override (resolved). `undefined` — not a
+	 * promise — when neither is set, so the hot path pays no extra await.
+	 */
+	#override(provider: string): Promise<string | undefined> | undefined {
+		const runtime = this.runtime.get(provider);
+		if (runtime) return Promise.resolve(runtime);
+		const config = this.config.get(provider);
+		return config ? this.#resolveConfig(config) : undefined;
+	}
+
 	/** The full cascade; refreshes OAuth and records session pins. */
 	async getApiKey(provider: string, sessionId?: string, options: SelectionOptions = {}): Promise<string | undefined> {
-		const runtime = this.runtime.get(provider);
-		if (runtime) return runtime;
-		const config = this.config.get(provider);
-		if (config) {
-			const resolved = await this.#resolveConfig(config);
-			if (resolved) return resolved;
+		const override = this.#override(provider);
+		if (override) {
+			const key = await override;
+			if (key) return key;
 		}
 		const check = this.#o.pool.checkCurrent();
 		if (check.current) {
@@ -140,12 +149,10 @@ export class KeyCascade {
 	 * token only while it has not expired.
 	 */
 	async peekApiKey(provider: string, now: number): Promise<string | undefined> {
-		const runtime = this.runtime.get(provider);
-		if (runtime) return runtime;
-		const config = this.config.get(provider);
-		if (config) {
-			const resolved = await this.#resolveConfig(config);
-			if (resolved) return resolved;
+		const override = this.#override(provider);
+		if (override) {
+			const key = await override;
+			if (key) return key;
 		}
 		await this.#o.pool.sync();
 		const oauth = this.#o.selector.peek(provider, "oauth");
