@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { AuthStorage } from "./auth-storage";
 import { fakeOAuthPlugin, HOUR, manualClock, oauth } from "./auth-storage.test-utils";
-import { createMemoryStore, createMemoryStoreBackend } from "./memory-store";
+import { createMemoryStore, createMemoryStoreBackend } from "./store/memory-store";
 import type { CredentialRankingStrategy, UsageLimit, UsageProvider, UsageReport } from "./usage/types";
 
 /** Per-account usage: `used[email]` = { primary, secondary, resetsAt?, exhausted? }. */

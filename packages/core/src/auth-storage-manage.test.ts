@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { AuthStorage } from "./auth-storage";
 import { fakeOAuthPlugin, manualClock, oauth } from "./auth-storage.test-utils";
-import { createMemoryStore } from "./memory-store";
-import type { AuthCredentialStore, StoreUpstream } from "./store";
+import { createMemoryStore } from "./store/memory-store";
+import type { AuthCredentialStore, StoreUpstream } from "./store/store";
 
 function setup() {
 	const clock = manualClock();

@@ -2,8 +2,8 @@ import { describe, expect, it } from "vitest";
 import { AuthStorage } from "./auth-storage";
 import { fakeOAuthPlugin, manualClock, oauth } from "./auth-storage.test-utils";
 import { OAuthRefreshError } from "./errors";
-import type { CredentialDisabledEvent } from "./events";
-import { createMemoryStore, createMemoryStoreBackend } from "./memory-store";
+import type { CredentialDisabledEvent } from "./pool/events";
+import { createMemoryStore, createMemoryStoreBackend } from "./store/memory-store";
 import { REMOTE_REFRESH_SENTINEL } from "./types";
 
 function setup() {

@@ -5,8 +5,8 @@
 import { describe, expect, it } from "vitest";
 import { AuthStorage } from "./auth-storage";
 import { fakeOAuthPlugin, manualClock, oauth } from "./auth-storage.test-utils";
-import type { CredentialDisabledEvent } from "./events";
-import { createMemoryStore } from "./memory-store";
+import type { CredentialDisabledEvent } from "./pool/events";
+import { createMemoryStore } from "./store/memory-store";
 import type { Logger } from "./types";
 import type { UsageProvider } from "./usage/types";
 

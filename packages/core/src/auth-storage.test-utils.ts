@@ -4,7 +4,7 @@
  */
 import { OAuthRefreshError } from "./errors";
 import type { OAuthRefreshResult, ProviderPlugin } from "./plugin";
-import type { AuthCredentialStore } from "./store";
+import type { AuthCredentialStore } from "./store/store";
 import type { OAuthCredential } from "./types";
 import type { CredentialRankingStrategy, UsageProvider } from "./usage/types";
 

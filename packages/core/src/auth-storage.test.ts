@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { sessionPinKey } from "./affinity";
 import { AuthStorage } from "./auth-storage";
 import { countingStore, fakeOAuthPlugin, HOUR, manualClock, oauth } from "./auth-storage.test-utils";
-import { xxHash32 } from "./hash";
-import { createMemoryStore, createMemoryStoreBackend } from "./memory-store";
+import { sessionPinKey } from "./selection/affinity";
+import { createMemoryStore, createMemoryStoreBackend } from "./store/memory-store";
+import { xxHash32 } from "./util/hash";
 
 function setup(options: { envApiKeys?: string[]; env?: Record<string, string> } = {}) {
 	const clock = manualClock();

@@ -7,20 +7,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
-import { DEFAULT_MAX_SESSIONS, SessionAffinity } from "./affinity";
-import { CredentialBlocks } from "./blocks";
-import { type ConfigValueResolver, type CredentialOrigin, createConfigValueResolver, KeyCascade } from "./cascade";
-import { errorMessage } from "./classify";
 import { AuthpoolError, invalidOptions } from "./errors";
-import {
-	type CredentialDisabledEvent,
-	CredentialDisabledEvents,
-	type CredentialDisabledListener,
-	GenerationCounter,
-	type GenerationListener,
-} from "./events";
-import { type CheckCredentialsOptions, type CredentialHealthResult, checkCredentials } from "./health";
-import { credentialIdentityKey, oauthIdentity } from "./identity";
 import {
 	createProviderRegistry,
 	type OAuthLoginCallbacks,
@@ -28,21 +15,31 @@ import {
 	type ProviderPlugin,
 	type ProviderRegistry,
 } from "./plugin";
-import { CredentialPool } from "./pool";
-import { redactString } from "./redact";
-import { OAuthRefresher } from "./refresh";
-import { type ResetCreditAccountStatus, type ResetCreditRedeemOutcome, ResetCredits } from "./resets";
-import { type ApiKeyResolver, createApiKeyResolver } from "./retry";
+import { type ConfigValueResolver, type CredentialOrigin, createConfigValueResolver, KeyCascade } from "./pool/cascade";
+import {
+	type CredentialDisabledEvent,
+	CredentialDisabledEvents,
+	type CredentialDisabledListener,
+	GenerationCounter,
+	type GenerationListener,
+} from "./pool/events";
+import { credentialIdentityKey, oauthIdentity } from "./pool/identity";
+import { CredentialPool } from "./pool/pool";
+import { type AuthCredentialSnapshot, type AuthCredentialSnapshotEntry, snapshotEntry } from "./pool/snapshot";
+import { errorMessage } from "./refresh/classify";
+import { OAuthRefresher } from "./refresh/refresh";
+import { DEFAULT_MAX_SESSIONS, SessionAffinity } from "./selection/affinity";
+import { CredentialBlocks } from "./selection/blocks";
+import { type ApiKeyResolver, createApiKeyResolver } from "./selection/retry";
 import {
 	CredentialRotation,
 	type InvalidateCredentialMatchingOptions,
 	type MarkUsageLimitOptions,
 	type RotateSessionOptions,
 	type UsageLimitMarkResult,
-} from "./rotation";
-import { CredentialSelector, type SelectionOptions } from "./select";
-import { type AuthCredentialSnapshot, type AuthCredentialSnapshotEntry, snapshotEntry } from "./snapshot";
-import { type AuthCredentialStore, DISABLED_BY_USER } from "./store";
+} from "./selection/rotation";
+import { CredentialSelector, type SelectionOptions } from "./selection/select";
+import { type AuthCredentialStore, DISABLED_BY_USER } from "./store/store";
 import {
 	type AuthCredential,
 	type Clock,
@@ -54,8 +51,11 @@ import {
 	silentLogger,
 	systemClock,
 } from "./types";
+import { type CheckCredentialsOptions, type CredentialHealthResult, checkCredentials } from "./usage/health";
+import { type ResetCreditAccountStatus, type ResetCreditRedeemOutcome, ResetCredits } from "./usage/resets";
 import { UsageService } from "./usage/service";
 import type { UsageHistoryEntry, UsageHistoryQuery, UsageReport } from "./usage/types";
+import { redactString } from "./util/redact";
 
 /** Options of `new AuthStorage(store, options)`. Validated at construction. */
 export interface AuthStorageOptions {

@@ -1,7 +1,6 @@
-export { raceSignal, sleep, withTimeout } from "./abort";
-export { DEFAULT_MAX_SESSIONS, SESSION_PIN_TTL_MS, type SessionPin, sessionPinKey } from "./affinity";
 export * from "./auth-storage";
-export { type BlockKind, DEFAULT_BLOCK_MS, MAX_BLOCK_MS, providerTypeKey } from "./blocks";
+export * from "./errors";
+export * from "./plugin";
 export {
 	type ConfigValueResolver,
 	type CredentialOrigin,
@@ -9,50 +8,51 @@ export {
 	createConfigValueResolver,
 	envApiKey,
 	type FallbackResolver,
-} from "./cascade";
-export * from "./classify";
-export * from "./errors";
+} from "./pool/cascade";
 export {
 	type CredentialDisabledEvent,
 	type CredentialDisabledListener,
 	type GenerationListener,
 	MAX_BUFFERED_DISABLED_EVENTS,
-} from "./events";
-export * from "./hash";
-export * from "./health";
-export * from "./identity";
-export { LruMap } from "./lru";
-export * from "./memory-store";
-export * from "./oauth-http";
-export { type PasteCodeLogin, pasteCodeLogin } from "./oauth-login";
-export { createPkcePair, type PkcePair, parseAuthorizationInput } from "./pkce";
-export * from "./plugin";
-export * from "./rank";
-export * from "./redact";
-export type { ResetCreditAccountStatus, ResetCreditRedeemOutcome, ResetCreditTarget } from "./resets";
+} from "./pool/events";
+export * from "./pool/identity";
+export {
+	type AuthCredentialSnapshot,
+	type AuthCredentialSnapshotEntry,
+	redactCredential,
+	type SnapshotBlock,
+} from "./pool/snapshot";
+export * from "./refresh/classify";
+export * from "./refresh/oauth-http";
+export { type PasteCodeLogin, pasteCodeLogin } from "./refresh/oauth-login";
+export { createPkcePair, type PkcePair, parseAuthorizationInput } from "./refresh/pkce";
+export { DEFAULT_MAX_SESSIONS, SESSION_PIN_TTL_MS, type SessionPin, sessionPinKey } from "./selection/affinity";
+export { type BlockKind, DEFAULT_BLOCK_MS, MAX_BLOCK_MS, providerTypeKey } from "./selection/blocks";
+export * from "./selection/rank";
 export {
 	type ApiKeyResolver,
 	type ApiKeyResolverInput,
 	createApiKeyResolver,
 	type ResolverOptions,
 	type RetryTarget,
-} from "./retry";
+} from "./selection/retry";
 export type {
 	InvalidateCredentialMatchingOptions,
 	MarkUsageLimitOptions,
 	RotateSessionOptions,
 	UsageLimitMarkResult,
-} from "./rotation";
-export { drawForSession, rotate, type SelectionOptions, sessionStartIndex } from "./select";
-export {
-	type AuthCredentialSnapshot,
-	type AuthCredentialSnapshotEntry,
-	redactCredential,
-	type SnapshotBlock,
-} from "./snapshot";
-export * from "./store";
-export { checkStoreInput, storeInputSchemas } from "./store-input";
+} from "./selection/rotation";
+export { drawForSession, rotate, type SelectionOptions, sessionStartIndex } from "./selection/select";
+export * from "./store/memory-store";
+export * from "./store/store";
+export { checkStoreInput, storeInputSchemas } from "./store/store-input";
 export * from "./types";
+export * from "./usage/health";
 export * from "./usage/report";
+export type { ResetCreditAccountStatus, ResetCreditRedeemOutcome, ResetCreditTarget } from "./usage/resets";
 export * from "./usage/service";
 export * from "./usage/types";
+export { raceSignal, sleep, withTimeout } from "./util/abort";
+export * from "./util/hash";
+export { LruMap } from "./util/lru";
+export * from "./util/redact";

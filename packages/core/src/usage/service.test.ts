@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { AuthpoolError } from "../errors";
-import { createMemoryStore, createMemoryStoreBackend, type MemoryStoreBackend } from "../memory-store";
 import { createProviderRegistry, type ProviderPlugin } from "../plugin";
-import type { AuthCredentialStore } from "../store";
+import { createMemoryStore, createMemoryStoreBackend, type MemoryStoreBackend } from "../store/memory-store";
+import type { AuthCredentialStore } from "../store/store";
 import { type AuthCredential, type StoredAuthCredential, silentLogger } from "../types";
 import { UsageService, type UsageServiceOptions } from "./service";
 import type { UsageFetchContext, UsageFetchParams, UsageLimit, UsageProvider, UsageReport } from "./types";

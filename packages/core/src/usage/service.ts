@@ -4,15 +4,15 @@
  * header ingestion, history and costs (DESIGN.md §4 "Usage"; providers.md §1.5).
  */
 import { z } from "zod";
-import { raceSignal, withTimeout } from "../abort";
 import { AbortedError, AuthpoolError } from "../errors";
-import { sha256Hex } from "../hash";
-import { oauthIdentity, usageAccountKey } from "../identity";
-import { LruMap } from "../lru";
 import type { ProviderRegistry } from "../plugin";
-import { credentialSecrets, redact } from "../redact";
-import type { AuthCredentialStore } from "../store";
+import { oauthIdentity, usageAccountKey } from "../pool/identity";
+import type { AuthCredentialStore } from "../store/store";
 import type { AuthCredential, Clock, Env, FetchLike, Logger, StoredAuthCredential } from "../types";
+import { raceSignal, withTimeout } from "../util/abort";
+import { sha256Hex } from "../util/hash";
+import { LruMap } from "../util/lru";
+import { credentialSecrets, redact } from "../util/redact";
 import { isRecord, resolveUsedFraction } from "./report";
 import type {
 	UsageCostHistoryEntry,

@@ -1,0 +1,166 @@
+/**
+ * The async, capability-based store contract (DESIGN.md §3). One object with concern-specific
+ * parts; `leases`, `ledger` and `upstream` are optional capabilities.
+ *
+ * Time: stores compare expiries against their own injected clock (`{ clock }` at construction,
+ * `Date.now` by default). All times are epoch milliseconds.
+ */
+import type { AuthCredential, OAuthCredential, StoredAuthCredential } from "../types";
+import type {
+	UsageCostHistoryEntry,
+	UsageCostHistoryQuery,
+	UsageHistoryEntry,
+	UsageHistoryQuery,
+	UsageReport,
+} from "../usage/types";
+
+/** Result of a compare-and-set write. On a lost race `current` is what is stored now (or `null`). */
+export type CasResult = { ok: true; row: StoredAuthCredential } | { ok: false; current: StoredAuthCredential | null };
+
+/** Well-known disable causes. */
+export const DISABLED_BY_USER = "deleted by user";
+export const REPLACED_BY_NEWER = "replaced by newer credential";
+
+export interface CredentialRowStore {
+	/** Active rows (of one provider or all), ascending id order. */
+	listActive(provider?: string): Promise<StoredAuthCredential[]>;
+	/** Soft-disabled rows (tombstones), ascending id order. */
+	listDisabled(provider?: string): Promise<StoredAuthCredential[]>;
+	/** One row by id, active or disabled. */
+	get(id: number): Promise<StoredAuthCredential | null>;
+	/** Insert a new active row (no identity matching). */
+	insert(provider: string, credential: AuthCredential): Promise<StoredAuthCredential>;
+	/** Unconditional write of an active row; `null` when the row is missing or disabled. */
+	update(id: number, credential: AuthCredential): Promise<StoredAuthCredential | null>;
+	/** Write only if the row is active and still at `expectedVersion`. */
+	compareAndSet(id: number, expectedVersion: number, credential: AuthCredential): Promise<CasResult>;
+	/** Soft-disable only if the row is active and still at `expectedVersion`. */
+	compareAndDisable(id: number, expectedVersion: number, cause: string): Promise<CasResult>;
+	/** Soft-disable one active row; `false` when it was missing or already disabled. */
+	disable(id: number, cause: string): Promise<boolean>;
+	/** Soft-disable every active row of a provider; returns how many. */
+	disableProvider(provider: string, cause: string): Promise<number>;
+	/**
+	 * Transactional: an active row with the same identity key (for this provider) is replaced in place
+	 * (same id, version bumped); otherwise a row is inserted. Tombstones of that identity are purged.
+	 */
+	upsertByIdentity(
+		provider: string,
+		credential: AuthCredential,
+	): Promise<{ row: StoredAuthCredential; inserted: boolean }>;
+	/**
+	 * Transactional: afterwards exactly `credentials` are the provider's active rows. Rows whose identity
+	 * matches an incoming credential are updated in place (ids kept); the others are disabled with
+	 * `REPLACED_BY_NEWER`. Earlier tombstones of the incoming identities are purged (as in
+	 * `upsertByIdentity`). Returns the provider's active rows.
+	 */
+	replaceProvider(provider: string, credentials: AuthCredential[]): Promise<StoredAuthCredential[]>;
+}
+
+export interface CacheStore {
+	/** Value, or `null` when missing or expired (unless `includeExpired`). */
+	get(key: string, options?: { includeExpired?: boolean }): Promise<string | null>;
+	set(key: string, value: string, expiresAt: number): Promise<void>;
+	delete(key: string): Promise<void>;
+	/** Remove expired entries; returns how many. */
+	cleanExpired(): Promise<number>;
+}
+
+/** `providerKey` is `provider:type`; `scope` is `""` for a whole-credential block. */
+export interface CredentialBlockKey {
+	credentialId: number;
+	providerKey: string;
+	scope: string;
+}
+
+export interface CredentialBlock extends CredentialBlockKey {
+	/** Epoch ms the block lifts. */
+	blockedUntil: number;
+	/** Epoch ms of the last write. */
+	updatedAt: number;
+}
+
+export interface BlockStore {
+	/** Max-merge: a write never shortens an existing block. Returns the effective block. */
+	upsert(block: CredentialBlockKey & { blockedUntil: number }): Promise<CredentialBlock>;
+	/** Unexpired blocks, optionally filtered. */
+	list(filter?: { credentialId?: number; providerKey?: string }): Promise<CredentialBlock[]>;
+	/** Drop blocks of one credential (all scopes, or one); returns how many. Used to lift early. */
+	delete(credentialId: number, scope?: string): Promise<number>;
+}
+
+export interface RefreshLease {
+	credentialId: number;
+	owner: string;
+	expiresAt: number;
+}
+
+export interface LeaseStore {
+	/** Take the lease if free or expired (or already ours: then it is extended). */
+	acquire(credentialId: number, owner: string, ttlMs: number): Promise<{ acquired: boolean; lease: RefreshLease }>;
+	/** Only the owner of a live lease may renew it. */
+	renew(credentialId: number, owner: string, ttlMs: number): Promise<boolean>;
+	/** Only the owner may release. */
+	release(credentialId: number, owner: string): Promise<boolean>;
+	get(credentialId: number): Promise<RefreshLease | null>;
+}
+
+export interface ChangeFeed {
+	/**
+	 * O(1) and cheap: a number that changes whenever rows or blocks changed (in this or another
+	 * process/instance). Cache writes need not change it. May be synchronous.
+	 */
+	revision(): number | Promise<number>;
+	/** Optional push notification of the same; returns an unsubscribe function. */
+	subscribe?(listener: () => void): () => void;
+}
+
+export interface UsageLedgerStore {
+	/** One row per (provider, accountKey, limitId, hour bucket); a later write in the same hour replaces it. */
+	recordUsageSnapshots(entries: UsageHistoryEntry[]): Promise<void>;
+	/** Oldest first. */
+	listUsageHistory(query?: UsageHistoryQuery): Promise<UsageHistoryEntry[]>;
+	recordUsageCosts(entries: UsageCostHistoryEntry[]): Promise<void>;
+	/** Oldest first. */
+	listUsageCosts(query?: UsageCostHistoryQuery): Promise<UsageCostHistoryEntry[]>;
+}
+
+/** Hooks a store implements when a remote authority (a broker) owns refresh and usage. */
+export interface StoreUpstream {
+	/** Refresh on the authority; the returned credential may carry `refresh: "__remote__"`. */
+	refreshOAuthCredential?(
+		provider: string,
+		credentialId: number,
+		credential: OAuthCredential,
+		signal?: AbortSignal,
+	): Promise<OAuthCredential>;
+	/** Wait out an imminent rotation before a token is handed out; `true` if the snapshot moved. */
+	prepareForRequest?(credentialId: number, options?: { signal?: AbortSignal }): Promise<boolean>;
+	fetchUsageReports?(signal?: AbortSignal): Promise<UsageReport[] | null>;
+	/** `null` is authoritative: the pool does not fall back to a local fetch. */
+	getUsageReport?(provider: string, credential: AuthCredential, signal?: AbortSignal): Promise<UsageReport | null>;
+	markCredentialSuspect?(credentialId: number, options?: { signal?: AbortSignal }): Promise<void>;
+}
+
+export interface StoreCapabilities {
+	/** Two stores opened on the same backing data see each other's writes. */
+	sharedAcrossInstances: boolean;
+	leases: boolean;
+	usageLedger: boolean;
+	/** The change feed can push (subscribe) rather than only be polled. */
+	pushChanges: boolean;
+}
+
+export interface AuthCredentialStore {
+	/** Short name for logs ("memory", "sqlite", ...). */
+	readonly kind: string;
+	readonly capabilities: StoreCapabilities;
+	readonly rows: CredentialRowStore;
+	readonly cache: CacheStore;
+	readonly blocks: BlockStore;
+	readonly changes: ChangeFeed;
+	readonly leases?: LeaseStore;
+	readonly ledger?: UsageLedgerStore;
+	readonly upstream?: StoreUpstream;
+	close(): Promise<void>;
+}
