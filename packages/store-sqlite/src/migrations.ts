@@ -120,8 +120,23 @@ const usageLedger: Migration = {
 	},
 };
 
+const leaseHeartbeat: Migration = {
+	async up(db: AnyKysely) {
+		// Waiters judge a lease by its heartbeat on their own monotonic clock, not by comparing wall clocks.
+		await db.schema
+			.alterTable("auth_refresh_leases")
+			.addColumn("ttl_ms", "integer", (col) => col.notNull().defaultTo(0))
+			.execute();
+		await db.schema
+			.alterTable("auth_refresh_leases")
+			.addColumn("beat", "integer", (col) => col.notNull().defaultTo(0))
+			.execute();
+	},
+};
+
 /** Every migration this version knows, by name (apply order = name order). */
 export const migrations: Readonly<Record<string, Migration>> = Object.freeze({
 	"0001_initial": initial,
 	"0002_usage_ledger": usageLedger,
+	"0003_lease_heartbeat": leaseHeartbeat,
 });

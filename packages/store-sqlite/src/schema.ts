@@ -37,6 +37,8 @@ export interface LeasesTable {
 	owner: string;
 	expires_at: number;
 	updated_at: number;
+	ttl_ms: number;
+	beat: number;
 }
 
 export interface ChangeRevisionTable {

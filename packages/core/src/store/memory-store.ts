@@ -19,6 +19,7 @@ import {
 	type CredentialBlockKey,
 	REPLACED_BY_NEWER,
 	type RefreshLease,
+	type StaleLease,
 	type StoreCapabilities,
 } from "./store";
 import { checkStoreInput, storeInputSchemas } from "./store-input";
@@ -42,6 +43,8 @@ interface BackendState extends MemoryStoreBackend {
 	cache: Map<string, { value: string; expiresAt: number }>;
 	blocks: Map<string, CredentialBlock>;
 	leases: Map<number, RefreshLease>;
+	/** Source of lease heartbeats: backend-wide, so a re-acquired lease never repeats a beat. */
+	leaseBeat: number;
 	/** Keyed by provider, account, limit and hour bucket: one snapshot per bucket. */
 	usage: Map<string, { seq: number; entry: UsageHistoryEntry }>;
 	usageSeq: number;
@@ -73,6 +76,7 @@ export function createMemoryStoreBackend(): MemoryStoreBackend {
 		cache: new Map(),
 		blocks: new Map(),
 		leases: new Map(),
+		leaseBeat: 0,
 		usage: new Map(),
 		usageSeq: 0,
 		costs: [],
@@ -429,42 +433,49 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): AuthCredent
 		}),
 	};
 
-	function liveLease(credentialId: number): RefreshLease | undefined {
-		const lease = state.leases.get(credentialId);
-		return lease && lease.expiresAt > clock.now() ? lease : undefined;
+	function writeLease(credentialId: number, owner: string, ttlMs: number): RefreshLease {
+		const lease: RefreshLease = { credentialId, owner, expiresAt: clock.now() + ttlMs, ttlMs, beat: ++state.leaseBeat };
+		state.leases.set(credentialId, lease);
+		return lease;
 	}
 
 	const leases: NonNullable<AuthCredentialStore["leases"]> = {
-		acquire: op((credentialId: number, owner: string, ttlMs: number) => {
+		acquire: op((credentialId: number, owner: string, ttlMs: number, options?: { replace?: StaleLease }) => {
 			check(schemas.id, credentialId, "credential id");
 			check(schemas.owner, owner, "lease owner");
 			check(schemas.ttl, ttlMs, "lease ttl");
-			const current = liveLease(credentialId);
-			if (current && current.owner !== owner) return { acquired: false, lease: copy(current) };
-			const lease: RefreshLease = { credentialId, owner, expiresAt: clock.now() + ttlMs };
-			state.leases.set(credentialId, lease);
-			return { acquired: true, lease: copy(lease) };
+			if (options?.replace !== undefined) check(schemas.staleLease, options.replace, "stale lease");
+			const current = state.leases.get(credentialId);
+			const free =
+				current === undefined ||
+				current.owner === owner ||
+				current.expiresAt <= clock.now() ||
+				(options?.replace !== undefined &&
+					options.replace.owner === current.owner &&
+					options.replace.beat === current.beat);
+			if (!free) return { acquired: false, lease: copy(current) };
+			return { acquired: true, lease: copy(writeLease(credentialId, owner, ttlMs)) };
 		}),
 		renew: op((credentialId: number, owner: string, ttlMs: number) => {
 			check(schemas.id, credentialId, "credential id");
 			check(schemas.owner, owner, "lease owner");
 			check(schemas.ttl, ttlMs, "lease ttl");
-			const current = liveLease(credentialId);
+			const current = state.leases.get(credentialId);
 			if (!current || current.owner !== owner) return false;
-			current.expiresAt = clock.now() + ttlMs;
+			writeLease(credentialId, owner, ttlMs);
 			return true;
 		}),
 		release: op((credentialId: number, owner: string) => {
 			check(schemas.id, credentialId, "credential id");
 			check(schemas.owner, owner, "lease owner");
-			const current = liveLease(credentialId);
+			const current = state.leases.get(credentialId);
 			if (!current || current.owner !== owner) return false;
 			state.leases.delete(credentialId);
 			return true;
 		}),
 		get: op((credentialId: number) => {
 			check(schemas.id, credentialId, "credential id");
-			const current = liveLease(credentialId);
+			const current = state.leases.get(credentialId);
 			return current ? copy(current) : null;
 		}),
 	};

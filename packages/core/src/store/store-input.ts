@@ -17,6 +17,7 @@ export const storeInputSchemas = {
 	cause: z.string().min(1),
 	owner: z.string().min(1),
 	ttl: z.number().finite().positive(),
+	staleLease: z.object({ owner: z.string().min(1), beat: z.number().int() }),
 	key: z.string(),
 	finite: z.number().finite(),
 	/** Unknown OAuth fields pass through (they round-trip). */

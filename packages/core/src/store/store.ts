@@ -92,16 +92,52 @@ export interface BlockStore {
 export interface RefreshLease {
 	credentialId: number;
 	owner: string;
+	/**
+	 * Epoch ms, by the clock of whoever wrote the lease, when it lapses unless renewed. Only a hint:
+	 * wall clocks step. A waiter trusts `beat` instead (see {@link LeaseStore}).
+	 */
 	expiresAt: number;
+	/** The lifetime the holder asked for (ms): how long a waiter watches an unchanged `beat`. */
+	ttlMs: number;
+	/**
+	 * Heartbeat: changes on every acquire and renew. A waiter that sees the same `owner` + `beat` for a
+	 * whole `ttlMs` on its own monotonic clock knows the holder stopped renewing, whatever the wall
+	 * clocks of either side say, and may take the lease over with `acquire(..., { replace })`.
+	 */
+	beat: number;
 }
 
+/** The lease a waiter watched go stale: taken over only if it is still exactly this one. */
+export type StaleLease = Pick<RefreshLease, "owner" | "beat">;
+
+/**
+ * One refresher per credential row across processes and hosts.
+ *
+ * Clock-step safety: a lease is not judged by comparing wall clocks across processes. A store keeps a
+ * lapsed lease row (past `expiresAt`) until it is released or taken over, and `get` returns it, so
+ * a waiter can watch its heartbeat; a backend that expires keys on its own single clock (Redis `PX`)
+ * may drop a lapsed lease instead (then `get` answers `null`).
+ */
 export interface LeaseStore {
-	/** Take the lease if free or expired (or already ours: then it is extended). */
-	acquire(credentialId: number, owner: string, ttlMs: number): Promise<{ acquired: boolean; lease: RefreshLease }>;
-	/** Only the owner of a live lease may renew it. */
+	/**
+	 * Take the lease when none is held, when it is already ours (then it is extended and `beat`
+	 * changes), when it lapsed by the store's clock, or when `replace` names the current lease exactly
+	 * (same owner and beat): the caller watched it go stale. Otherwise refused, with the current lease.
+	 */
+	acquire(
+		credentialId: number,
+		owner: string,
+		ttlMs: number,
+		options?: { replace?: StaleLease },
+	): Promise<{ acquired: boolean; lease: RefreshLease }>;
+	/**
+	 * Extend a lease that is still ours (lapsed or not, as long as nobody took it over); `beat` changes.
+	 * `false` when another owner holds it or none is held: the caller is fenced out and must not write.
+	 */
 	renew(credentialId: number, owner: string, ttlMs: number): Promise<boolean>;
-	/** Only the owner may release. */
+	/** Drop the lease if it is ours (lapsed or not). */
 	release(credentialId: number, owner: string): Promise<boolean>;
+	/** The current lease, lapsed ones included where the store keeps them; `null` when none. */
 	get(credentialId: number): Promise<RefreshLease | null>;
 }
 
