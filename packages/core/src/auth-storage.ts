@@ -369,6 +369,7 @@ export class AuthStorage {
 	async close(): Promise<void> {
 		if (this.#closed) return;
 		this.#closed = true;
+		this.#refresher.close();
 		await this.#store.close();
 	}
 

@@ -42,6 +42,13 @@ export interface RotatingTokenServer {
 	 * without consuming the token (the test kills the caller meanwhile). May be async.
 	 */
 	onRefresh?: (request: { account: string | undefined; worker: string | undefined }) => Promise<"process" | "drop">;
+	/**
+	 * Fault mode: rotate at once, then hold the answer this long (e.g. past the client's timeout). The
+	 * old token is consumed when the request arrives, as at a real provider.
+	 */
+	answerDelayMs?: (request: { account: string; worker: string | undefined; index: number }) => number;
+	/** Refresh requests the server has consumed a token for but not answered yet, by worker. */
+	readonly outstanding: Map<string, number>;
 	close(): Promise<void>;
 }
 
@@ -73,6 +80,7 @@ export async function startRotatingTokenServer(accessTtlMs: number): Promise<Rot
 	const accessTokens = new Map<string, { account: string; expiresAt: number }>();
 	const refreshes: RefreshRequest[] = [];
 	const rejectedTokens: Array<{ reason: string; worker: string | undefined }> = [];
+	const outstanding = new Map<string, number>();
 	let verified = 0;
 
 	const issue = (account: string): Grant => {
@@ -105,6 +113,14 @@ export async function startRotatingTokenServer(accessTtlMs: number): Promise<Rot
 			usedRefresh.set(refresh, live);
 			refreshes.push({ account: live, worker, outcome: "rotated", at, token: tag });
 			const grant = issue(live);
+			const delay = server.answerDelayMs?.({ account: live, worker, index: refreshes.length - 1 }) ?? 0;
+			if (delay > 0) {
+				const key = worker ?? "";
+				outstanding.set(key, (outstanding.get(key) ?? 0) + 1);
+				await new Promise((resolve) => setTimeout(resolve, delay));
+				outstanding.set(key, (outstanding.get(key) ?? 1) - 1);
+				// The access token's life started when it was issued, not when the late answer left.
+			}
 			send(response, 200, { access: grant.access, refresh: grant.refresh, expiresAt: grant.expiresAt });
 			return;
 		}
@@ -132,6 +148,7 @@ export async function startRotatingTokenServer(accessTtlMs: number): Promise<Rot
 		addAccount: issue,
 		refreshes,
 		rejectedTokens,
+		outstanding,
 		verifiedCount: () => verified,
 		rotations: (account) =>
 			refreshes.filter((entry) => entry.outcome === "rotated" && (account === undefined || entry.account === account))

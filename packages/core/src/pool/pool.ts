@@ -215,7 +215,10 @@ export class CredentialPool {
 			return;
 		}
 		const current = this.#byId.get(row.id);
-		if (current && current.version >= row.version) return;
+		// Same version with another credential: a view the store does not hold (a broker's refresh result,
+		// or a rotation the refresher could not persist yet) — newer than what was loaded, so it is kept.
+		if (current && (current.version > row.version || (current.version === row.version && sameCredential(current, row))))
+			return;
 		this.#byId.set(row.id, row);
 		this.#rebuild();
 		this.#generation.bump(current ? "row-updated" : "row-added");
@@ -235,4 +238,10 @@ export class CredentialPool {
 		this.#rebuild();
 		this.#generation.bump("provider-replaced");
 	}
+}
+
+function sameCredential(a: StoredAuthCredential, b: StoredAuthCredential): boolean {
+	if (a.credential === b.credential) return true;
+	if (a.credential.type !== "oauth" || b.credential.type !== "oauth") return a.credential.type === b.credential.type;
+	return a.credential.access === b.credential.access && a.credential.expires === b.credential.expires;
 }

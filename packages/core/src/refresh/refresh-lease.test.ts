@@ -4,7 +4,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { AuthpoolError, OAuthRefreshError } from "../errors";
 import { createProviderRegistry, type OAuthRefreshResult, type ProviderPlugin } from "../plugin";
 import { createMemoryStore, createMemoryStoreBackend, type MemoryStoreBackend } from "../store/memory-store";
@@ -265,29 +265,59 @@ describe("OAuthRefresher across processes (shared store backend)", () => {
 		expect(me.updated).toHaveLength(1);
 	});
 
-	it("takes over an orphaned lease once it expires (a crashed holder)", async () => {
+	it("takes over an orphaned lease once its heartbeat stopped for its whole ttl, whatever the wall clock says", async () => {
 		const clock = testClock();
 		const backend = createMemoryStoreBackend();
 		const counting = countingPlugin(clock);
 		const me = instance(backend, clock, counting.plugin, "me");
 		const crashedStore = createMemoryStore({ clock, backend });
-		const row = await crashedStore.rows.insert(PROVIDER, {
+		const inserted = await crashedStore.rows.insert(PROVIDER, {
+			type: "oauth",
+			access: "acc-0",
+			refresh: "ref-0",
+			expires: clock.now() - 3_600_000 - 1,
+		});
+		await crashedStore.leases?.acquire(inserted.id, "crashed", 400);
+		// A wall clock stepped back an hour must not keep a dead holder's lease alive for an hour.
+		clock.advance(-3_600_000);
+		const row = inserted;
+
+		const started = performance.now();
+		const result = await me.refresher.ensureFresh(row);
+		expect(performance.now() - started).toBeGreaterThanOrEqual(390);
+		expect(counting.calls).toEqual(["ref-0"]);
+		expect(oauth(result).access).toBe("acc-1");
+		expect(await crashedStore.leases?.get(row.id)).toBeNull();
+	});
+
+	it("a forward clock step does not let a peer take a live, renewing lease", async () => {
+		const clock = testClock();
+		const backend = createMemoryStoreBackend();
+		const counting = countingPlugin(clock);
+		const gate = deferred();
+		counting.state.gate = gate.promise;
+		const holder = instance(backend, clock, counting.plugin, "holder", { leaseTtlMs: 300, timeoutMs: 250 });
+		const peer = instance(backend, clock, counting.plugin, "peer", { leaseTtlMs: 300, timeoutMs: 250 });
+		const row = await holder.store.rows.insert(PROVIDER, {
 			type: "oauth",
 			access: "acc-0",
 			refresh: "ref-0",
 			expires: clock.now() - 1,
 		});
-		await crashedStore.leases?.acquire(row.id, "crashed", 15_000);
-
-		const pending = me.refresher.ensureFresh(row);
-		await new Promise((resolve) => setTimeout(resolve, 60));
-		expect(counting.calls).toHaveLength(0);
-		clock.advance(15_001);
-
-		const result = await pending;
+		const first = holder.refresher.ensureFresh(row).catch(() => undefined);
+		await vi.waitFor(() => expect(counting.calls).toEqual(["ref-0"]));
+		clock.advance(3_600_000);
+		const second = peer.refresher.ensureFresh(row).catch(() => undefined);
+		// Three lease lifetimes of real time: the holder keeps renewing, so the peer never sends ref-0 again.
+		await new Promise((resolve) => setTimeout(resolve, 900));
 		expect(counting.calls).toEqual(["ref-0"]);
-		expect(oauth(result).access).toBe("acc-1");
-		expect(await crashedStore.leases?.get(row.id)).toBeNull();
+		gate.resolve();
+		await first;
+		await second;
+		await vi.waitFor(async () => expect(oauth((await holder.store.rows.get(row.id))!).access).toBe("acc-1"));
+		expect(counting.calls).toEqual(["ref-0"]);
+		expect(holder.disabled).toHaveLength(0);
+		expect(peer.disabled).toHaveLength(0);
 	});
 
 	it("holds and renews the lease while the upstream call runs, and releases it afterwards", async () => {
@@ -351,13 +381,13 @@ describe("OAuthRefresher across processes (shared store backend)", () => {
 		expect(await innerLeases.get(row.id)).toBeNull();
 	});
 
-	it("a definitive failure arriving after the other instance rotated the row disables nothing", async () => {
+	it("a slow token answer is waited for under the lease: a peer with a stepped clock never re-sends the token", async () => {
 		const clock = testClock();
 		const server = await tokenServer("http-ref-0");
 		const backend = createMemoryStoreBackend();
 		const plugin = httpPlugin(server.url);
-		const slow = instance(backend, clock, plugin, "slow");
-		const fast = instance(backend, clock, plugin, "fast");
+		const slow = instance(backend, clock, plugin, "slow", { leaseTtlMs: 300, timeoutMs: 100 });
+		const fast = instance(backend, clock, plugin, "fast", { leaseTtlMs: 300, timeoutMs: 100 });
 		const row = await slow.store.rows.insert(PROVIDER, {
 			type: "oauth",
 			access: "http-acc-0",
@@ -367,22 +397,24 @@ describe("OAuthRefresher across processes (shared store backend)", () => {
 		const hold = deferred();
 		server.control.hold = hold.promise;
 
-		const slowPending = slow.refresher.ensureFresh(row);
+		// The caller stops waiting after its timeout (typed, transient), but the request runs on.
+		const slowCaller = slow.refresher.ensureFresh(row);
 		await server.control.received.promise;
 		server.control.hold = undefined;
-		// The slow holder's lease lapses; the other instance takes over and rotates ref-0 → ref-1.
+		await expect(slowCaller).rejects.toMatchObject({ definitive: false });
 		clock.advance(20_000);
-		const fastResult = await fast.refresher.ensureFresh(row);
-		expect(oauth(fastResult).access).toBe("http-acc-1");
-		// Now the provider answers the slow request: ref-0 was already used → invalid_grant.
+		const fastPending = fast.refresher.ensureFresh(row).catch((error: unknown) => error);
+		await new Promise((resolve) => setTimeout(resolve, 700));
+		expect(server.requests).toEqual(["http-ref-0"]);
 		hold.resolve();
 
-		const slowResult = await slowPending;
-		expect(server.requests).toEqual(["http-ref-0", "http-ref-0"]);
-		expect(oauth(slowResult).access).toBe("http-acc-1");
+		await vi.waitFor(async () => expect(oauth((await slow.store.rows.get(row.id))!).access).toBe("http-acc-1"));
+		await fastPending;
+		const adopted = await fast.refresher.ensureFresh((await fast.store.rows.get(row.id))!);
+		expect(oauth(adopted).access).toBe("http-acc-1");
+		expect(server.requests).toEqual(["http-ref-0"]);
 		expect(slow.disabled).toHaveLength(0);
 		expect(fast.disabled).toHaveLength(0);
-		expect((await slow.store.rows.get(row.id))?.disabledCause).toBeNull();
 	});
 });
 

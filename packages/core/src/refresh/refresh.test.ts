@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { AuthpoolError, OAuthRefreshError } from "../errors";
 import { createProviderRegistry, type OAuthRefreshResult, type PluginContext, type ProviderPlugin } from "../plugin";
 import { createMemoryStore } from "../store/memory-store";
@@ -175,6 +175,11 @@ async function setup(
 		...options.credential,
 	});
 	return { clock, store, provider, refresher, row, events, lines };
+}
+
+function oauth(row: StoredAuthCredential): OAuthCredential {
+	if (row.credential.type !== "oauth") throw new Error("expected an oauth row");
+	return row.credential;
 }
 
 async function storedCredential(store: AuthCredentialStore, id: number): Promise<OAuthCredential> {
@@ -405,9 +410,10 @@ describe("OAuthRefresher merge and persistence", () => {
 		expect(result.version).toBe(t.row.version + 1);
 	});
 
-	it("does not hand out a token it could not persist", async () => {
+	it("a rotation the store cannot take (disk full) is kept, served, never re-sent, and stored once the disk recovers", async () => {
 		const clock = testClock();
 		const inner = createMemoryStore({ clock });
+		let diskFull = true;
 		const store: AuthCredentialStore = {
 			...inner,
 			kind: inner.kind,
@@ -421,14 +427,28 @@ describe("OAuthRefresher merge and persistence", () => {
 				...inner.rows,
 				get: (id) => inner.rows.get(id),
 				insert: (provider, credential) => inner.rows.insert(provider, credential),
-				compareAndSet: () => Promise.reject(new Error("disk full")),
+				compareAndSet: (id, version, credential) =>
+					diskFull ? Promise.reject(new Error("disk full")) : inner.rows.compareAndSet(id, version, credential),
 			},
 		};
-		const t = await setup({ clock, store });
-		const error = await t.refresher.ensureFresh(t.row).catch((e: unknown) => e);
-		expect(error).toBeInstanceOf(Error);
-		expect((error as Error).message).toBe("disk full");
-		expect(t.events.updated).toHaveLength(0);
+		const t = await setup({ clock, store, credential: { refresh: "ref-0" } });
+		const served = await t.refresher.ensureFresh(t.row);
+		expect(oauth(served).access).toBe("acc-1");
+		const sent = () => t.provider.calls.map((call) => call.refresh);
+		expect(sent()).toEqual(["ref-0"]);
+		// The lease stays held while the rotation is only in memory: peers do not refresh either.
+		expect((await inner.leases?.get(t.row.id))?.owner).toBeDefined();
+		// Asking again serves the kept rotation; the consumed ref-0 is never presented again.
+		expect(oauth(await t.refresher.ensureFresh(t.row)).access).toBe("acc-1");
+		expect(oauth(await t.refresher.ensureFresh(t.row, { force: true })).access).toBe("acc-2");
+		expect(sent()).toEqual(["ref-0", "ref-1"]);
+		diskFull = false;
+		await vi.waitFor(async () => expect(oauth((await inner.rows.get(t.row.id))!).access).toBe("acc-2"), {
+			timeout: 5_000,
+		});
+		expect(oauth((await inner.rows.get(t.row.id))!).refresh).toBe("ref-2");
+		await vi.waitFor(async () => expect(await inner.leases?.get(t.row.id)).toBeNull());
+		t.refresher.close();
 	});
 
 	it("a lost CAS adopts the peer's fresh row and never overwrites it", async () => {
@@ -624,16 +644,73 @@ describe("OAuthRefresher transient failures", () => {
 		expect((result.credential as OAuthCredential).access).toBe("acc-1");
 	});
 
-	it("a hanging token endpoint times out as a transient failure and its signal is aborted", async () => {
+	it("a hanging token endpoint: the caller stops waiting (typed, transient) but the request is not abandoned", async () => {
 		const t = await setup({ refresher: { timeoutMs: 30 } });
 		t.provider.state.gate = new Promise(() => {});
 
 		const error = await t.refresher.ensureFresh(t.row).catch((e: unknown) => e);
 
 		expect(OAuthRefreshError.isInstance(error) && error.definitive).toBe(false);
-		expect((error as Error).message).toMatch(/timed out/);
-		expect(t.provider.calls[0]?.signal.aborted).toBe(true);
-		expect(t.events.transient).toHaveLength(1);
+		expect((error as Error).message).toMatch(/in flight/);
+		expect(t.provider.calls[0]?.signal.aborted).toBe(false);
+		expect(t.refresher.inFlight).toBe(1);
+		expect((await t.store.rows.get(t.row.id))?.disabledCause).toBeNull();
+		// A second caller joins the same request instead of sending the token again.
+		await t.refresher.ensureFresh(t.row).catch(() => undefined);
+		expect(t.provider.calls).toHaveLength(1);
+	});
+
+	it("an answer that arrives after the caller's timeout is persisted, not thrown away", async () => {
+		const t = await setup({ refresher: { timeoutMs: 30 } });
+		const gate = deferred();
+		t.provider.state.gate = gate.promise;
+		await expect(t.refresher.ensureFresh(t.row)).rejects.toMatchObject({ definitive: false });
+		gate.resolve();
+		await vi.waitFor(async () => expect(oauth((await t.store.rows.get(t.row.id))!).refresh).toBe("ref-1"));
+		expect(t.events.disabled).toHaveLength(0);
+		expect(oauth(await t.refresher.ensureFresh((await t.store.rows.get(t.row.id))!)).access).toBe("acc-1");
+		expect(t.provider.calls).toHaveLength(1);
+	});
+
+	it("past the hard cap the request is aborted and its unknown outcome recorded; a later refusal says so", async () => {
+		const t = await setup({ refresher: { timeoutMs: 20, hardCapMs: 60 } });
+		t.provider.state.gate = new Promise(() => {});
+		await expect(t.refresher.ensureFresh(t.row)).rejects.toMatchObject({ definitive: false });
+		await vi.waitFor(() => expect(t.provider.calls[0]?.signal.aborted).toBe(true));
+		await vi.waitFor(() => expect(t.refresher.inFlight).toBe(0));
+		expect(await t.store.cache.get(`authpool:refresh-outcome-unknown:${t.row.id}`)).not.toBeNull();
+		// The provider did rotate: ref-0 is now refused.
+		t.provider.state.gate = undefined;
+		t.provider.state.fail = () =>
+			new OAuthRefreshError("acme token refresh failed: HTTP 400 (invalid_grant)", {
+				provider: PROVIDER,
+				definitive: true,
+				status: 400,
+				errorCode: "invalid_grant",
+			});
+		t.clock.advance(400_000);
+		await expect(t.refresher.ensureFresh(t.row)).rejects.toMatchObject({ definitive: true });
+		expect(t.events.disabled[0]?.cause).toMatch(/lost in flight/);
+	});
+
+	it("a transient failure while the access token is still valid keeps serving it, without a block", async () => {
+		const t = await setup({ credential: { expires: testClock().now() + 30_000 } });
+		t.provider.state.fail = () =>
+			new OAuthRefreshError("acme token refresh failed: HTTP 503", {
+				provider: PROVIDER,
+				definitive: false,
+				status: 503,
+			});
+		const served = await t.refresher.ensureFresh(t.row);
+		expect(oauth(served).access).toBe("acc-0");
+		expect(t.events.transient).toHaveLength(0);
+	});
+
+	it("a sentinel refresh token is never sent to the provider without an upstream hook, and nothing is disabled", async () => {
+		const t = await setup({ credential: { refresh: "__remote__" } });
+		const error = await t.refresher.ensureFresh(t.row).catch((e: unknown) => e);
+		expect(AuthpoolError.isInstance(error) && error.code).toBe("OAUTH_NOT_SUPPORTED");
+		expect(t.provider.calls).toHaveLength(0);
 		expect((await t.store.rows.get(t.row.id))?.disabledCause).toBeNull();
 	});
 });

@@ -23,6 +23,21 @@ export const DEFAULT_REFRESH_SKEW_MS = 60_000;
 export const DEFAULT_REFRESH_LEASE_TTL_MS = 15_000;
 /** How long a transient refresh failure backs the row (and that refresh token) off. */
 export const DEFAULT_TRANSIENT_BACKOFF_MS = 300_000;
+/**
+ * A token request once sent is never abandoned before this: the caller stops waiting after the refresh
+ * timeout, but the request runs on (its lease renewed) and its answer is persisted whenever it comes.
+ */
+export const DEFAULT_REFRESH_HARD_CAP_MS = 120_000;
+/** The refresh token of a row whose bearer value is this sentinel lives on a remote authority (a broker). */
+export const REMOTE_REFRESH_SENTINEL = "__remote__";
+/** While the access token is still valid, a transient failure backs off this long at least... */
+const MIN_VALID_BACKOFF_MS = 1_000;
+/** ...and retries within half of the token's remaining life, so it is refreshed before it expires. */
+const UNPERSISTED_RETRY_MIN_MS = 250;
+const UNPERSISTED_RETRY_MAX_MS = 30_000;
+/** Cache key recording a refresh whose outcome stayed unknown past the hard cap (value: token fingerprint). */
+const unknownOutcomeKey = (id: number) => `authpool:refresh-outcome-unknown:${id}`;
+const UNKNOWN_OUTCOME_TTL_MS = 30 * 24 * 3_600_000;
 
 const LEASE_POLL_MIN_MS = 50;
 const LEASE_POLL_MAX_MS = 250;
@@ -58,7 +73,15 @@ export interface OAuthRefresherOptions {
 	 * @default 300_000
 	 */
 	transientBackoffMs?: number;
-	/** Called whenever a newer version of a row is known (adopted from a peer or persisted by us). */
+	/**
+	 * Hard cap of one token request: it is aborted (and its unknown outcome recorded) only past this.
+	 * @default 120_000
+	 */
+	hardCapMs?: number;
+	/**
+	 * Called whenever a newer view of a row is known: adopted from a peer, persisted by us, returned by a
+	 * remote authority, or a rotation we hold but could not persist yet (same version, newer credential).
+	 */
 	onRowUpdated(row: StoredAuthCredential): void;
 	/** Called once when WE disabled a row after a definitive failure (the pool emits credential_disabled). */
 	onRowDisabled(row: StoredAuthCredential, cause: string, error: unknown): void;
@@ -127,8 +150,18 @@ export class OAuthRefresher {
 	readonly #skewMs: number;
 	readonly #leaseTtlMs: number;
 	readonly #transientBackoffMs: number;
+	readonly #hardCapMs: number;
 	readonly #flights = new Map<number, Promise<StoredAuthCredential>>();
+	/** `performance.now()` when each flight started: callers share one wait budget per flight. */
+	readonly #flightStarted = new Map<number, number>();
 	readonly #transient = new Map<number, TransientFailure>();
+	/**
+	 * Rotations the provider handed us that are not in the store yet (the write failed, or the lease was
+	 * lost). Served, retried, and used as the base of any later refresh: the consumed token is never sent again.
+	 */
+	readonly #unpersisted = new Map<number, { row: StoredAuthCredential; consumed: string }>();
+	readonly #retryTimers = new Map<number, ReturnType<typeof setTimeout>>();
+	#closed = false;
 
 	constructor(options: OAuthRefresherOptions) {
 		this.#options = options;
@@ -143,6 +176,7 @@ export class OAuthRefresher {
 				`Invalid OAuth refresher options: leaseTtlMs (${this.#leaseTtlMs}) must be greater than timeoutMs (${this.#timeoutMs})`,
 			);
 		}
+		this.#hardCapMs = Math.max(this.#timeoutMs, positive(options.hardCapMs, DEFAULT_REFRESH_HARD_CAP_MS, "hardCapMs"));
 		this.#transientBackoffMs = nonNegative(
 			options.transientBackoffMs,
 			DEFAULT_TRANSIENT_BACKOFF_MS,
@@ -173,38 +207,117 @@ export class OAuthRefresher {
 	): Promise<StoredAuthCredential> {
 		const credential = asOAuth(row);
 		if (!credential) return row;
+		const held = this.#unpersisted.get(row.id);
+		if (held && !options.force && asOAuth(held.row) && this.isFresh(asOAuth(held.row)!)) return held.row;
 		if (!options.force && this.isFresh(credential)) return row;
 		if (options.signal?.aborted) throw new AbortedError(`refresh of ${describe(row)} aborted by caller`);
 		let flight = this.#flights.get(row.id);
 		if (!flight) {
-			const started = this.#run(row, options.force === true);
+			const started = this.#run(held?.row ?? row, options.force === true);
 			flight = started;
 			this.#flights.set(row.id, started);
+			this.#flightStarted.set(row.id, performance.now());
 			const done = () => {
-				if (this.#flights.get(row.id) === started) this.#flights.delete(row.id);
+				if (this.#flights.get(row.id) !== started) return;
+				this.#flights.delete(row.id);
+				this.#flightStarted.delete(row.id);
 			};
 			started.then(done, done);
 		}
-		return raceSignal(flight, options.signal, `refresh of ${describe(row)} aborted by caller`);
+		return raceSignal(this.#boundedWait(flight, row), options.signal, `refresh of ${describe(row)} aborted by caller`);
+	}
+
+	/**
+	 * The caller waits at most the refresh timeout; the flight itself runs on. Past the wait a caller whose
+	 * access token is still valid gets it (a slow token endpoint must not take a working account away),
+	 * otherwise a typed transient error.
+	 */
+	#boundedWait(flight: Promise<StoredAuthCredential>, row: StoredAuthCredential): Promise<StoredAuthCredential> {
+		// Callers joining a long flight do not each wait the whole timeout again.
+		const elapsed = performance.now() - (this.#flightStarted.get(row.id) ?? performance.now());
+		const waitMs = Math.max(0, this.#timeoutMs - elapsed);
+		return new Promise((resolve, reject) => {
+			const timer = setTimeout(() => {
+				const latest = this.#unpersisted.get(row.id)?.row ?? row;
+				const credential = asOAuth(latest);
+				if (credential && this.#stillServable(credential)) {
+					resolve(latest);
+					return;
+				}
+				reject(
+					new OAuthRefreshError(`${describe(row)} refresh still in flight after ${this.#timeoutMs} ms`, {
+						provider: row.provider,
+						credentialId: row.id,
+						definitive: false,
+					}),
+				);
+			}, waitMs);
+			flight.then(
+				(value) => {
+					clearTimeout(timer);
+					resolve(value);
+				},
+				(error: unknown) => {
+					clearTimeout(timer);
+					const credential = asOAuth(row);
+					// A transient failure while the access token still works: keep serving it.
+					if (
+						credential &&
+						!isDefinitiveRefreshFailure(error) &&
+						!(AuthpoolError.isInstance(error) && error.code === "NO_CREDENTIAL") &&
+						this.#stillServable(credential)
+					) {
+						resolve(this.#unpersisted.get(row.id)?.row ?? row);
+						return;
+					}
+					reject(error);
+				},
+			);
+		});
+	}
+
+	/**
+	 * A token inside the refresh window that may still be handed out while its refresh waits or failed
+	 * transiently: it has at least half the skew left, so a request started with it will not outlive it.
+	 */
+	#stillServable(credential: OAuthCredential): boolean {
+		return credential.expires - this.#options.clock.now() >= this.#skewMs / 2;
+	}
+
+	/** Stop background persistence retries (the pool closes). Rotations still unpersisted are logged. */
+	close(): void {
+		this.#closed = true;
+		for (const timer of this.#retryTimers.values()) clearTimeout(timer);
+		this.#retryTimers.clear();
+		for (const [id, held] of this.#unpersisted) {
+			this.#options.logger.error("closing with a rotated refresh token that could not be persisted", {
+				provider: held.row.provider,
+				credentialId: id,
+			});
+		}
 	}
 
 	async #run(view: StoredAuthCredential, force: boolean): Promise<StoredAuthCredential> {
-		const current = await this.#readActive(view.id, view);
-		if (this.#adoptable(current, view, force)) return this.#adopt(current, view);
+		const held = this.#unpersisted.get(view.id);
+		// A rotation we hold but could not store yet is the only live grant: refresh from it, never the stored one.
+		const current = held ? held.row : await this.#readActive(view.id, view);
+		if (!held && this.#adoptable(current, view, force)) return this.#adopt(current, view);
 		const upstream = this.#upstreamFor(current);
 		const currentCredential = asOAuth(current);
 		if (currentCredential) this.#checkBackoff(current, currentCredential);
 		const leases = this.#options.store.leases;
 		if (!leases) return this.#refresh(current, view, upstream, 0);
 
-		let held = false;
+		const lease: LeaseHold = { held: false, lost: false };
 		try {
-			const outcome = await this.#acquireLease(current, view, force);
-			held = outcome.held;
-			if (!outcome.held) return outcome.row;
-			return await this.#withRenewal(view.id, () => this.#refresh(outcome.row, view, upstream, 0));
+			const outcome = await this.#acquireLease(current, view, force, lease);
+			if (!lease.held) return outcome;
+			return await this.#withRenewal(view.id, lease, () =>
+				this.#refresh(held ? current : outcome, view, upstream, 0, lease),
+			);
 		} finally {
-			if (held) {
+			// A rotation still unpersisted keeps the lease: peers must not refresh with the consumed token.
+			if (lease.held && !this.#unpersisted.has(view.id)) {
 				await leases.release(view.id, this.#options.owner).catch((error: unknown) => {
 					this.#options.logger.warn("refresh lease release failed", {
 						provider: view.provider,
@@ -257,6 +370,15 @@ export class OAuthRefresher {
 			const upstream = this.#options.store.upstream;
 			return (credential, signal) => hook.call(upstream, row.provider, row.id, credential, signal);
 		}
+		if (asOAuth(row)?.refresh === REMOTE_REFRESH_SENTINEL) {
+			// The real refresh token lives on a broker this store cannot reach: asking the provider would
+			// only earn an invalid_grant and a false disable.
+			throw new AuthpoolError(
+				"OAUTH_NOT_SUPPORTED",
+				`${describe(row)} is refreshed by a remote authority, but this store has no upstream refresh hook`,
+				{ details: { provider: row.provider, credentialId: row.id } },
+			);
+		}
 		const oauth = this.#options.registry.get(row.provider)?.oauth;
 		if (!oauth) {
 			throw new AuthpoolError("OAUTH_NOT_SUPPORTED", `provider ${row.provider} cannot refresh OAuth credentials`, {
@@ -276,35 +398,54 @@ export class OAuthRefresher {
 	}
 
 	/**
-	 * Take the row's lease, or wait while a peer holds it and adopt what the peer stores. Bounded by the
-	 * upstream timeout plus one lease lifetime: a live holder finishes within that, a crashed one's lease
-	 * expires within it.
+	 * Take the row's lease, or wait while a peer holds it and adopt what the peer stores. A peer's lease is
+	 * judged by its heartbeat on our monotonic clock, never by comparing wall clocks: only a lease whose
+	 * `beat` stayed the same for its whole `ttlMs` is taken over (by naming it in `replace`), so a clock
+	 * step in either direction neither steals a live lease nor keeps a dead one for an hour.
 	 */
 	async #acquireLease(
 		row: StoredAuthCredential,
 		view: StoredAuthCredential,
 		force: boolean,
-	): Promise<{ held: true; row: StoredAuthCredential } | { held: false; row: StoredAuthCredential }> {
-		const leases = this.#options.store.leases;
-		if (!leases) return { held: false, row };
+		hold: LeaseHold,
+	): Promise<StoredAuthCredential> {
+		const leases = this.#options.store.leases!;
 		const started = performance.now();
-		const budgetMs = this.#timeoutMs + this.#leaseTtlMs;
+		const budgetMs = this.#hardCapMs + 2 * this.#leaseTtlMs;
 		let seen = row;
 		let delay = LEASE_POLL_MIN_MS;
+		let watched: { owner: string; beat: number; since: number } | undefined;
 		for (;;) {
-			const { acquired } = await leases.acquire(row.id, this.#options.owner, this.#leaseTtlMs);
-			if (acquired) {
-				let keep = false;
-				try {
-					// A peer may have finished between our read and the acquire.
-					const latest = await this.#options.store.rows.get(row.id);
-					if (!isActive(latest)) throw this.#gone(view);
-					if (this.#adoptable(latest, view, force)) return { held: false, row: this.#adopt(latest, view) };
-					keep = true;
-					return { held: true, row: latest };
-				} finally {
-					if (!keep) await leases.release(row.id, this.#options.owner).catch(() => {});
+			const lease = await leases.get(row.id);
+			let attempt: { acquired: boolean } | undefined;
+			if (lease === null || lease.owner === this.#options.owner) {
+				attempt = await leases.acquire(row.id, this.#options.owner, this.#leaseTtlMs);
+				watched = undefined;
+			} else if (watched && watched.owner === lease.owner && watched.beat === lease.beat) {
+				const ttl = lease.ttlMs > 0 ? lease.ttlMs : this.#leaseTtlMs;
+				if (performance.now() - watched.since >= ttl) {
+					this.#options.logger.warn("taking over a refresh lease whose holder stopped renewing", {
+						provider: view.provider,
+						credentialId: view.id,
+					});
+					attempt = await leases.acquire(row.id, this.#options.owner, this.#leaseTtlMs, {
+						replace: { owner: lease.owner, beat: lease.beat },
+					});
+					watched = undefined;
 				}
+			} else {
+				watched = { owner: lease.owner, beat: lease.beat, since: performance.now() };
+			}
+			if (attempt?.acquired) {
+				hold.held = true;
+				// A peer may have finished between our read and the acquire.
+				const latest = await this.#options.store.rows.get(row.id);
+				if (!isActive(latest)) throw this.#gone(view);
+				if (!this.#unpersisted.has(row.id) && this.#adoptable(latest, view, force)) {
+					await this.#releaseQuietly(row.id, hold);
+					return this.#adopt(latest, view);
+				}
+				return latest;
 			}
 			if (performance.now() - started >= budgetMs) {
 				throw new AuthpoolError("TIMEOUT", `timed out waiting for another process to refresh ${describe(view)}`, {
@@ -316,19 +457,50 @@ export class OAuthRefresher {
 			const latest = await this.#readActive(row.id, view);
 			if (latest.version !== seen.version) {
 				seen = latest;
-				if (this.#adoptable(latest, view, force)) return { held: false, row: this.#adopt(latest, view) };
+				if (!this.#unpersisted.has(row.id) && this.#adoptable(latest, view, force)) return this.#adopt(latest, view);
 			}
 		}
 	}
 
-	async #withRenewal<T>(id: number, task: () => Promise<T>): Promise<T> {
+	async #releaseQuietly(id: number, hold: LeaseHold): Promise<void> {
+		if (!hold.held) return;
+		hold.held = false;
+		await this.#options.store.leases?.release(id, this.#options.owner).catch(() => {});
+	}
+
+	/**
+	 * Only a live lease holder writes or disables: renew (which fails once another owner took over) right
+	 * before the write. Without leases there is nothing to confirm.
+	 */
+	async #confirmLease(id: number, hold: LeaseHold | undefined): Promise<boolean> {
+		const leases = this.#options.store.leases;
+		if (!leases || !hold) return true;
+		if (hold.lost) return false;
+		try {
+			const renewed = await leases.renew(id, this.#options.owner, this.#leaseTtlMs);
+			if (!renewed) hold.lost = true;
+			return renewed;
+		} catch (error) {
+			this.#options.logger.warn("refresh lease could not be confirmed", {
+				credentialId: id,
+				error: redactString(errorMessage(error)),
+			});
+			return false;
+		}
+	}
+
+	async #withRenewal<T>(id: number, hold: LeaseHold, task: () => Promise<T>): Promise<T> {
 		const leases = this.#options.store.leases;
 		if (!leases) return task();
 		const timer = setInterval(
 			() => {
+				if (hold.lost) return;
 				leases.renew(id, this.#options.owner, this.#leaseTtlMs).then(
 					(renewed) => {
-						if (!renewed) this.#options.logger.warn("refresh lease lost while refreshing", { credentialId: id });
+						if (!renewed) {
+							hold.lost = true;
+							this.#options.logger.warn("refresh lease lost while refreshing", { credentialId: id });
+						}
 					},
 					(error: unknown) =>
 						this.#options.logger.warn("refresh lease renewal failed", {
@@ -385,6 +557,7 @@ export class OAuthRefresher {
 		view: StoredAuthCredential,
 		upstream: UpstreamCall,
 		attempt: number,
+		hold?: LeaseHold,
 	): Promise<StoredAuthCredential> {
 		const credential = asOAuth(row);
 		if (!credential) return this.#adopt(row, view);
@@ -392,23 +565,34 @@ export class OAuthRefresher {
 		let result: OAuthRefreshResult;
 		let merged: OAuthCredential;
 		try {
+			// Bounded by the hard cap, not the caller's wait: abandoning a sent request loses its rotation.
 			result = await withTimeout(
-				this.#timeoutMs,
-				`${row.provider} token refresh timed out after ${this.#timeoutMs} ms`,
+				this.#hardCapMs,
+				`${row.provider} token refresh got no answer within ${this.#hardCapMs} ms`,
 				(signal) => upstream(credential, signal),
 			);
 			merged = mergeOAuthRefreshResult(row.provider, credential, result);
 		} catch (error) {
-			return this.#onFailure(row, credential, view, upstream, attempt, error);
+			if (AuthpoolError.isInstance(error) && error.code === "TIMEOUT")
+				await this.#recordUnknownOutcome(row, credential);
+			return this.#onFailure(row, credential, view, upstream, attempt, error, hold);
 		}
 		this.#transient.delete(row.id);
 		if (this.#options.store.upstream?.refreshOAuthCredential) return this.#afterRemoteRefresh(row, merged);
-		return this.#persist(row, credential, result, merged, view, upstream, attempt);
+		return this.#persist(row, credential, result, merged, view, upstream, attempt, hold);
+	}
+
+	/** The request outlived the hard cap: whether the provider rotated is unknown. Say so if the token is refused later. */
+	async #recordUnknownOutcome(row: StoredAuthCredential, used: OAuthCredential): Promise<void> {
+		await this.#options.store.cache
+			.set(unknownOutcomeKey(row.id), fingerprint(used.refresh), this.#options.clock.now() + UNKNOWN_OUTCOME_TTL_MS)
+			.catch(() => {});
 	}
 
 	/**
 	 * The remote authority (broker) already persisted the rotation; only a view of it comes back, with
-	 * the refresh token replaced by a sentinel. Prefer the store's own row once it reflects the refresh.
+	 * the refresh token replaced by a sentinel. Prefer the store's own row once it reflects the refresh;
+	 * otherwise the returned view is kept (same version, newer credential) so the next call does not ask again.
 	 */
 	async #afterRemoteRefresh(row: StoredAuthCredential, merged: OAuthCredential): Promise<StoredAuthCredential> {
 		const latest = await this.#options.store.rows.get(row.id);
@@ -417,12 +601,15 @@ export class OAuthRefresher {
 		const updated =
 			latest.version !== row.version && latestCredential && this.isFresh(latestCredential)
 				? latest
-				: { ...latest, credential: merged };
+				: Object.assign({}, latest, { credential: merged });
 		this.#notify("onRowUpdated", () => this.#options.onRowUpdated(updated));
 		return updated;
 	}
 
-	/** CAS the merged credential; on a lost race never overwrite a peer's rotation. */
+	/**
+	 * CAS the merged credential; on a lost race never overwrite a peer's rotation. Only while our lease is
+	 * confirmed. A rotation that cannot be written (store error, lost lease) is kept, served and retried.
+	 */
 	async #persist(
 		row: StoredAuthCredential,
 		used: OAuthCredential,
@@ -431,13 +618,25 @@ export class OAuthRefresher {
 		view: StoredAuthCredential,
 		upstream: UpstreamCall,
 		attempt: number,
+		hold?: LeaseHold,
 	): Promise<StoredAuthCredential> {
+		const rotated = merged.refresh !== used.refresh;
+		const consumedBy = (current: StoredAuthCredential | null) =>
+			rotated && current !== null && asOAuth(current)?.refresh === used.refresh;
 		let expected = row;
 		let toWrite = merged;
-		const rotated = merged.refresh !== used.refresh;
 		for (let tries = 0; tries < 3; tries += 1) {
-			const cas = await this.#options.store.rows.compareAndSet(expected.id, expected.version, toWrite);
+			let cas: Awaited<ReturnType<AuthCredentialStore["rows"]["compareAndSet"]>>;
+			try {
+				if (!(await this.#confirmLease(row.id, hold))) throw new LeaseLostError();
+				cas = await this.#options.store.rows.compareAndSet(expected.id, expected.version, toWrite);
+			} catch (error) {
+				if (!rotated) throw this.#storeFailure(row, error);
+				// The provider consumed the old token: this rotation is the account's only live grant.
+				return this.#keepUnpersisted(expected, toWrite, used, result, hold, error);
+			}
 			if (cas.ok) {
+				this.#forgetUnpersisted(row.id);
 				this.#options.logger.info("oauth credential refreshed", {
 					provider: row.provider,
 					credentialId: row.id,
@@ -448,6 +647,7 @@ export class OAuthRefresher {
 			}
 			const current = cas.current;
 			if (!isActive(current)) {
+				this.#forgetUnpersisted(row.id);
 				this.#options.logger.warn("credential vanished while its refresh was in flight; result discarded", {
 					provider: row.provider,
 					credentialId: row.id,
@@ -456,7 +656,7 @@ export class OAuthRefresher {
 			}
 			const currentCredential = asOAuth(current);
 			if (!currentCredential) return this.#adopt(current, view);
-			if (currentCredential.refresh === used.refresh && (rotated || !this.isFresh(currentCredential))) {
+			if (consumedBy(current) || (currentCredential.refresh === used.refresh && !this.isFresh(currentCredential))) {
 				// The row still holds the grant we consumed (an unrelated write bumped the version): our result is
 				// its only live successor, so it must land — on top of the newer row's other fields.
 				expected = current;
@@ -464,6 +664,7 @@ export class OAuthRefresher {
 				continue;
 			}
 			if (this.isFresh(currentCredential)) {
+				this.#forgetUnpersisted(row.id);
 				this.#options.logger.debug("lost refresh CAS to a peer; adopting its token", {
 					provider: row.provider,
 					credentialId: row.id,
@@ -472,12 +673,134 @@ export class OAuthRefresher {
 				return current;
 			}
 			// A different grant that is not fresh (e.g. re-imported): refresh that one instead, once.
-			if (attempt + 1 < MAX_ATTEMPTS) return this.#refresh(current, view, upstream, attempt + 1);
+			if (attempt + 1 < MAX_ATTEMPTS) return this.#refresh(current, view, upstream, attempt + 1, hold);
 			break;
 		}
 		throw new AuthpoolError("CONFLICT", `${describe(row)} changed concurrently while refreshing; try again`, {
 			details: { provider: row.provider, credentialId: row.id },
 		});
+	}
+
+	#storeFailure(row: StoredAuthCredential, error: unknown): AuthpoolError {
+		if (error instanceof LeaseLostError) {
+			return new OAuthRefreshError(`${describe(row)} refresh lease was lost before the result could be stored`, {
+				provider: row.provider,
+				credentialId: row.id,
+				definitive: false,
+			});
+		}
+		return AuthpoolError.isInstance(error)
+			? error
+			: new AuthpoolError("STORE_ERROR", `${describe(row)} refresh result could not be stored`, {
+					details: { provider: row.provider, credentialId: row.id },
+				});
+	}
+
+	/** Serve the rotation from memory, keep the lease, and retry the write with backoff until it lands. */
+	#keepUnpersisted(
+		base: StoredAuthCredential,
+		credential: OAuthCredential,
+		used: OAuthCredential,
+		result: OAuthRefreshResult,
+		hold: LeaseHold | undefined,
+		error: unknown,
+	): StoredAuthCredential {
+		const row: StoredAuthCredential = Object.assign({}, base, { credential });
+		const previous = this.#unpersisted.get(base.id);
+		this.#unpersisted.set(base.id, { row, consumed: previous?.consumed ?? used.refresh });
+		this.#options.logger.error("rotated refresh token could not be stored yet; serving it from memory and retrying", {
+			provider: base.provider,
+			credentialId: base.id,
+			error: redact(errorMessage(error), credentialSecrets(credential).concat(credentialSecrets(used))),
+		});
+		this.#notify("onRowUpdated", () => this.#options.onRowUpdated(row));
+		this.#scheduleUnpersistedRetry(base.id, result, hold, UNPERSISTED_RETRY_MIN_MS);
+		return row;
+	}
+
+	#scheduleUnpersistedRetry(
+		id: number,
+		result: OAuthRefreshResult,
+		hold: LeaseHold | undefined,
+		delayMs: number,
+	): void {
+		if (this.#closed || this.#retryTimers.has(id)) return;
+		const cap = Math.min(
+			UNPERSISTED_RETRY_MAX_MS,
+			Math.max(UNPERSISTED_RETRY_MIN_MS, Math.floor(this.#leaseTtlMs / 3)),
+		);
+		const wait = Math.min(cap, delayMs) * (0.75 + Math.random() * 0.5);
+		const timer = setTimeout(() => {
+			this.#retryTimers.delete(id);
+			void this.#retryUnpersisted(id, result, hold, Math.min(cap, delayMs * 2));
+		}, wait);
+		// Keep the process alive: exiting now would lose the account's only live grant.
+		this.#retryTimers.set(id, timer);
+	}
+
+	async #retryUnpersisted(
+		id: number,
+		result: OAuthRefreshResult,
+		hold: LeaseHold | undefined,
+		nextDelayMs: number,
+	): Promise<void> {
+		const held = this.#unpersisted.get(id);
+		if (!held || this.#closed) return;
+		const leases = this.#options.store.leases;
+		try {
+			let fence = hold;
+			if (leases) {
+				// Our lease may have been lost (e.g. a long stall): take it back only when free or ours.
+				fence = hold && !hold.lost ? hold : { held: false, lost: false };
+				if (!fence.held || fence.lost) {
+					const lease = await leases.get(id);
+					if (lease !== null && lease.owner !== this.#options.owner) throw new LeaseLostError();
+					const taken = await leases.acquire(id, this.#options.owner, this.#leaseTtlMs);
+					if (!taken.acquired) throw new LeaseLostError();
+					fence.held = true;
+					fence.lost = false;
+				}
+				if (!(await this.#confirmLease(id, fence))) throw new LeaseLostError();
+			}
+			const stored = await this.#options.store.rows.get(id);
+			if (!isActive(stored)) {
+				this.#forgetUnpersisted(id);
+				return;
+			}
+			const storedCredential = asOAuth(stored);
+			if (!storedCredential || storedCredential.refresh !== held.consumed) {
+				// Somebody stored a different grant meanwhile (a re-login): ours is moot.
+				this.#forgetUnpersisted(id);
+				if (leases) await leases.release(id, this.#options.owner).catch(() => {});
+				this.#notify("onRowUpdated", () => this.#options.onRowUpdated(stored));
+				return;
+			}
+			const toWrite = mergeOAuthRefreshResult(stored.provider, storedCredential, asOAuth(held.row) ?? result);
+			const cas = await this.#options.store.rows.compareAndSet(id, stored.version, toWrite);
+			if (!cas.ok) throw new AuthpoolError("CONFLICT", "row moved; retrying");
+			this.#forgetUnpersisted(id);
+			if (leases) await leases.release(id, this.#options.owner).catch(() => {});
+			this.#options.logger.info("rotated refresh token stored after a retry", {
+				provider: stored.provider,
+				credentialId: id,
+				version: cas.row.version,
+			});
+			this.#notify("onRowUpdated", () => this.#options.onRowUpdated(cas.row));
+		} catch (error) {
+			this.#options.logger.warn("storing a rotated refresh token failed again; will retry", {
+				provider: held.row.provider,
+				credentialId: id,
+				error: redact(errorMessage(error), credentialSecrets(asOAuth(held.row) ?? ({} as OAuthCredential))),
+			});
+			this.#scheduleUnpersistedRetry(id, result, hold, nextDelayMs);
+		}
+	}
+
+	#forgetUnpersisted(id: number): void {
+		this.#unpersisted.delete(id);
+		const timer = this.#retryTimers.get(id);
+		if (timer) clearTimeout(timer);
+		this.#retryTimers.delete(id);
 	}
 
 	async #onFailure(
@@ -487,10 +810,17 @@ export class OAuthRefresher {
 		upstream: UpstreamCall,
 		attempt: number,
 		error: unknown,
+		hold?: LeaseHold,
 	): Promise<StoredAuthCredential> {
 		const safe = sanitizeError(row.provider, error, used);
-		if (isDefinitiveRefreshFailure(error)) return this.#onDefinitive(row, used, view, upstream, attempt, safe);
-		const until = this.#options.clock.now() + this.#transientBackoffMs;
+		if (isDefinitiveRefreshFailure(error)) return this.#onDefinitive(row, used, view, upstream, attempt, safe, hold);
+		const now = this.#options.clock.now();
+		const stillValid = used.expires > now;
+		// While the access token works, retry well before it expires instead of sitting out the full back-off;
+		// the row stays usable (no block): a transient 503 must not take a working account away.
+		const until = stillValid
+			? now + Math.min(this.#transientBackoffMs, Math.max(MIN_VALID_BACKOFF_MS, Math.floor((used.expires - now) / 2)))
+			: now + this.#transientBackoffMs;
 		const wrapped = new OAuthRefreshError(`${describe(row)} refresh failed (transient): ${safe.message}`, {
 			provider: row.provider,
 			credentialId: row.id,
@@ -506,7 +836,7 @@ export class OAuthRefresher {
 			until,
 			error: safe.message,
 		});
-		this.#notify("onTransientFailure", () => this.#options.onTransientFailure(row, until, wrapped));
+		if (!stillValid) this.#notify("onTransientFailure", () => this.#options.onTransientFailure(row, until, wrapped));
 		throw wrapped;
 	}
 
@@ -517,13 +847,28 @@ export class OAuthRefresher {
 		upstream: UpstreamCall,
 		attempt: number,
 		safe: OAuthRefreshError,
+		hold?: LeaseHold,
 	): Promise<StoredAuthCredential> {
-		const cause = `oauth refresh failed: ${definitiveReason(safe)}`;
+		const lostInFlight = await this.#options.store.cache
+			.get(unknownOutcomeKey(row.id))
+			.then((value) => value === fingerprint(used.refresh))
+			.catch(() => false);
+		const cause = lostInFlight
+			? `oauth refresh failed: ${definitiveReason(safe)} (a rotation was probably lost in flight: an earlier refresh got no answer)`
+			: `oauth refresh failed: ${definitiveReason(safe)}`;
 		let latest = await this.#options.store.rows.get(row.id);
 		for (let tries = 0; tries < 3; tries += 1) {
 			if (!isActive(latest)) throw this.#gone(row);
 			const peer = this.#peerRotation(latest, used, view, attempt);
-			if (peer) return peer === "retry" ? this.#refresh(latest, view, upstream, attempt + 1) : peer;
+			if (peer) return peer === "retry" ? this.#refresh(latest, view, upstream, attempt + 1, hold) : peer;
+			if (!(await this.#confirmLease(row.id, hold))) {
+				// A peer holds the lease now: its view decides; we never disable on a stale one.
+				throw new OAuthRefreshError(`${describe(row)} refresh failed after its lease passed to a peer; try again`, {
+					provider: row.provider,
+					credentialId: row.id,
+					definitive: false,
+				});
+			}
 			const result = await this.#options.store.rows.compareAndDisable(latest.id, latest.version, cause);
 			if (result.ok) {
 				this.#transient.delete(row.id);
@@ -583,6 +928,18 @@ export class OAuthRefresher {
 			credentialId: latest.id,
 			definitive: false,
 		});
+	}
+}
+
+interface LeaseHold {
+	held: boolean;
+	/** Another owner took the lease over (or it vanished): we must not write or disable. */
+	lost: boolean;
+}
+
+class LeaseLostError extends Error {
+	constructor() {
+		super("refresh lease lost");
 	}
 }
 
