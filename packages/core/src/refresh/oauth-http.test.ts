@@ -99,7 +99,7 @@ describe("requestOAuthToken", () => {
 				ctx(),
 			),
 		);
-		expect((error as Error).message).toBe("p authorization code exchange failed: HTTP 401");
+		expect((error as Error).message).toBe("p authorization code exchange failed: HTTP 401 (transient)");
 	});
 
 	it("re-throws the caller's abort as is", async () => {
@@ -119,8 +119,13 @@ describe("requestOAuthToken", () => {
 describe("classifyTokenEndpointFailure", () => {
 	it("follows the definitive/transient rules", () => {
 		expect(classifyTokenEndpointFailure(400, "invalid_grant")).toBe(true);
-		expect(classifyTokenEndpointFailure(401)).toBe(true);
-		expect(classifyTokenEndpointFailure(403)).toBe(true);
+		// Unrecognised 401/403 bodies are transient now (they used to disable the credential).
+		expect(classifyTokenEndpointFailure(401)).toBe(false);
+		expect(classifyTokenEndpointFailure(403)).toBe(false);
+		expect(classifyTokenEndpointFailure(401, "invalid_client")).toBe(true);
+		expect(classifyTokenEndpointFailure(400, "invalid_request", "The refresh token is expired")).toBe(true);
+		expect(classifyTokenEndpointFailure(400, "invalid_request", "missing client_id")).toBe(false);
+		expect(classifyTokenEndpointFailure(307, "invalid_grant")).toBe(false);
 		expect(classifyTokenEndpointFailure(403, undefined, "Cloudflare challenge")).toBe(false);
 		expect(classifyTokenEndpointFailure(400, "invalid_request")).toBe(false);
 		expect(classifyTokenEndpointFailure(400, "x", "refresh token expired")).toBe(true);
@@ -148,9 +153,9 @@ describe("refreshTokenGrant", () => {
 	});
 
 	it("uses a rotated refresh token, and insists on one when rotation is required", async () => {
-		reply = { status: 200, body: JSON.stringify({ access_token: "a2", refresh_token: "r2", expires_in: "60" }) };
+		reply = { status: 200, body: JSON.stringify({ access_token: "a2", refresh_token: "r2", expires_in: "600" }) };
 		const rotated = await refreshTokenGrant({ refresh: "r1" }, ctx(), { provider: "p", tokenUrl: base, clientId: "c" });
-		expect(rotated).toMatchObject({ refresh: "r2", expires: 1_060_000 });
+		expect(rotated).toMatchObject({ refresh: "r2", expires: 1_600_000 });
 		reply = { status: 200, body: JSON.stringify({ access_token: "a2", expires_in: 60 }) };
 		const error = await failure(
 			refreshTokenGrant({ refresh: "r1" }, ctx(), {
