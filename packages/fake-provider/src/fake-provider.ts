@@ -8,6 +8,7 @@ import type {
 	FakeAccount,
 	FakeEndpoint,
 	FakeFailure,
+	FakeFaultMode,
 	FakeLatencyTarget,
 	FakeProvider,
 	FakeProviderOptions,
@@ -22,6 +23,15 @@ interface PendingFailure {
 }
 
 const DEFAULT_FAILURE_BODY = { error: { type: "fake_failure", message: "injected failure" } };
+
+const FAULT_MODES = new Set<string>([
+	"late",
+	"redirect",
+	"echoRefreshToken",
+	"htmlForbidden",
+	"zeroExpiry",
+	"endlessBody",
+] satisfies FakeFaultMode[]);
 
 const HTML_FORBIDDEN =
 	"<!DOCTYPE html><html><head><title>403 Forbidden</title></head><body><h1>Access denied</h1>" +
@@ -297,6 +307,12 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
 				throw new TypeError("fake-provider: failNext status must be 100..599");
 			}
 			nonNegative("delayMs", failure.delayMs);
+			if (failure.mode !== undefined && !FAULT_MODES.has(failure.mode)) {
+				throw new TypeError("fake-provider: failNext mode is unknown");
+			}
+			if (failure.expiresIn !== undefined && !Number.isFinite(failure.expiresIn)) {
+				throw new TypeError("fake-provider: failNext expiresIn must be a finite number");
+			}
 			failures.push({ provider, endpoint, failure, remaining: times });
 		},
 		setLatency: (ms, target: FakeLatencyTarget = {}) => {

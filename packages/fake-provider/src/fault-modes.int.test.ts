@@ -131,6 +131,12 @@ describe("failNext fault modes", () => {
 		await expect(again.text()).rejects.toThrow();
 	});
 
+	it("rejects an unknown mode or a non-finite expiresIn", async () => {
+		const { f } = await setup();
+		expect(() => f.failNext("anthropic", "token", { mode: "nope" as never })).toThrow(/mode/);
+		expect(() => f.failNext("anthropic", "token", { mode: "zeroExpiry", expiresIn: Number.NaN })).toThrow(/expiresIn/);
+	});
+
 	it("other failures keep their behaviour", async () => {
 		const { f, account, tokenUrl } = await setup();
 		f.failNext("anthropic", "token", { status: 503, body: "down" });
