@@ -8,6 +8,7 @@ import type {
 	FakeAccount,
 	FakeEndpoint,
 	FakeFailure,
+	FakeFaultMode,
 	FakeLatencyTarget,
 	FakeProvider,
 	FakeProviderOptions,
@@ -22,6 +23,40 @@ interface PendingFailure {
 }
 
 const DEFAULT_FAILURE_BODY = { error: { type: "fake_failure", message: "injected failure" } };
+
+const FAULT_MODES = new Set<string>([
+	"late",
+	"redirect",
+	"echoRefreshToken",
+	"htmlForbidden",
+	"zeroExpiry",
+	"endlessBody",
+] satisfies FakeFaultMode[]);
+
+const HTML_FORBIDDEN =
+	"<!DOCTYPE html><html><head><title>403 Forbidden</title></head><body><h1>Access denied</h1>" +
+	"<p>Requests from your region are blocked by the firewall. Ray ID: fake0000</p></body></html>";
+
+function isObject(value: unknown): value is Record<string, unknown> {
+	return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** Writes a JSON-looking body forever, honouring backpressure, until the socket goes away. */
+function streamEndlessBody(res: ServerResponse, status: number, headers?: Record<string, string>): void {
+	if (res.destroyed || res.writableEnded) return;
+	res.writeHead(status, { "content-type": "application/json", ...headers });
+	const chunk = Buffer.alloc(65_536, "a");
+	res.write('{"access_token":"');
+	const pump = () => {
+		while (!res.destroyed) {
+			if (!res.write(chunk)) {
+				res.once("drain", pump);
+				return;
+			}
+		}
+	};
+	pump();
+}
 
 function isLoopback(host: string): boolean {
 	return host === "localhost" || host === "::1" || /^127(?:\.\d{1,3}){3}$/.test(host);
@@ -134,41 +169,21 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
 		const delay = latencyFor(record.provider, record.endpoint);
 		if (delay > 0) await sleep(delay);
 		const failure = record.provider ? takeFailure(record.provider, record.endpoint) : undefined;
-		if (failure) {
-			if (failure.hang) return;
-			if (failure.delayMs) await sleep(failure.delayMs);
-			if (failure.destroy) {
-				req.socket.destroy();
-				return;
+		const routed = (): FakeResponse => {
+			if (!route) {
+				return {
+					status: 404,
+					body: { error: { type: "not_found", message: `no route for ${method} ${url.pathname}` } },
+				};
 			}
-			answer({
-				status: failure.status ?? 500,
-				headers: failure.headers,
-				body: failure.body === undefined ? DEFAULT_FAILURE_BODY : failure.body,
-			});
-			return;
-		}
-		if (!route) {
-			answer({
-				status: 404,
-				body: { error: { type: "not_found", message: `no route for ${method} ${url.pathname}` } },
-			});
-			return;
-		}
-		if (!route.methodAllowed) {
-			answer({ status: 405, body: { error: { type: "method_not_allowed", message: `${method} not allowed` } } });
-			return;
-		}
-		if (tooLarge) {
-			answer({ status: 413, body: { error: "invalid_request", error_description: "body too large" } });
-			return;
-		}
-		if (!parsed.ok) {
-			answer({ status: 400, body: { error: "invalid_request", error_description: "malformed request body" } });
-			return;
-		}
-		answer(
-			handlerFor(route.endpoint)({
+			if (!route.methodAllowed) {
+				return { status: 405, body: { error: { type: "method_not_allowed", message: `${method} not allowed` } } };
+			}
+			if (tooLarge) return { status: 413, body: { error: "invalid_request", error_description: "body too large" } };
+			if (!parsed.ok) {
+				return { status: 400, body: { error: "invalid_request", error_description: "malformed request body" } };
+			}
+			return handlerFor(route.endpoint)({
 				world,
 				provider,
 				endpoint: route.endpoint,
@@ -181,8 +196,64 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
 				attribute: (accountId) => {
 					record.accountId = accountId;
 				},
-			}),
-		);
+			});
+		};
+		if (!failure) {
+			answer(routed());
+			return;
+		}
+		if (failure.hang) return;
+		if (failure.mode === "late" || failure.mode === "zeroExpiry") {
+			// Handled on arrival, so state (a rotated refresh token) changes even if the answer never lands.
+			const response = routed();
+			if (failure.mode === "zeroExpiry" && response.status === 200 && isObject(response.body)) {
+				if ("expires_in" in response.body) response.body = { ...response.body, expires_in: failure.expiresIn ?? 0 };
+			}
+			if (failure.delayMs) await sleep(failure.delayMs);
+			answer(response);
+			return;
+		}
+		if (failure.delayMs) await sleep(failure.delayMs);
+		if (failure.destroy) {
+			req.socket.destroy();
+			return;
+		}
+		switch (failure.mode) {
+			case "redirect":
+				answer({
+					status: failure.status ?? 307,
+					headers: { location: failure.location ?? "http://127.0.0.1:9/redirected", ...failure.headers },
+					body: "",
+				});
+				return;
+			case "echoRefreshToken": {
+				const value = parsed.ok ? parsed.value : undefined;
+				const presented = isObject(value) && typeof value.refresh_token === "string" ? value.refresh_token : "";
+				answer({
+					status: failure.status ?? 400,
+					headers: failure.headers,
+					body: { error: `invalid_grant:${presented}`, error_description: `refresh token ${presented} is not valid` },
+				});
+				return;
+			}
+			case "htmlForbidden":
+				answer({
+					status: failure.status ?? 403,
+					headers: { "content-type": "text/html; charset=utf-8", ...failure.headers },
+					body: HTML_FORBIDDEN,
+				});
+				return;
+			case "endlessBody":
+				record.status = failure.status ?? 200;
+				streamEndlessBody(res, record.status, failure.headers);
+				return;
+			default:
+				answer({
+					status: failure.status ?? 500,
+					headers: failure.headers,
+					body: failure.body === undefined ? DEFAULT_FAILURE_BODY : failure.body,
+				});
+		}
 	};
 
 	const server = createServer((req, res) => {
@@ -236,6 +307,12 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
 				throw new TypeError("fake-provider: failNext status must be 100..599");
 			}
 			nonNegative("delayMs", failure.delayMs);
+			if (failure.mode !== undefined && !FAULT_MODES.has(failure.mode)) {
+				throw new TypeError("fake-provider: failNext mode is unknown");
+			}
+			if (failure.expiresIn !== undefined && !Number.isFinite(failure.expiresIn)) {
+				throw new TypeError("fake-provider: failNext expiresIn must be a finite number");
+			}
 			failures.push({ provider, endpoint, failure, remaining: times });
 		},
 		setLatency: (ms, target: FakeLatencyTarget = {}) => {

@@ -8,6 +8,7 @@ export type {
 	FakeDeviceCode,
 	FakeEndpoint,
 	FakeFailure,
+	FakeFaultMode,
 	FakeLatencyTarget,
 	FakeProvider,
 	FakeProviderId,

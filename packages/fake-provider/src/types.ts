@@ -148,8 +148,27 @@ export interface FakeAccount {
 	readonly credential: FakeCredential;
 }
 
+/**
+ * Fault modes of `failNext` beyond a canned answer:
+ * - `late`: the request is handled normally on arrival (a refresh rotates, the old token is spent) but
+ *   the answer only leaves after `delayMs` — the client may time out and never see the new tokens.
+ * - `redirect`: `307` (or `status`) with `Location: location` (default: another loopback port).
+ * - `echoRefreshToken`: `400` (or `status`) OAuth error whose `error` and `error_description` quote
+ *   the refresh token the request presented. Nothing rotates.
+ * - `htmlForbidden`: `403` (or `status`) HTML page, like a WAF or geo block. Nothing rotates.
+ * - `zeroExpiry`: handled normally, but a successful token answer says `expires_in: expiresIn` (default 0).
+ * - `endlessBody`: `200` (or `status`) JSON-looking body that never ends (until the client leaves or `close()`).
+ */
+export type FakeFaultMode = "late" | "redirect" | "echoRefreshToken" | "htmlForbidden" | "zeroExpiry" | "endlessBody";
+
 /** A failure to inject with `failNext`. */
 export interface FakeFailure {
+	/** A fault mode; `status`, `headers`, `delayMs` still apply where they make sense. */
+	mode?: FakeFaultMode;
+	/** `redirect` mode's `Location`. @default `http://127.0.0.1:9/redirected` */
+	location?: string;
+	/** `zeroExpiry` mode's `expires_in` (seconds). @default 0 */
+	expiresIn?: number;
 	/** @default 500 */
 	status?: number;
 	/** A string is sent as-is; anything else as JSON. */
@@ -157,7 +176,7 @@ export interface FakeFailure {
 	headers?: Record<string, string>;
 	/** How many matching requests fail. @default 1 */
 	times?: number;
-	/** Real-time delay before answering. */
+	/** Real-time delay before answering (in `late` mode: after handling, before answering). */
 	delayMs?: number;
 	/** Never answer (until `close()`). */
 	hang?: boolean;

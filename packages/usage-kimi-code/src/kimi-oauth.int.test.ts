@@ -1,5 +1,6 @@
 import {
 	AuthpoolError,
+	MIN_TOKEN_LIFETIME_MS,
 	type OAuthCredential,
 	OAuthRefreshError,
 	type PluginContext,
@@ -55,6 +56,14 @@ describeOAuthRefresh({
 });
 
 describe("kimi-code oauth.refresh against the fake provider", () => {
+	it("clamps expires_in 0 to the minimum lifetime instead of an already-expired token", async () => {
+		const account = fake.addAccount(PROVIDER);
+		fake.failNext(PROVIDER, "token", { mode: "zeroExpiry" });
+		const result = await plugin().oauth?.refresh(stored(account.credential as OAuthCredential), ctx());
+		expect(result?.access).toBe(account.accessToken);
+		expect(result?.expires).toBe(NOW + MIN_TOKEN_LIFETIME_MS);
+	});
+
 	it("honours KIMI_CODE_OAUTH_HOST over the configured host", async () => {
 		const account = fake.addAccount(PROVIDER);
 		const elsewhere = createKimiPlugin({ endpoints: { oauthHost: "http://127.0.0.1:1" } });

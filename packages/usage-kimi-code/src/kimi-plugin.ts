@@ -1,6 +1,6 @@
 import { arch, hostname, version as osVersion, release, userInfo } from "node:os";
 import type { Env, OAuthCredential, OAuthRefreshResult, PluginContext, ProviderPlugin } from "@authpool/core";
-import { invalidOptions, requestOAuthToken, requireTokenFields, sha256Hex, toNumber } from "@authpool/core";
+import { invalidOptions, requestOAuthToken, requireTokenFields, sha256Hex, tokenExpiry } from "@authpool/core";
 import { z } from "zod";
 import { type KimiPollWait, loginKimiWithDeviceCode } from "./kimi-login";
 import { createKimiUsageProvider } from "./kimi-usage";
@@ -116,16 +116,18 @@ export function createKimiPlugin(options: KimiPluginOptions = {}): ProviderPlugi
 						encoding: "form",
 						body: { grant_type: "refresh_token", refresh_token: credential.refresh, client_id: clientId },
 						headers: headers(),
+						secrets: [credential.access],
 					},
 					ctx,
 				);
-				requireTokenFields("kimi-code", body, ["access_token", "expires_in"]);
+				requireTokenFields("kimi-code", body, ["access_token"]);
 				const refresh =
 					typeof body.refresh_token === "string" && body.refresh_token ? body.refresh_token : credential.refresh;
 				return {
 					access: body.access_token as string,
 					refresh,
-					expires: ctx.clock.now() + (toNumber(body.expires_in) ?? 0) * 1000 - FIVE_MINUTES,
+					// Clamped: a bad expires_in must not leave a token that is already due for refresh.
+					expires: tokenExpiry(ctx, "kimi-code", body.expires_in, FIVE_MINUTES),
 				};
 			},
 			login: (callbacks, ctx) =>

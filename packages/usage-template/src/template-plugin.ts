@@ -24,6 +24,7 @@ import {
 	requestOAuthToken,
 	requireTokenFields,
 	statusFromUsedFraction,
+	tokenExpiry,
 	toNumber,
 } from "@authpool/core";
 import { z } from "zod";
@@ -137,14 +138,17 @@ export function createAcmePlugin(options: AcmePluginOptions = {}): ProviderPlugi
 						url: endpoints.tokenUrl,
 						encoding: "form",
 						body: { grant_type: "refresh_token", refresh_token: credential.refresh, client_id: clientId },
+						// Scrubbed from any error the provider sends back, with the body's secret fields.
+						secrets: [credential.access],
 					},
 					ctx,
 				);
-				requireTokenFields("acme", body, ["access_token", "refresh_token", "expires_in"]);
+				requireTokenFields("acme", body, ["access_token", "refresh_token"]);
 				return {
 					access: body.access_token as string,
 					refresh: body.refresh_token as string,
-					expires: ctx.clock.now() + (toNumber(body.expires_in) ?? 0) * 1000,
+					// Clamped to a sane lifetime: a bad expires_in must not make every call refresh.
+					expires: tokenExpiry(ctx, "acme", body.expires_in),
 				};
 			},
 		},

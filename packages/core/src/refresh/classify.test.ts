@@ -18,7 +18,12 @@ describe("isDefinitiveOAuthFailureMessage (providers.md §5.1)", () => {
 		["token revoked by user", true],
 		["refresh token has expired", true],
 		["unauthorized_client", true],
-		["HTTP 401 Unauthorized", true],
+		// A bare 401 is no OAuth verdict (proxies, WAFs and misrouted hosts answer it too).
+		["HTTP 401 Unauthorized", false],
+		["HTTP 403 <html><body>Access denied: your region is blocked</body></html>", false],
+		["<!DOCTYPE html><title>refresh token revoked?</title>", false],
+		["invalid_client", true],
+		["invalid_grant (timeout on retry)", true],
 		["401 from a timeout proxy", false],
 		["fetch failed (ECONNRESET)", false],
 		["HTTP 503 Service Unavailable", false],

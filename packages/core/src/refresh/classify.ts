@@ -5,14 +5,23 @@
 import { OAuthRefreshError } from "../errors";
 import { isRecord } from "../usage/report";
 
-const DEFINITIVE_PATTERN = /invalid_grant|invalid_token|unauthorized_client|\brevoked\b|refresh[\s_]?token.*expired/i;
+const DEFINITIVE_PATTERN =
+	/invalid_grant|invalid_token|unauthorized_client|invalid_client|\brevoked\b|refresh[\s_]?token.*expired/i;
 const TRANSIENT_PATTERN =
 	/timeout|network|fetch failed|ECONN(?:REFUSED|RESET)|ETIMEDOUT|EAI_AGAIN|socket hang up|\b(?:408|425|429|5\d{2})\b|rate.?limit|too many requests|temporar|unavailable|forbidden|permission_denied|cloudflare|captcha/i;
 
-/** providers.md §5.1, on a message. */
+/**
+ * providers.md §5.1, on a message: only a recognised OAuth error (code or revoked/expired refresh-token
+ * wording) is definitive. A bare 401/403, an HTML page (WAF, geo block) or anything that looks transient
+ * is not: a proxy's refusal must not disable a live credential.
+ */
 export function isDefinitiveOAuthFailureMessage(message: string): boolean {
-	if (DEFINITIVE_PATTERN.test(message)) return true;
-	return /\b401\b/.test(message) && !TRANSIENT_PATTERN.test(message);
+	if (/<\s*(?:!doctype|html|body)\b/i.test(message)) return false;
+	if (!DEFINITIVE_PATTERN.test(message)) return false;
+	// "invalid_grant" etc. is the provider's own verdict; free wording loses to transient signals.
+	return (
+		/invalid_grant|invalid_token|unauthorized_client|invalid_client/i.test(message) || !TRANSIENT_PATTERN.test(message)
+	);
 }
 
 /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { redact, redactString } from "./redact";
+import { redact, redactString, scrubSecrets } from "./redact";
 
 describe("redact", () => {
 	it("masks secret fields at any depth and keeps the rest", () => {
@@ -35,5 +35,14 @@ describe("redact", () => {
 			name: "Error",
 			message: "token [redacted]",
 		});
+	});
+});
+
+describe("scrubSecrets", () => {
+	it("replaces exact secrets (longest first) and token-shaped strings, ignoring very short ones", () => {
+		expect(
+			scrubSecrets("rt=test-refresh-1; rt2=test-refresh-12; ab", ["test-refresh-1", "test-refresh-12", "ab"]),
+		).toBe("rt=[redacted]; rt2=[redacted]; ab");
+		expect(scrubSecrets("Bearer abcdefgh1234 here", [])).toBe("Bearer [redacted] here");
 	});
 });

@@ -86,3 +86,15 @@ export function credentialSecrets(credential: {
 	const values = credential.type === "api_key" ? [credential.key] : [credential.access, credential.refresh];
 	return values.filter((value): value is string => typeof value === "string" && value !== "");
 }
+
+/**
+ * `redactString` plus every exact occurrence of the given secrets (shorter than 4 characters are
+ * ignored: replacing them would shred ordinary words).
+ */
+export function scrubSecrets(value: string, secrets: readonly string[]): string {
+	let out = value;
+	// Longest first, so a secret that contains another is replaced whole.
+	const sorted = secrets.filter((s) => typeof s === "string" && s.length >= 4).sort((a, b) => b.length - a.length);
+	for (const secret of sorted) out = out.split(secret).join("[redacted]");
+	return redactString(out);
+}
