@@ -80,18 +80,27 @@ export class PgContext {
 	}
 
 	/**
-	 * Wrap a driver error. Only the SQLSTATE and the driver's message go in: pg messages name
-	 * constraints and columns, never bound parameters (those stay in `cause`, which is not logged).
+	 * Wrap a driver error. A server error contributes only its SQLSTATE and the names of the
+	 * constraint/table/column it reports: server messages can quote a value (`invalid input syntax
+	 * for type bigint: "..."`). Socket errors name host and port only. The original stays in `cause`.
 	 */
 	fail(operation: string, error: unknown): AuthpoolError {
 		if (AuthpoolError.isInstance(error)) return error;
-		const code = typeof (error as { code?: unknown })?.code === "string" ? (error as { code: string }).code : undefined;
-		const reason = error instanceof Error ? error.message : "unknown error";
-		return new AuthpoolError(
-			"STORE_ERROR",
-			`PostgreSQL credential store ${operation} failed${code ? ` (${code})` : ""}: ${reason}`,
-			{ cause: error, details: { schema: this.schema, operation, ...(code ? { sqlState: code } : {}) } },
-		);
+		const e = (typeof error === "object" && error !== null ? error : {}) as Record<string, unknown>;
+		const code = typeof e.code === "string" ? e.code : undefined;
+		const fromServer = typeof e.severity === "string";
+		const names = ["constraint", "table", "column"]
+			.filter((key) => typeof e[key] === "string")
+			.map((key) => `${key} ${String(e[key])}`);
+		const reason = fromServer
+			? `SQLSTATE ${code ?? "unknown"}${names.length > 0 ? ` (${names.join(", ")})` : ""}`
+			: error instanceof Error
+				? error.message
+				: "unknown error";
+		return new AuthpoolError("STORE_ERROR", `PostgreSQL credential store ${operation} failed: ${reason}`, {
+			cause: error,
+			details: { schema: this.schema, operation, ...(code ? { code } : {}) },
+		});
 	}
 
 	async query<R>(executor: Executor, text: string, params: readonly unknown[] = []): Promise<R[]> {

@@ -143,3 +143,16 @@ describe("postgres store", () => {
 		}
 	});
 });
+
+describe("postgres store errors", () => {
+	it("a server error becomes STORE_ERROR naming the SQLSTATE, not the server's message", async () => {
+		const schema = freshSchema("err");
+		const store = await openStore(schema);
+		// Break the schema underneath the store: the next insert fails on the server.
+		await adminQuery(`DROP TABLE "${schema}".auth_credentials CASCADE`);
+		const error = await store.rows.insert("openai", apiKey("test-key-1")).catch((caught: unknown) => caught);
+		expect((error as AuthpoolError).code).toBe("STORE_ERROR");
+		expect((error as AuthpoolError).message).toContain("SQLSTATE 42P01");
+		expect((error as AuthpoolError).message).not.toContain("test-key-1");
+	});
+});
