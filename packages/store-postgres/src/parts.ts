@@ -160,10 +160,8 @@ export function createPostgresLeaseStore(ctx: PgContext): LeaseStore {
 	const validate = (operation: string, credentialId: number, owner?: string, ttlMs?: number) => {
 		ctx.assertOpen(operation);
 		checkStoreInput(input.id, credentialId, "credential id");
-		if (owner !== undefined || operation !== "leases.get") checkStoreInput(input.owner, owner, "lease owner");
-		if (ttlMs !== undefined || operation === "leases.acquire" || operation === "leases.renew") {
-			checkStoreInput(input.ttl, ttlMs, "lease ttl");
-		}
+		if (operation !== "leases.get") checkStoreInput(input.owner, owner, "lease owner");
+		if (operation === "leases.acquire" || operation === "leases.renew") checkStoreInput(input.ttl, ttlMs, "lease ttl");
 	};
 	return {
 		async acquire(credentialId, owner, ttlMs, options) {

@@ -51,3 +51,43 @@ describe("transient error classification and retry", () => {
 		expect(Date.now() - started).toBeLessThan(2_000);
 	});
 });
+
+describe("write retries", () => {
+	it("a connection lost during COMMIT is reported, not retried (the outcome is unknown)", async () => {
+		let attempts = 0;
+		const fakeDb = {
+			transaction: () => ({
+				execute: async (body: (trx: unknown) => Promise<unknown>) => {
+					attempts++;
+					await body({ executeQuery: async () => ({ rows: [{ revision: "1" }] }) });
+					throw pgError("57P01", { severity: "FATAL" });
+				},
+			}),
+		} as unknown as AnyKysely;
+		const store = new PgContext(fakeDb, "authpool", systemClock, silentLogger, 5_000);
+		const error = (await store.write("insert", async () => "row").catch((caught: unknown) => caught)) as AuthpoolError;
+		expect(error.code).toBe("STORE_ERROR");
+		expect(attempts).toBe(1);
+	});
+
+	it("a connection lost before COMMIT is retried", async () => {
+		let attempts = 0;
+		const fakeDb = {
+			transaction: () => ({
+				execute: async (body: (trx: unknown) => Promise<unknown>) => {
+					attempts++;
+					if (attempts === 1) throw pgError("ECONNREFUSED");
+					return body({ executeQuery: async () => ({ rows: [{ revision: "7" }] }) });
+				},
+			}),
+		} as unknown as AnyKysely;
+		const store = new PgContext(fakeDb, "authpool", systemClock, silentLogger, 5_000);
+		let seen = 0;
+		store.afterWrite = (revision) => {
+			seen = revision;
+		};
+		expect(await store.write("insert", async () => "row")).toBe("row");
+		expect(attempts).toBe(2);
+		expect(seen).toBe(7);
+	});
+});

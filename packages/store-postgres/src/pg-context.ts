@@ -124,21 +124,30 @@ export class PgContext {
 	 * feed, so this store's `revision()` has moved by the time the write resolves.
 	 */
 	async write<T>(operation: string, fn: (trx: Executor) => Promise<T>): Promise<T> {
-		const { value, revision } = await this.withRetry(operation, () =>
-			this.db.transaction().execute(async (trx) => {
-				const value = await fn(trx);
-				const [row] = await this.query<{ revision: string }>(
-					trx,
-					`SELECT revision FROM ${this.t("auth_change_revision")} WHERE id = 1`,
-				);
-				return { value, revision: Number(row?.revision ?? 0) };
-			}),
+		let committing = false;
+		const { value, revision } = await this.withRetry(
+			operation,
+			() => {
+				committing = false;
+				return this.db.transaction().execute(async (trx) => {
+					const value = await fn(trx);
+					const [row] = await this.query<{ revision: string }>(
+						trx,
+						`SELECT revision FROM ${this.t("auth_change_revision")} WHERE id = 1`,
+					);
+					committing = true;
+					return { value, revision: Number(row?.revision ?? 0) };
+				});
+			},
+			// A connection lost during COMMIT leaves the outcome unknown: running the write again could
+			// apply it twice (a second insert), so that one failure is reported, not retried.
+			() => !committing,
 		);
 		this.afterWrite(revision);
 		return value;
 	}
 
-	async withRetry<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+	async withRetry<T>(operation: string, fn: () => Promise<T>, mayRetry: () => boolean = () => true): Promise<T> {
 		const deadline = Date.now() + this.retryDeadlineMs;
 		for (let attempt = 0; ; attempt++) {
 			this.assertOpen(operation);
@@ -147,7 +156,9 @@ export class PgContext {
 			} catch (error) {
 				if (this.#closed) throw this.fail(operation, error);
 				const wait = Math.min(25 * 2 ** attempt, 1000);
-				if (!isTransientPgError(error) || Date.now() + wait > deadline) throw this.fail(operation, error);
+				if (!isTransientPgError(error) || !mayRetry() || Date.now() + wait > deadline) {
+					throw this.fail(operation, error);
+				}
 				this.logger.debug("postgres store: transient error, retrying", {
 					operation,
 					attempt: attempt + 1,
