@@ -1,0 +1,178 @@
+import { performance } from "node:perf_hooks";
+import { AuthpoolError } from "@authpool/core";
+import { Kysely, PostgresDialect } from "kysely";
+import pg from "pg";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { createPostgresStore, LISTENER_APPLICATION_NAME, type PostgresCredentialStore } from "./index";
+import { adminQuery, dropSchema, randomSchema, testPostgresUrl } from "./test-support";
+
+const connectionString = testPostgresUrl();
+const apiKey = (key: string) => ({ type: "api_key" as const, key });
+
+const opened: PostgresCredentialStore[] = [];
+const schemas: string[] = [];
+
+afterEach(async () => {
+	for (const store of opened.splice(0)) await store.close();
+	for (const schema of schemas.splice(0)) await dropSchema(schema);
+});
+
+function freshSchema(prefix: string): string {
+	const schema = randomSchema(prefix);
+	schemas.push(schema);
+	return schema;
+}
+
+async function openStore(schema: string, options: { localPeers?: boolean } = {}): Promise<PostgresCredentialStore> {
+	const store = await createPostgresStore({ connectionString }, { schema, ...options });
+	opened.push(store);
+	return store;
+}
+
+function percentile(sorted: number[], p: number): number {
+	return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+describe("postgres store", () => {
+	it("four stores created at once on a fresh schema migrate it exactly once", async () => {
+		const schema = freshSchema("mig");
+		const stores = await Promise.all([1, 2, 3, 4].map(() => openStore(schema)));
+		const applied = await adminQuery<{ name: string }>(`SELECT name FROM "${schema}".authpool_migration`);
+		expect(applied.map((row) => row.name)).toEqual(["0001_initial"]);
+		const row = await stores[0]!.rows.insert("openai", apiKey("test-key-1"));
+		for (const store of stores) expect(await store.rows.get(row.id)).toEqual(row);
+	});
+
+	it("concurrent upserts of one new identity from two instances leave exactly one active row", async () => {
+		const schema = freshSchema("ups");
+		const a = await openStore(schema);
+		const b = await openStore(schema);
+		const results = await Promise.all(
+			[a, b, a, b, a, b].map((store) => store.rows.upsertByIdentity("openai", apiKey("test-key-same"))),
+		);
+		expect(results.filter((result) => result.inserted)).toHaveLength(1);
+		const active = await a.rows.listActive("openai");
+		expect(active).toHaveLength(1);
+		expect(new Set(results.map((result) => result.row.id))).toEqual(new Set([active[0]!.id]));
+	});
+
+	it("a change on one instance reaches the other through NOTIFY (p50/p99 of 50 changes)", async () => {
+		const schema = freshSchema("notify");
+		// localPeers off: the same-process shortcut would hide the NOTIFY path being measured.
+		const a = await openStore(schema, { localPeers: false });
+		const b = await openStore(schema, { localPeers: false });
+		await vi.waitFor(() => expect(b.changes.listening).toBe(true));
+		const row = await a.rows.insert("openai", apiKey("test-key-1"));
+		const latencies: number[] = [];
+		const afterWrite: number[] = [];
+		for (let i = 0; i < 50; i++) {
+			const before = b.changes.revision();
+			const started = performance.now();
+			const moved = new Promise<void>((resolve) => {
+				const unsubscribe = b.changes.subscribe(() => {
+					if (b.changes.revision() !== before) {
+						unsubscribe();
+						resolve();
+					}
+				});
+			});
+			await a.rows.update(row.id, apiKey(`test-key-${i + 2}`));
+			const written = performance.now();
+			await moved;
+			const now = performance.now();
+			latencies.push(now - started);
+			afterWrite.push(now - written);
+		}
+		expect(latencies).toHaveLength(50);
+		const sorted = [...latencies].sort((x, y) => x - y);
+		const tail = [...afterWrite].sort((x, y) => x - y);
+		// Figures only: absolute times depend on the machine.
+		console.log(
+			`NOTIFY propagation over 50 writes: write start -> peer revision moved p50 ${percentile(sorted, 50).toFixed(1)} ms, ` +
+				`p99 ${percentile(sorted, 99).toFixed(1)} ms; after the write resolved p50 ${percentile(tail, 50).toFixed(1)} ms, ` +
+				`p99 ${percentile(tail, 99).toFixed(1)} ms`,
+		);
+		expect(b.changes.revision()).toBe(a.changes.revision());
+	});
+
+	it("after its listener backend is terminated, a store reconnects, resyncs and sees later changes", async () => {
+		const schema = freshSchema("recon");
+		const a = await openStore(schema, { localPeers: false });
+		const b = await openStore(schema, { localPeers: false });
+		await vi.waitFor(() => expect(b.changes.listening).toBe(true));
+		let heard = 0;
+		b.changes.subscribe(() => heard++);
+		const terminated = await adminQuery<{ ok: boolean }>(
+			"SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE application_name = $1 AND query = $2",
+			[LISTENER_APPLICATION_NAME, `LISTEN "authpool_changes_${schema}"`],
+		);
+		expect(terminated.length).toBe(2);
+		// Written while the listeners are (most likely) down: only the resync can deliver it.
+		await a.rows.insert("openai", apiKey("test-key-1"));
+		await vi.waitFor(() => expect(b.changes.revision()).toBe(a.changes.revision()), { timeout: 10_000 });
+		await vi.waitFor(() => expect(b.changes.listening).toBe(true), { timeout: 10_000 });
+		const heardBefore = heard;
+		await a.rows.insert("openai", apiKey("test-key-2"));
+		await vi.waitFor(() => expect(b.changes.revision()).toBe(a.changes.revision()), { timeout: 5_000 });
+		expect(heard).toBeGreaterThan(heardBefore);
+	});
+
+	it("an unreachable server fails with a typed STORE_ERROR within the retry bound, without the password", async () => {
+		const started = Date.now();
+		const error = await createPostgresStore(
+			{ connectionString: "postgres://postgres:test-password-1@127.0.0.1:1/test" },
+			{ schema: freshSchema("dead"), retryDeadlineMs: 300 },
+		).then(
+			() => undefined,
+			(caught: unknown) => caught,
+		);
+		expect(AuthpoolError.isInstance(error)).toBe(true);
+		expect((error as AuthpoolError).code).toBe("STORE_ERROR");
+		expect((error as AuthpoolError).message).not.toContain("test-password-1");
+		expect(Date.now() - started).toBeLessThan(10_000);
+	});
+
+	it("bad options are INVALID_OPTIONS", async () => {
+		for (const [connection, options] of [
+			[{ connectionString: connectionString }, { schema: "Bad; DROP" }],
+			[{ connectionString: connectionString }, { nope: true }],
+			[{}, {}],
+		] as const) {
+			const error = await createPostgresStore(connection as never, options as never).catch((caught: unknown) => caught);
+			expect((error as AuthpoolError).code).toBe("INVALID_OPTIONS");
+		}
+	});
+
+	it("close() leaves a caller's pool open; a caller's Kysely works (polled change feed)", async () => {
+		const schema = freshSchema("pool");
+		const pool = new pg.Pool({ connectionString, max: 4 });
+		const db = new Kysely({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString, max: 4 }) }) });
+		try {
+			const onPool = await createPostgresStore({ pool }, { schema });
+			const onDb = await createPostgresStore({ db }, { schema, localPeers: false, pollIntervalMs: 20 });
+			opened.push(onDb);
+			const row = await onPool.rows.insert("openai", apiKey("test-key-1"));
+			await vi.waitFor(() => expect(onDb.changes.revision()).toBe(onPool.changes.revision()));
+			expect(await onDb.rows.get(row.id)).toEqual(row);
+			await onPool.close();
+			expect((await pool.query("SELECT 1 AS one")).rows).toEqual([{ one: 1 }]);
+		} finally {
+			for (const store of opened.splice(0)) await store.close();
+			await pool.end();
+			await db.destroy();
+		}
+	});
+});
+
+describe("postgres store errors", () => {
+	it("a server error becomes STORE_ERROR naming the SQLSTATE, not the server's message", async () => {
+		const schema = freshSchema("err");
+		const store = await openStore(schema);
+		// Break the schema underneath the store: the next insert fails on the server.
+		await adminQuery(`DROP TABLE "${schema}".auth_credentials CASCADE`);
+		const error = await store.rows.insert("openai", apiKey("test-key-1")).catch((caught: unknown) => caught);
+		expect((error as AuthpoolError).code).toBe("STORE_ERROR");
+		expect((error as AuthpoolError).message).toContain("SQLSTATE 42P01");
+		expect((error as AuthpoolError).message).not.toContain("test-key-1");
+	});
+});
