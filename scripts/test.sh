@@ -20,6 +20,8 @@ echo "== typecheck"
 "${PNPM[@]}" run typecheck
 echo "== lint"
 "${PNPM[@]}" run lint
+echo "== services (PostgreSQL, Redis: found, started, or installed)"
+eval "$(bash scripts/services.sh env)"
 echo "== test"
 mkdir -p .tmp
 status=0
