@@ -6,6 +6,7 @@
  */
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from "node:fs";
 import { dirname, resolve } from "node:path";
+import { performance } from "node:perf_hooks";
 import { AuthpoolError } from "@authpool/core";
 import BetterSqlite3 from "better-sqlite3";
 import { Kysely, SqliteDialect } from "kysely";
@@ -24,6 +25,8 @@ export interface OpenedDatabase {
 }
 
 const IN_MEMORY = ":memory:";
+/** Longest pause between two open attempts once the backoff has grown. */
+const OPEN_RETRY_CAP_MS = 250;
 
 function chmodQuietly(path: string, mode: number): void {
 	try {
@@ -93,7 +96,13 @@ export async function openSqliteDatabase(options: ResolvedSqliteStoreOptions): P
 	}
 
 	let lastBusy: unknown;
-	for (let attempt = 0; attempt < options.openAttempts; attempt++) {
+	const started = performance.now();
+	// At least `openAttempts`, and on until `busyDeadlineMs`: the busy timeout is only milliseconds,
+	// so the waiting for a peer's lock (WAL recovery, a migration) happens here, between attempts.
+	const more = (attempt: number) =>
+		attempt < options.openAttempts || performance.now() - started < options.busyDeadlineMs;
+	let attempt = 0;
+	for (; more(attempt); attempt++) {
 		let db: BetterSqlite3.Database | undefined;
 		try {
 			db = injected ?? new BetterSqlite3(location, { timeout: options.busyTimeoutMs });
@@ -104,12 +113,14 @@ export async function openSqliteDatabase(options: ResolvedSqliteStoreOptions): P
 			if (!injected && db?.open) db.close();
 			if (!isSqliteBusyError(error)) throw openFailure(location, error);
 			lastBusy = error;
-			if (attempt < options.openAttempts - 1) await delay(backoffDelayMs(attempt, options.openRetryBaseMs));
+			if (more(attempt + 1)) {
+				await delay(Math.min(backoffDelayMs(attempt, options.openRetryBaseMs), OPEN_RETRY_CAP_MS));
+			}
 		}
 	}
 	throw new AuthpoolError(
 		"STORE_ERROR",
-		`Could not open SQLite credential store at ${location}: still busy after ${options.openAttempts} attempts`,
-		{ cause: lastBusy, details: { path: location, attempts: options.openAttempts } },
+		`Could not open SQLite credential store at ${location}: still busy after ${attempt} attempts`,
+		{ cause: lastBusy, details: { path: location, attempts: attempt } },
 	);
 }

@@ -2,14 +2,38 @@
  * What every part of the SQLite store shares: the connection, a prepared-statement cache, the
  * clock and logger, the closed flag, and the one way to write (a short `BEGIN IMMEDIATE`
  * transaction, retried on the BUSY family).
+ *
+ * Waiting for another connection's lock happens here, asynchronously, not in SQLite's busy handler:
+ * the handler sleeps on the event-loop thread (every timer, socket and IPC message of the process
+ * stalls for as long as it waits), so the connection's `busy_timeout` stays a few milliseconds and
+ * a BUSY operation is retried after a `setTimeout` with jittered backoff until its deadline.
  */
+import { performance } from "node:perf_hooks";
 import { AuthpoolError, type Clock, type Logger } from "@authpool/core";
 import type BetterSqlite3 from "better-sqlite3";
-import { backoffDelayMs, delay, isSqliteBusyError } from "./sqlite-busy";
+import { delay, isSqliteBusyError, jitteredBackoffMs } from "./sqlite-busy";
 
-/** Retries of one operation that still hit BUSY after waiting out `busy_timeout`. */
-const OPERATION_ATTEMPTS = 3;
-const OPERATION_RETRY_BASE_MS = 20;
+/** First backoff after a BUSY operation; doubles per attempt up to the cap. */
+const OPERATION_RETRY_BASE_MS = 2;
+/**
+ * Longest pause between two attempts. Kept short because another process writing in a loop frees the
+ * lock only for moments between its transactions; a waiter that sleeps long misses them all.
+ */
+const OPERATION_RETRY_CAP_MS = 25;
+
+interface QueueEntry {
+	resolve: () => void;
+}
+
+/** Knobs of a {@link SqliteContext}. */
+export interface SqliteContextOptions {
+	/** Connection-wide `PRAGMA synchronous`. */
+	synchronous: string;
+	/** How long one operation keeps retrying on BUSY before failing with `STORE_BUSY`. */
+	busyDeadlineMs: number;
+	/** Monotonic milliseconds for the deadline (tests inject one). @default performance.now */
+	monotonicNow?: () => number;
+}
 
 export interface WriteOptions {
 	/** Commit with `synchronous=FULL` even when the connection runs `NORMAL` (credential rows). */
@@ -22,6 +46,10 @@ export class SqliteContext {
 	readonly logger: Logger;
 	readonly location: string;
 	readonly #relaxed: boolean;
+	readonly #busyDeadlineMs: number;
+	readonly #monotonicNow: () => number;
+	/** Callers of this connection waiting out another connection's lock; the first one probes. */
+	readonly #waiters: QueueEntry[] = [];
 	readonly #statements = new Map<string, BetterSqlite3.Statement>();
 	#closed = false;
 	/** Set by local writes: `data_version` only moves for other connections' commits. */
@@ -29,12 +57,20 @@ export class SqliteContext {
 	/** Called after every local commit (the change feed notifies its listeners from here). */
 	afterWrite: () => void = () => {};
 
-	constructor(db: BetterSqlite3.Database, clock: Clock, logger: Logger, location: string, synchronous: string) {
+	constructor(
+		db: BetterSqlite3.Database,
+		clock: Clock,
+		logger: Logger,
+		location: string,
+		options: SqliteContextOptions,
+	) {
 		this.db = db;
 		this.clock = clock;
 		this.logger = logger;
 		this.location = location;
-		this.#relaxed = synchronous !== "FULL";
+		this.#relaxed = options.synchronous !== "FULL";
+		this.#busyDeadlineMs = options.busyDeadlineMs;
+		this.#monotonicNow = options.monotonicNow ?? (() => performance.now());
 	}
 
 	get closed(): boolean {
@@ -115,15 +151,80 @@ export class SqliteContext {
 	}
 
 	async #withBusyRetry<T>(operation: string, fn: () => T): Promise<T> {
-		for (let attempt = 0; ; attempt++) {
-			this.assertOpen(operation);
+		this.assertOpen(operation);
+		let lastBusy: unknown;
+		// Nobody of this connection is waiting out a lock: try at once (the common, uncontended case).
+		if (this.#waiters.length === 0) {
 			try {
 				return fn();
 			} catch (error) {
-				if (!isSqliteBusyError(error) || attempt >= OPERATION_ATTEMPTS - 1) throw this.fail(operation, error);
-				this.logger.debug("sqlite store busy, retrying", { operation, attempt: attempt + 1 });
-				await delay(backoffDelayMs(attempt, OPERATION_RETRY_BASE_MS));
+				if (!isSqliteBusyError(error)) throw this.fail(operation, error);
+				lastBusy = error;
 			}
 		}
+		const started = this.#monotonicNow();
+		this.logger.debug("sqlite store busy, waiting", { operation });
+		// One prober per connection: each attempt may spend `busy_timeout` in SQLite's synchronous busy
+		// handler, so N callers probing in parallel would stall the event loop N times as long.
+		await this.#enterQueue(operation, started, lastBusy);
+		try {
+			for (let attempt = 0; ; attempt++) {
+				this.assertOpen(operation);
+				try {
+					return fn();
+				} catch (error) {
+					if (!isSqliteBusyError(error)) throw this.fail(operation, error);
+					const waitedMs = this.#monotonicNow() - started;
+					const remainingMs = this.#busyDeadlineMs - waitedMs;
+					if (remainingMs <= 0) throw this.#busy(operation, attempt + 1, waitedMs, error);
+					await delay(
+						Math.min(remainingMs, jitteredBackoffMs(attempt, OPERATION_RETRY_BASE_MS, OPERATION_RETRY_CAP_MS)),
+					);
+				}
+			}
+		} finally {
+			this.#leaveQueue();
+		}
+	}
+
+	/** Wait (FIFO) until this caller is the connection's one prober, or fail once its deadline passed. */
+	#enterQueue(operation: string, started: number, lastBusy: unknown): Promise<void> {
+		if (this.#waiters.length === 0) {
+			this.#waiters.push({ resolve: () => {} });
+			return Promise.resolve();
+		}
+		const remainingMs = this.#busyDeadlineMs - (this.#monotonicNow() - started);
+		return new Promise<void>((enter, reject) => {
+			const entry: QueueEntry = {
+				resolve: () => {
+					clearTimeout(timer);
+					enter();
+				},
+			};
+			const timer = setTimeout(
+				() => {
+					const index = this.#waiters.indexOf(entry);
+					if (index > 0) this.#waiters.splice(index, 1);
+					reject(this.#busy(operation, 0, this.#monotonicNow() - started, lastBusy));
+				},
+				Math.max(0, remainingMs),
+			);
+			this.#waiters.push(entry);
+		});
+	}
+
+	#leaveQueue(): void {
+		this.#waiters.shift();
+		this.#waiters[0]?.resolve();
+	}
+
+	/** The deadline passed: the message names the operation and the file, never a bound value. */
+	#busy(operation: string, attempts: number, waitedMs: number, cause: unknown): AuthpoolError {
+		const waited = Math.round(waitedMs);
+		return new AuthpoolError(
+			"STORE_BUSY",
+			`SQLite credential store ${operation} gave up: ${this.location} stayed locked by another connection for ${waited} ms`,
+			{ cause, details: { path: this.location, operation, attempts, waitedMs: waited } },
+		);
 	}
 }

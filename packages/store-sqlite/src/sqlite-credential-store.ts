@@ -54,13 +54,10 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<Sq
 	const resolved = parseSqliteStoreOptions(options);
 	const logger = resolved.logger ?? silentLogger;
 	const opened = await openSqliteDatabase(resolved);
-	const ctx = new SqliteContext(
-		opened.db,
-		resolved.clock ?? systemClock,
-		logger,
-		opened.location,
-		resolved.synchronous,
-	);
+	const ctx = new SqliteContext(opened.db, resolved.clock ?? systemClock, logger, opened.location, {
+		synchronous: resolved.synchronous,
+		busyDeadlineMs: resolved.busyDeadlineMs,
+	});
 	const rows = createSqliteRowStore(ctx, new CredentialDecoder(logger));
 	const changes = createSqliteChangeFeed(ctx, resolved.watchIntervalMs);
 	ctx.afterWrite = () => changes.poll();
