@@ -2,12 +2,24 @@
  * The store refuses files it should not trust (symlinks, another user's file, group/world-writable
  * files, files that are not SQLite) before changing anything about them.
  */
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+	chmodSync,
+	mkdtempSync,
+	readFileSync,
+	renameSync,
+	rmSync,
+	statSync,
+	symlinkSync,
+	unlinkSync,
+	writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { AuthpoolError } from "@authpool/core";
+import { performance } from "node:perf_hooks";
+import { AuthpoolError, type Logger } from "@authpool/core";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { createSqliteStore, type SqliteCredentialStore } from "./index";
+import { FILE_CHECK_INTERVAL_MS } from "./sqlite-context";
 
 let dir: string;
 const opened: SqliteCredentialStore[] = [];
@@ -116,5 +128,71 @@ describe("refused files", () => {
 		const store = await open({ path: existing });
 		expect(await store.rows.listActive("openai")).toHaveLength(1);
 		expect(mode(existing)).toBe(0o600);
+	});
+});
+
+function recordingLogger(): Logger & { warnings: string[] } {
+	const warnings: string[] = [];
+	return {
+		warnings,
+		debug: () => {},
+		info: () => {},
+		warn: (message: string) => warnings.push(message),
+		error: (message: string) => warnings.push(message),
+	};
+}
+
+/** Moves `performance.now` (the store's monotonic clock) forward without sleeping. */
+function monotonicOffset(): { advance(ms: number): void } {
+	const real = performance.now.bind(performance);
+	let offset = 0;
+	vi.spyOn(performance, "now").mockImplementation(() => real() + offset);
+	return {
+		advance(ms) {
+			offset += ms;
+		},
+	};
+}
+
+describe("a replaced or deleted file", () => {
+	it("is noticed by the change check at most once per interval, with a warning, and the store reopens on the new file", async () => {
+		const clock = monotonicOffset();
+		const path = join(dir, "auth.db");
+		const logger = recordingLogger();
+		const store = await open({ path, logger });
+		await store.rows.insert("openai", { type: "api_key", key: "test-key-old" });
+		const replacement = await sqliteFile("replacement.db");
+		renameSync(replacement, path);
+
+		// Within the interval nothing is statted: the warm check still answers from the old connection.
+		store.changes.revision();
+		expect(logger.warnings).toEqual([]);
+
+		clock.advance(FILE_CHECK_INTERVAL_MS + 1);
+		store.changes.revision();
+		expect(logger.warnings.join("\n")).toContain("replaced or deleted");
+		const rows = await store.rows.listActive("openai");
+		expect(rows.map((row) => (row.credential as { key: string }).key)).toEqual(["test-key-1"]);
+		expect(logger.warnings.join("\n")).toContain("reopened");
+		// Writes go to the new file.
+		await store.rows.insert("openai", { type: "api_key", key: "test-key-new" });
+		const again = await createSqliteStore({ path });
+		expect(await again.rows.listActive("openai")).toHaveLength(2);
+		await again.close();
+	});
+
+	it("reopens (recreating and migrating) when the file was deleted", async () => {
+		const clock = monotonicOffset();
+		const path = join(dir, "auth.db");
+		const logger = recordingLogger();
+		const store = await open({ path, logger });
+		await store.rows.insert("openai", { type: "api_key", key: "test-key-old" });
+		unlinkSync(path);
+		clock.advance(FILE_CHECK_INTERVAL_MS + 1);
+		store.changes.revision();
+		expect(logger.warnings.join("\n")).toContain("replaced or deleted");
+		expect(await store.rows.listActive("openai")).toEqual([]);
+		await store.rows.insert("openai", { type: "api_key", key: "test-key-new" });
+		expect(statSync(path).isFile()).toBe(true);
 	});
 });

@@ -8,6 +8,7 @@
  * stalls for as long as it waits), so the connection's `busy_timeout` stays a few milliseconds and
  * a BUSY operation is retried after a `setTimeout` with jittered backoff until its deadline.
  */
+import { statSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { AuthpoolError, type Clock, type Logger } from "@authpool/core";
 import type BetterSqlite3 from "better-sqlite3";
@@ -25,6 +26,24 @@ interface QueueEntry {
 	resolve: () => void;
 }
 
+/** How often, at most, the warm change check stats the database file for a replacement. */
+export const FILE_CHECK_INTERVAL_MS = 1_000;
+
+/** Device + inode of the database file: a different pair means the path now names another file. */
+interface FileIdentity {
+	dev: number;
+	ino: number;
+}
+
+function fileIdentity(path: string): FileIdentity | undefined {
+	try {
+		const stats = statSync(path);
+		return { dev: stats.dev, ino: stats.ino };
+	} catch {
+		return undefined;
+	}
+}
+
 /** Knobs of a {@link SqliteContext}. */
 export interface SqliteContextOptions {
 	/** Connection-wide `PRAGMA synchronous`. */
@@ -33,6 +52,11 @@ export interface SqliteContextOptions {
 	busyDeadlineMs: number;
 	/** Monotonic milliseconds for the deadline (tests inject one). @default performance.now */
 	monotonicNow?: () => number;
+	/**
+	 * Opens a fresh connection to the same path (safety checks, pragmas, migrations). Given only for
+	 * file-backed stores that own their connection; enables noticing a replaced or deleted file.
+	 */
+	reopen?: () => Promise<BetterSqlite3.Database>;
 }
 
 export interface WriteOptions {
@@ -41,13 +65,20 @@ export interface WriteOptions {
 }
 
 export class SqliteContext {
-	readonly db: BetterSqlite3.Database;
+	/** The live connection; replaced (never mutated) when the file was swapped under us. */
+	db: BetterSqlite3.Database;
 	readonly clock: Clock;
 	readonly logger: Logger;
 	readonly location: string;
 	readonly #relaxed: boolean;
 	readonly #busyDeadlineMs: number;
 	readonly #monotonicNow: () => number;
+	readonly #reopen: (() => Promise<BetterSqlite3.Database>) | undefined;
+	#identity: FileIdentity | undefined;
+	#nextFileCheck = 0;
+	#reopening: Promise<void> | undefined;
+	/** Called after the connection was replaced (the change feed re-prepares its statements). */
+	afterReopen: () => void = () => {};
 	/** Callers of this connection waiting out another connection's lock; the first one probes. */
 	readonly #waiters: QueueEntry[] = [];
 	readonly #statements = new Map<string, BetterSqlite3.Statement>();
@@ -71,6 +102,75 @@ export class SqliteContext {
 		this.#relaxed = options.synchronous !== "FULL";
 		this.#busyDeadlineMs = options.busyDeadlineMs;
 		this.#monotonicNow = options.monotonicNow ?? (() => performance.now());
+		this.#reopen = options.reopen;
+		if (this.#reopen) {
+			this.#identity = fileIdentity(location);
+			this.#nextFileCheck = this.#monotonicNow() + FILE_CHECK_INTERVAL_MS;
+		}
+	}
+
+	/**
+	 * Cheap on the warm path: one clock read per call, one `stat` per {@link FILE_CHECK_INTERVAL_MS}.
+	 * When the path now names another file (replaced, or deleted and recreated) or nothing at all, the
+	 * connection still points at the old inode and every peer writes elsewhere: warn and reopen.
+	 */
+	checkFile(): void {
+		if (!this.#reopen || this.#reopening || this.#closed) return;
+		const now = this.#monotonicNow();
+		if (now < this.#nextFileCheck) return;
+		this.#nextFileCheck = now + FILE_CHECK_INTERVAL_MS;
+		const current = fileIdentity(this.location);
+		const known = this.#identity;
+		if (current && known && current.dev === known.dev && current.ino === known.ino) return;
+		this.logger.warn("sqlite store file was replaced or deleted; reopening", {
+			path: this.location,
+			deleted: current === undefined,
+		});
+		this.#startReopen();
+	}
+
+	#startReopen(): void {
+		const reopen = this.#reopen;
+		if (!reopen || this.#reopening) return;
+		// The old connection goes first: closing it checkpoints into the old inode and removes the
+		// `-wal`/`-shm` by name, so the new connection never replays the old file's frames onto the new one.
+		this.#statements.clear();
+		try {
+			this.db.close();
+		} catch {
+			// Already unusable (its file is gone): nothing left to release.
+		}
+		this.#reopening = reopen()
+			.then((db) => {
+				if (this.#closed) {
+					db.close();
+					return;
+				}
+				this.db = db;
+				this.#identity = fileIdentity(this.location);
+				this.localChange = true;
+				this.afterReopen();
+				this.logger.warn("sqlite store reopened", { path: this.location });
+			})
+			.catch((error: unknown) => {
+				this.logger.error("sqlite store could not reopen its file", {
+					path: this.location,
+					error: error instanceof Error ? error.message : String(error),
+				});
+			})
+			.finally(() => {
+				this.#reopening = undefined;
+			});
+	}
+
+	/** `true` while the connection is being replaced (synchronous readers answer from what they know). */
+	get reopening(): boolean {
+		return this.#reopening !== undefined;
+	}
+
+	/** Resolves once a reopen in progress finished (operations start on the new connection). */
+	async settled(): Promise<void> {
+		await this.#reopening;
 	}
 
 	get closed(): boolean {
@@ -105,6 +205,12 @@ export class SqliteContext {
 	/** Wrap a driver error; SQLite messages name tables/constraints, never bound values. */
 	fail(operation: string, error: unknown): AuthpoolError {
 		if (AuthpoolError.isInstance(error)) return error;
+		const code = (error as { code?: unknown } | null)?.code;
+		// The file moved or vanished under the connection: check now rather than at the next interval.
+		if (typeof code === "string" && /^SQLITE_(READONLY_DBMOVED|IOERR|CANTOPEN)/.test(code)) {
+			this.#nextFileCheck = 0;
+			this.checkFile();
+		}
 		const reason = error instanceof Error ? error.message : String(error);
 		return new AuthpoolError("STORE_ERROR", `SQLite credential store ${operation} failed: ${reason}`, {
 			cause: error,
@@ -133,9 +239,10 @@ export class SqliteContext {
 	 * synchronous.
 	 */
 	async write<T>(operation: string, fn: () => T, options: WriteOptions = {}): Promise<T> {
-		const transaction = this.db.transaction(fn);
 		const durable = options.durable === true && this.#relaxed;
 		const result = await this.#withBusyRetry(operation, () => {
+			// Built per attempt, on the connection of that moment (a reopen may have replaced it).
+			const transaction = this.db.transaction(fn);
 			// `exec`, not a prepared statement: SQLite applies this pragma when it is compiled, so a
 			// prepared copy would set the level once, at prepare time, and never again.
 			if (durable) this.db.exec("PRAGMA synchronous = FULL");
@@ -151,6 +258,7 @@ export class SqliteContext {
 	}
 
 	async #withBusyRetry<T>(operation: string, fn: () => T): Promise<T> {
+		if (this.#reopening) await this.#reopening;
 		this.assertOpen(operation);
 		let lastBusy: unknown;
 		// Nobody of this connection is waiting out a lock: try at once (the common, uncontended case).
