@@ -230,7 +230,7 @@ export class SqliteContext {
 
 	/** A read, retried if it still meets a lock (WAL recovery after a crash). */
 	async read<T>(operation: string, fn: () => T): Promise<T> {
-		return this.#withBusyRetry(operation, fn);
+		return this.#withBusyRetry(operation, fn, false);
 	}
 
 	/**
@@ -240,29 +240,38 @@ export class SqliteContext {
 	 */
 	async write<T>(operation: string, fn: () => T, options: WriteOptions = {}): Promise<T> {
 		const durable = options.durable === true && this.#relaxed;
-		const result = await this.#withBusyRetry(operation, () => {
-			// Built per attempt, on the connection of that moment (a reopen may have replaced it).
-			const transaction = this.db.transaction(fn);
-			// `exec`, not a prepared statement: SQLite applies this pragma when it is compiled, so a
-			// prepared copy would set the level once, at prepare time, and never again.
-			if (durable) this.db.exec("PRAGMA synchronous = FULL");
-			try {
-				return transaction.immediate();
-			} finally {
-				this.localChange = true;
-				if (durable) this.db.exec("PRAGMA synchronous = NORMAL");
-			}
-		});
+		const result = await this.#withBusyRetry(
+			operation,
+			() => {
+				// Built per attempt, on the connection of that moment (a reopen may have replaced it).
+				const transaction = this.db.transaction(fn);
+				// `exec`, not a prepared statement: SQLite applies this pragma when it is compiled, so a
+				// prepared copy would set the level once, at prepare time, and never again.
+				if (durable) this.db.exec("PRAGMA synchronous = FULL");
+				try {
+					return transaction.immediate();
+				} finally {
+					this.localChange = true;
+					if (durable) this.db.exec("PRAGMA synchronous = NORMAL");
+				}
+			},
+			true,
+		);
 		this.afterWrite();
 		return result;
 	}
 
-	async #withBusyRetry<T>(operation: string, fn: () => T): Promise<T> {
+	/**
+	 * Run `fn`, retrying on the BUSY family until the deadline. Writers (`queue`) that meet a lock wait
+	 * in one FIFO per connection; readers never queue behind them (WAL readers do not wait on the
+	 * writer, so a read is only BUSY in rare cases such as WAL recovery, and retries on its own).
+	 */
+	async #withBusyRetry<T>(operation: string, fn: () => T, queue: boolean): Promise<T> {
 		if (this.#reopening) await this.#reopening;
 		this.assertOpen(operation);
 		let lastBusy: unknown;
 		// Nobody of this connection is waiting out a lock: try at once (the common, uncontended case).
-		if (this.#waiters.length === 0) {
+		if (!queue || this.#waiters.length === 0) {
 			try {
 				return fn();
 			} catch (error) {
@@ -274,7 +283,7 @@ export class SqliteContext {
 		this.logger.debug("sqlite store busy, waiting", { operation });
 		// One prober per connection: each attempt may spend `busy_timeout` in SQLite's synchronous busy
 		// handler, so N callers probing in parallel would stall the event loop N times as long.
-		await this.#enterQueue(operation, started, lastBusy);
+		if (queue) await this.#enterQueue(operation, started, lastBusy);
 		try {
 			for (let attempt = 0; ; attempt++) {
 				this.assertOpen(operation);
@@ -291,7 +300,7 @@ export class SqliteContext {
 				}
 			}
 		} finally {
-			this.#leaveQueue();
+			if (queue) this.#leaveQueue();
 		}
 	}
 

@@ -359,7 +359,7 @@ describe("lifecycle", () => {
 
 	it("fails a write that stays locked past busyDeadlineMs with STORE_BUSY naming the operation, not the values", async () => {
 		const path = join(dir, "auth.db");
-		const store = await open({ path, busyTimeoutMs: 1, busyDeadlineMs: 60 });
+		const store = await open({ path, busyTimeoutMs: 1, busyDeadlineMs: 250 });
 		const holder = raw(path);
 		holder.exec("BEGIN IMMEDIATE");
 		let timerTicks = 0;
