@@ -16,6 +16,7 @@ export type AuthpoolErrorCode =
 	| "ABORTED"
 	| "STORE_ERROR"
 	| "STORE_CLOSED"
+	| "STORE_BUSY"
 	| "SCHEMA_TOO_NEW"
 	| "CORRUPT_DATA"
 	| "UPSTREAM_ERROR";

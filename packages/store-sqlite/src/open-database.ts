@@ -4,8 +4,19 @@
  * `journal_mode=WAL` (which takes a lock during WAL recovery), and the whole open is retried on the
  * SQLITE_BUSY family with bounded exponential backoff before failing with an error naming the path.
  */
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from "node:fs";
+import {
+	chmodSync,
+	closeSync,
+	existsSync,
+	constants as fsConstants,
+	fstatSync,
+	lstatSync,
+	mkdirSync,
+	openSync,
+	readSync,
+} from "node:fs";
 import { dirname, resolve } from "node:path";
+import { performance } from "node:perf_hooks";
 import { AuthpoolError } from "@authpool/core";
 import BetterSqlite3 from "better-sqlite3";
 import { Kysely, SqliteDialect } from "kysely";
@@ -24,6 +35,8 @@ export interface OpenedDatabase {
 }
 
 const IN_MEMORY = ":memory:";
+/** Longest pause between two open attempts once the backoff has grown. */
+const OPEN_RETRY_CAP_MS = 250;
 
 function chmodQuietly(path: string, mode: number): void {
 	try {
@@ -33,14 +46,89 @@ function chmodQuietly(path: string, mode: number): void {
 	}
 }
 
+/** The first 16 bytes of every SQLite 3 database file. */
+const SQLITE_HEADER = Buffer.from("SQLite format 3\0", "latin1");
+
+function refuse(
+	location: string,
+	reason: string,
+	code: "INVALID_OPTIONS" | "STORE_ERROR" = "STORE_ERROR",
+): AuthpoolError {
+	return new AuthpoolError(code, `Refusing to open SQLite credential store at ${location}: ${reason}`, {
+		details: { path: location },
+	});
+}
+
+/**
+ * Checks of an existing file, on a descriptor opened without following a final symlink (unless
+ * allowed), so what is checked is what SQLite then opens: owned by this process's user, not
+ * group/world-writable, and empty or a SQLite database. Nothing is changed before they pass.
+ */
+function checkExistingFile(location: string, allowSymlink: boolean): void {
+	const flags = fsConstants.O_RDONLY | (allowSymlink ? 0 : (fsConstants.O_NOFOLLOW ?? 0));
+	let fd: number;
+	try {
+		fd = openSync(location, flags);
+	} catch (error) {
+		if ((error as NodeJS.ErrnoException).code === "ELOOP") {
+			throw refuse(location, "the path is a symbolic link (pass allowSymlink: true to accept it)", "INVALID_OPTIONS");
+		}
+		throw error;
+	}
+	try {
+		const stats = fstatSync(fd);
+		if (!stats.isFile()) throw refuse(location, "not a regular file");
+		const uid = process.getuid?.();
+		// Also as root: a file planted by another user is not ours to trust or to chown.
+		if (uid !== undefined && stats.uid !== uid) {
+			throw refuse(location, `the file is owned by uid ${stats.uid}, not by this process (uid ${uid})`);
+		}
+		if (process.platform !== "win32" && (stats.mode & 0o022) !== 0) {
+			throw refuse(location, `the file is group- or world-writable (mode ${(stats.mode & 0o777).toString(8)})`);
+		}
+		if (stats.size > 0) {
+			const header = Buffer.alloc(SQLITE_HEADER.length);
+			const read = readSync(fd, header, 0, header.length, 0);
+			if (read !== header.length || !header.equals(SQLITE_HEADER)) throw refuse(location, "not a SQLite database");
+		}
+	} finally {
+		closeSync(fd);
+	}
+}
+
+/** `-wal`/`-shm` are written by SQLite through their own names: a symlinked one would redirect writes. */
+function checkSidecars(location: string, allowSymlink: boolean): void {
+	if (allowSymlink) return;
+	for (const suffix of ["-wal", "-shm"]) {
+		let stats: ReturnType<typeof lstatSync> | undefined;
+		try {
+			stats = lstatSync(location + suffix);
+		} catch {
+			continue;
+		}
+		if (stats.isSymbolicLink()) {
+			throw refuse(location, `${suffix} is a symbolic link (pass allowSymlink: true to accept it)`, "INVALID_OPTIONS");
+		}
+	}
+}
+
 /** Directory 0700 when we create it; the file created 0600 before SQLite opens it, so it is never wider. */
-function prepareFile(location: string): void {
+function prepareFile(location: string, allowSymlink: boolean): void {
 	const directory = dirname(location);
 	if (!existsSync(directory)) {
 		mkdirSync(directory, { recursive: true, mode: 0o700 });
 		chmodQuietly(directory, 0o700);
 	}
-	closeSync(openSync(location, "a", 0o600));
+	let created = false;
+	try {
+		// `wx` fails on any existing entry, dangling symlinks included: nothing is ever created through a link.
+		closeSync(openSync(location, "wx", 0o600));
+		created = true;
+	} catch (error) {
+		if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+	}
+	if (!created) checkExistingFile(location, allowSymlink);
+	checkSidecars(location, allowSymlink);
 	chmodQuietly(location, 0o600);
 }
 
@@ -86,14 +174,20 @@ export async function openSqliteDatabase(options: ResolvedSqliteStoreOptions): P
 	const fileBacked = !injected && location !== IN_MEMORY;
 	if (fileBacked) {
 		try {
-			prepareFile(location);
+			prepareFile(location, options.allowSymlink);
 		} catch (error) {
 			throw openFailure(location, error);
 		}
 	}
 
 	let lastBusy: unknown;
-	for (let attempt = 0; attempt < options.openAttempts; attempt++) {
+	const started = performance.now();
+	// At least `openAttempts`, and on until `busyDeadlineMs`: the busy timeout is only milliseconds,
+	// so the waiting for a peer's lock (WAL recovery, a migration) happens here, between attempts.
+	const more = (attempt: number) =>
+		attempt < options.openAttempts || performance.now() - started < options.busyDeadlineMs;
+	let attempt = 0;
+	for (; more(attempt); attempt++) {
 		let db: BetterSqlite3.Database | undefined;
 		try {
 			db = injected ?? new BetterSqlite3(location, { timeout: options.busyTimeoutMs });
@@ -104,12 +198,14 @@ export async function openSqliteDatabase(options: ResolvedSqliteStoreOptions): P
 			if (!injected && db?.open) db.close();
 			if (!isSqliteBusyError(error)) throw openFailure(location, error);
 			lastBusy = error;
-			if (attempt < options.openAttempts - 1) await delay(backoffDelayMs(attempt, options.openRetryBaseMs));
+			if (more(attempt + 1)) {
+				await delay(Math.min(backoffDelayMs(attempt, options.openRetryBaseMs), OPEN_RETRY_CAP_MS));
+			}
 		}
 	}
 	throw new AuthpoolError(
 		"STORE_ERROR",
-		`Could not open SQLite credential store at ${location}: still busy after ${options.openAttempts} attempts`,
-		{ cause: lastBusy, details: { path: location, attempts: options.openAttempts } },
+		`Could not open SQLite credential store at ${location}: still busy after ${attempt} attempts`,
+		{ cause: lastBusy, details: { path: location, attempts: attempt } },
 	);
 }

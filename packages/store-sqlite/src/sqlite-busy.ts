@@ -17,6 +17,16 @@ export function backoffDelayMs(attempt: number, baseMs: number): number {
 	return baseMs * 2 ** attempt;
 }
 
+/**
+ * Exponential backoff capped at `capMs`, with "equal jitter" (half fixed, half random): waiters of
+ * several processes that met the same lock do not all wake in the same millisecond, and a long
+ * wait still polls often enough to catch the short gaps between another writer's transactions.
+ */
+export function jitteredBackoffMs(attempt: number, baseMs: number, capMs: number, random = Math.random): number {
+	const ceiling = Math.min(capMs, baseMs * 2 ** Math.min(attempt, 16));
+	return ceiling / 2 + random() * (ceiling / 2);
+}
+
 export function delay(ms: number): Promise<void> {
 	return new Promise((resolve) => setTimeout(resolve, ms));
 }

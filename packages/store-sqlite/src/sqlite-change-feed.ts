@@ -63,9 +63,18 @@ function walIndexWatcher(ctx: SqliteContext): { changed(): boolean; close(): voi
 }
 
 export function createSqliteChangeFeed(ctx: SqliteContext, watchIntervalMs: number): SqliteChangeFeed {
-	const dataVersion = ctx.db.prepare("PRAGMA data_version").pluck();
-	const walIndex = walIndexWatcher(ctx);
-	const readRevision = ctx.db.prepare("SELECT revision FROM auth_change_revision WHERE id = 1").pluck();
+	let dataVersion = ctx.db.prepare("PRAGMA data_version").pluck();
+	let walIndex = walIndexWatcher(ctx);
+	let readRevision = ctx.db.prepare("SELECT revision FROM auth_change_revision WHERE id = 1").pluck();
+	ctx.afterReopen = () => {
+		walIndex?.close();
+		dataVersion = ctx.db.prepare("PRAGMA data_version").pluck();
+		walIndex = walIndexWatcher(ctx);
+		readRevision = ctx.db.prepare("SELECT revision FROM auth_change_revision WHERE id = 1").pluck();
+		lastDataVersion = Number.NaN;
+		// Listeners reload from the new file.
+		feed.poll();
+	};
 	const listeners = new Set<() => void>();
 	let lastDataVersion = Number.NaN;
 	let revision = 0;
@@ -74,6 +83,8 @@ export function createSqliteChangeFeed(ctx: SqliteContext, watchIntervalMs: numb
 
 	const revisionNow = (): number =>
 		ctx.readSync("changes.revision", () => {
+			ctx.checkFile();
+			if (ctx.reopening) return revision;
 			// Nothing committed anywhere since the last check, and no local write: the revision stands.
 			if (walIndex && !walIndex.changed() && !ctx.localChange) return revision;
 			const version = dataVersion.get() as number;

@@ -186,7 +186,9 @@ describe("opening under contention", () => {
 		const path = join(dir, "auth.db");
 		const holder = raw(path);
 		holder.exec("BEGIN EXCLUSIVE");
-		const error = await rejection(createSqliteStore({ path, busyTimeoutMs: 1, openAttempts: 3, openRetryBaseMs: 1 }));
+		const error = await rejection(
+			createSqliteStore({ path, busyTimeoutMs: 1, busyDeadlineMs: 0, openAttempts: 3, openRetryBaseMs: 1 }),
+		);
 		holder.exec("COMMIT");
 		expect(error.code).toBe("STORE_ERROR");
 		expect(error.message).toContain(path);
@@ -355,14 +357,35 @@ describe("lifecycle", () => {
 		expect(() => store.changes.revision()).toThrow(/closed/);
 	});
 
-	it("wraps driver failures in STORE_ERROR without the bound values", async () => {
+	it("fails a write that stays locked past busyDeadlineMs with STORE_BUSY naming the operation, not the values", async () => {
 		const path = join(dir, "auth.db");
-		const store = await open({ path, busyTimeoutMs: 1 });
+		const store = await open({ path, busyTimeoutMs: 1, busyDeadlineMs: 250 });
 		const holder = raw(path);
 		holder.exec("BEGIN IMMEDIATE");
+		let timerTicks = 0;
+		const ticker = setInterval(() => timerTicks++, 5);
 		const error = await rejection(store.rows.insert("anthropic", login("locked@example.com")));
+		clearInterval(ticker);
 		holder.exec("COMMIT");
+		expect(error.code).toBe("STORE_BUSY");
+		expect(error.message).toContain("insert");
+		expect(error.message).toContain(path);
+		expect(error.message).not.toContain("refresh-token");
+		expect(error.message).not.toContain("access-token");
+		// The wait ran on timers, not in SQLite's busy handler: other work kept running meanwhile.
+		expect(timerTicks).toBeGreaterThan(2);
+		// Once the lock is gone the same store writes again.
+		expect((await store.rows.insert("anthropic", login("free@example.com"))).id).toBe(1);
+	});
+
+	it("wraps other driver failures in STORE_ERROR without the bound values", async () => {
+		const path = join(dir, "auth.db");
+		const store = await open({ path });
+		const holder = raw(path);
+		holder.exec("CREATE TRIGGER refuse BEFORE INSERT ON auth_credentials BEGIN SELECT RAISE(ABORT, 'refused'); END");
+		const error = await rejection(store.rows.insert("anthropic", login("refused@example.com")));
 		expect(error.code).toBe("STORE_ERROR");
+		expect(error.message).toContain("refused");
 		expect(error.message).not.toContain("refresh-token");
 		expect(error.message).not.toContain("access-token");
 	});

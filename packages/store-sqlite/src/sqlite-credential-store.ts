@@ -6,7 +6,14 @@
  * write is one short `BEGIN IMMEDIATE` transaction with no async gap in which the event loop could
  * interleave another caller (see README "Design").
  */
-import { type AuthCredentialStore, type StoreCapabilities, silentLogger, systemClock } from "@authpool/core";
+import { existsSync, renameSync } from "node:fs";
+import {
+	type AuthCredentialStore,
+	type Logger,
+	type StoreCapabilities,
+	silentLogger,
+	systemClock,
+} from "@authpool/core";
 import { type CorruptRowReport, CredentialDecoder } from "./credential-record";
 import { openSqliteDatabase } from "./open-database";
 import { createSqliteBlockStore } from "./sqlite-block-store";
@@ -17,6 +24,29 @@ import { createSqliteLeaseStore } from "./sqlite-lease-store";
 import { createSqliteLedgerStore } from "./sqlite-ledger-store";
 import { createSqliteRowStore } from "./sqlite-row-store";
 import { parseSqliteStoreOptions, type SqliteStoreOptions } from "./sqlite-store-options";
+
+/**
+ * Before reopening a replaced or deleted file: SQLite skips the close-time checkpoint of a moved file,
+ * so `-wal`/`-shm` on the path still hold the OLD file's frames, which the new connection would
+ * replay onto the new file. They are renamed aside (kept for forensics), never deleted.
+ */
+function setStaleSidecarsAside(location: string, logger: Logger): void {
+	const stamp = Date.now();
+	for (const suffix of ["-wal", "-shm"]) {
+		const path = location + suffix;
+		if (!existsSync(path)) continue;
+		const aside = `${path}.stale-${stamp}`;
+		try {
+			renameSync(path, aside);
+			logger.warn("sqlite store moved a stale sidecar of the replaced file aside", { path, aside });
+		} catch (error) {
+			logger.error("sqlite store could not move a stale sidecar aside", {
+				path,
+				error: error instanceof Error ? error.message : String(error),
+			});
+		}
+	}
+}
 
 /** The SQLite store: the whole contract plus diagnostics. */
 export interface SqliteCredentialStore extends AuthCredentialStore {
@@ -54,13 +84,21 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<Sq
 	const resolved = parseSqliteStoreOptions(options);
 	const logger = resolved.logger ?? silentLogger;
 	const opened = await openSqliteDatabase(resolved);
-	const ctx = new SqliteContext(
-		opened.db,
-		resolved.clock ?? systemClock,
-		logger,
-		opened.location,
-		resolved.synchronous,
-	);
+	const fileBacked = opened.owned && opened.location !== ":memory:";
+	const ctx = new SqliteContext(opened.db, resolved.clock ?? systemClock, logger, opened.location, {
+		synchronous: resolved.synchronous,
+		busyDeadlineMs: resolved.busyDeadlineMs,
+		// The same checks, pragmas and migrations as the first open; its kysely instance is not needed
+		// (the ledger only compiles queries with the first one).
+		...(fileBacked
+			? {
+					reopen: async () => {
+						setStaleSidecarsAside(opened.location, logger);
+						return (await openSqliteDatabase(resolved)).db;
+					},
+				}
+			: {}),
+	});
 	const rows = createSqliteRowStore(ctx, new CredentialDecoder(logger));
 	const changes = createSqliteChangeFeed(ctx, resolved.watchIntervalMs);
 	ctx.afterWrite = () => changes.poll();
@@ -82,7 +120,8 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<Sq
 			changes.close();
 			// Closed directly, not through kysely: its driver only knows the connection once it ran a query
 			// (an up-to-date open never does), and an injected connection belongs to the caller.
-			if (opened.owned && opened.db.open) opened.db.close();
+			await ctx.settled();
+			if (opened.owned && ctx.db.open) ctx.db.close();
 		},
 	};
 }

@@ -22,10 +22,22 @@ export interface SqliteStoreOptions {
 	/** Receives warnings (corrupt rows) and debug lines; never a secret. @default silent */
 	logger?: Logger;
 	/**
-	 * How long a statement waits for another connection's lock before failing with SQLITE_BUSY.
-	 * @default 5000
+	 * SQLite's own `busy_timeout`: how long one statement waits, synchronously (the event loop is
+	 * stalled meanwhile), for another connection's lock before reporting SQLITE_BUSY. Keep it a few
+	 * milliseconds; longer waits happen asynchronously, bounded by `busyDeadlineMs`. @default 5
 	 */
 	busyTimeoutMs?: number;
+	/**
+	 * How long one read or write keeps retrying while another connection holds the lock (short
+	 * `busy_timeout` attempts separated by `setTimeout` with jittered backoff, so the process keeps
+	 * running). Then the call fails with `AuthpoolError("STORE_BUSY")`. @default 5000
+	 */
+	busyDeadlineMs?: number;
+	/**
+	 * Accept a `path` that is a symbolic link. Without it a symlinked database file (or `-wal`/`-shm`)
+	 * is refused with `INVALID_OPTIONS` before anything is opened. @default false
+	 */
+	allowSymlink?: boolean;
 	/**
 	 * Connection-wide `PRAGMA synchronous`. Writes of credential rows always commit with `FULL`
 	 * (a rotated refresh token must survive power loss); this sets everything else (cache, blocks,
@@ -68,6 +80,8 @@ const optionsSchema = z
 			.object({ debug: functionSchema, info: functionSchema, warn: functionSchema, error: functionSchema })
 			.optional(),
 		busyTimeoutMs: z.number().int().min(0).max(600_000).optional(),
+		busyDeadlineMs: z.number().int().min(0).max(600_000).optional(),
+		allowSymlink: z.boolean().optional(),
 		synchronous: z.enum(["NORMAL", "FULL"]).optional(),
 		openAttempts: z.number().int().min(1).max(20).optional(),
 		openRetryBaseMs: z.number().int().min(0).max(10_000).optional(),
@@ -84,6 +98,8 @@ export interface ResolvedSqliteStoreOptions {
 	clock: Clock | undefined;
 	logger: Logger | undefined;
 	busyTimeoutMs: number;
+	busyDeadlineMs: number;
+	allowSymlink: boolean;
 	synchronous: "NORMAL" | "FULL";
 	openAttempts: number;
 	openRetryBaseMs: number;
@@ -102,7 +118,9 @@ export function parseSqliteStoreOptions(options: unknown): ResolvedSqliteStoreOp
 		database: given.database,
 		clock: given.clock,
 		logger: given.logger,
-		busyTimeoutMs: value.busyTimeoutMs ?? 5000,
+		busyTimeoutMs: value.busyTimeoutMs ?? 5,
+		busyDeadlineMs: value.busyDeadlineMs ?? 5000,
+		allowSymlink: value.allowSymlink ?? false,
 		synchronous: value.synchronous ?? "NORMAL",
 		openAttempts: value.openAttempts ?? 5,
 		openRetryBaseMs: value.openRetryBaseMs ?? 50,
