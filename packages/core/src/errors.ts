@@ -18,6 +18,8 @@ export type AuthpoolErrorCode =
 	| "STORE_CLOSED"
 	| "SCHEMA_TOO_NEW"
 	| "CORRUPT_DATA"
+	| "DECRYPTION_FAILED"
+	| "UNKNOWN_KEY"
 	| "UPSTREAM_ERROR";
 
 const BRAND = Symbol.for("authpool.error");
