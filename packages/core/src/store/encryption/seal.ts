@@ -35,11 +35,21 @@ export type SealBinding =
 	| { kind: "new"; provider: string; identityKey: string | null }
 	| { kind: "row"; provider: string; id: number; version: number };
 
-/** The binding a stored row's values must open under. */
-export function bindingOfRow(row: { id: number; provider: string; version: number; identityKey: string | null }) {
-	return row.version === 1
-		? ({ kind: "new", provider: row.provider, identityKey: row.identityKey } as const)
-		: ({ kind: "row", provider: row.provider, id: row.id, version: row.version } as const);
+/**
+ * The binding a stored row's values must open under. Disabling bumps the version once without
+ * rewriting the data, so a tombstone's values were written at the version before.
+ */
+export function bindingOfRow(row: {
+	id: number;
+	provider: string;
+	version: number;
+	identityKey: string | null;
+	disabledCause: string | null;
+}): SealBinding {
+	const written = row.disabledCause === null ? row.version : row.version - 1;
+	return written === 1
+		? { kind: "new", provider: row.provider, identityKey: row.identityKey }
+		: { kind: "row", provider: row.provider, id: row.id, version: written };
 }
 
 function associatedData(binding: SealBinding, field: string): Buffer {
