@@ -40,7 +40,7 @@ async function rawText(inner: AuthCredentialStore): Promise<string> {
 /** A view of `inner` whose reads flip one character of every sealed `access` value (tampering at rest). */
 function tampering(inner: AuthCredentialStore): AuthCredentialStore {
 	const flip = (row: StoredAuthCredential | null): StoredAuthCredential | null => {
-		if (!row || row.credential.type !== "oauth") return row;
+		if (row?.credential.type !== "oauth") return row;
 		const access = row.credential.access;
 		const at = access.length - 10;
 		const swapped = `${access.slice(0, at)}${access[at] === "A" ? "B" : "A"}${access.slice(at + 1)}`;
@@ -70,9 +70,9 @@ describe("withEncryption", () => {
 		const updated = await store.rows.update(a.id, oauth("ada@example.com", 2));
 		expect(updated).toMatchObject({ version: 2, credential: oauth("ada@example.com", 2) });
 
-		const raw = await inner.rows.get(a.id);
-		expect(raw?.identityKey).toMatch(/^hmac:k1:[0-9a-f]{64}$/);
-		expect((raw?.credential as OAuthCredential).access).toMatch(/^enc:v1:k1:[A-Za-z0-9_-]+$/);
+		const raw = (await inner.rows.get(a.id))!;
+		expect(raw.identityKey).toMatch(/^hmac:k1:[0-9a-f]{64}$/);
+		expect((raw.credential as OAuthCredential).access).toMatch(/^enc:v1:k1:[A-Za-z0-9_-]+$/);
 		const text = await rawText(inner);
 		for (const secret of ["test-access-2", "test-refresh-2", "test-api-key-1", "ada@example.com"]) {
 			expect(text).not.toContain(secret);
