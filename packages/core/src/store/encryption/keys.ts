@@ -3,8 +3,7 @@
  * Every key is exactly 32 bytes (AES-256); ids name keys inside sealed values, so they stay short and
  * free of the `:` separator.
  */
-import { statSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { type FileHandle, open } from "node:fs/promises";
 import { AuthpoolError } from "../../errors";
 
 /** Key id → 32-byte key. Reads accept any of them; writes use the active one. */
@@ -52,18 +51,24 @@ export function parseEncryptionKeys(spec: string): Map<string, Buffer> {
  * `NOT_FOUND` when it cannot be read.
  */
 export async function loadEncryptionKeyFile(path: string): Promise<Map<string, Buffer>> {
-	let mode: number;
+	let handle: FileHandle;
 	try {
-		mode = statSync(path).mode;
+		handle = await open(path, "r");
 	} catch (cause) {
 		throw new AuthpoolError("NOT_FOUND", "Encryption key file cannot be read", { cause, details: { path } });
 	}
-	if ((mode & 0o077) !== 0) {
-		throw new AuthpoolError(
-			"INVALID_OPTIONS",
-			`Encryption key file is accessible by group or others (mode ${(mode & 0o777).toString(8)}); chmod 600 it`,
-			{ details: { path } },
-		);
+	try {
+		// Mode and content come from the same open file, so a swap between check and read cannot slip by.
+		const { mode } = await handle.stat();
+		if ((mode & 0o077) !== 0) {
+			throw new AuthpoolError(
+				"INVALID_OPTIONS",
+				`Encryption key file is accessible by group or others (mode ${(mode & 0o777).toString(8)}); chmod 600 it`,
+				{ details: { path } },
+			);
+		}
+		return parseEncryptionKeys(await handle.readFile("utf8"));
+	} finally {
+		await handle.close();
 	}
-	return parseEncryptionKeys(await readFile(path, "utf8"));
 }
