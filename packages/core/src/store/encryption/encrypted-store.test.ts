@@ -149,6 +149,39 @@ describe("withEncryption", () => {
 		expect(await reader.rows.listActive()).toEqual([]);
 	});
 
+	it("an identity write whose predicted row moved meanwhile is re-sealed, never left unreadable", async () => {
+		const inner = createMemoryStore();
+		const other = withEncryption(inner, { keys: new Map([["k1", NEW]]), activeKeyId: "k1" });
+		const row = await other.rows.insert("anthropic", oauth("a@example.com"));
+		await other.rows.insert("anthropic", oauth("b@example.com"));
+		// Another process writes both rows between this wrapper's prediction and the store's identity write.
+		const racing: AuthCredentialStore = {
+			...inner,
+			rows: {
+				...inner.rows,
+				upsertByIdentity: async (provider, credential) => {
+					await other.rows.update(row.id, oauth("a@example.com", 5));
+					return inner.rows.upsertByIdentity(provider, credential);
+				},
+				replaceProvider: async (provider, credentials) => {
+					await other.rows.update(row.id, oauth("a@example.com", 6));
+					return inner.rows.replaceProvider(provider, credentials);
+				},
+			},
+		};
+		const store = withEncryption(racing, { keys: new Map([["k1", NEW]]), activeKeyId: "k1" });
+		const upserted = await store.rows.upsertByIdentity("anthropic", oauth("a@example.com", 7));
+		expect(upserted).toMatchObject({ inserted: false, row: { id: row.id, credential: oauth("a@example.com", 7) } });
+		expect((await other.rows.get(row.id))?.credential).toEqual(oauth("a@example.com", 7));
+		const replaced = await store.rows.replaceProvider("anthropic", [oauth("a@example.com", 8), oauth("c@example.com")]);
+		expect(replaced.map((r) => r.credential)).toEqual([oauth("a@example.com", 8), oauth("c@example.com")]);
+		expect(await other.encryption.listUndecryptableRows()).toEqual([]);
+		expect((await other.rows.listActive()).map((r) => r.credential)).toEqual([
+			oauth("a@example.com", 8),
+			oauth("c@example.com"),
+		]);
+	});
+
 	it("disabled rows (tombstones) still open", async () => {
 		const { store } = setup();
 		const row = await store.rows.insert("anthropic", oauth("a@example.com"));
