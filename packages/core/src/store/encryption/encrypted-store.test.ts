@@ -6,7 +6,7 @@ import { AuthpoolError } from "../../errors";
 import type { AuthCredential, OAuthCredential, StoredAuthCredential } from "../../types";
 import { createMemoryStore } from "../memory-store";
 import type { AuthCredentialStore } from "../store";
-import { withEncryption } from "./encrypted-store";
+import { pluginSecretFields, withEncryption } from "./encrypted-store";
 import { loadEncryptionKeyFile, parseEncryptionKeys } from "./keys";
 import { rotateEncryptionKeys, sealPlaintextRows } from "./rotate";
 
@@ -180,6 +180,18 @@ describe("withEncryption", () => {
 			oauth("a@example.com", 8),
 			oauth("c@example.com"),
 		]);
+	});
+
+	it("seals fields plugins declare secret", async () => {
+		const secretFields = pluginSecretFields([{ secretFields: ["sessionCookie"] }, {}]);
+		const inner = createMemoryStore();
+		const store = withEncryption(inner, { keys: new Map([["k1", NEW]]), activeKeyId: "k1", secretFields });
+		const login = { ...oauth("a@example.com"), sessionCookie: "test-cookie-1", plan: "pro" };
+		const row = await store.rows.insert("anthropic", login);
+		expect(row.credential).toEqual(login);
+		const raw = (await inner.rows.get(row.id))!.credential as unknown as Record<string, unknown>;
+		expect(raw.sessionCookie).toMatch(/^enc:v1:k1:/);
+		expect(raw.plan).toBe("pro");
 	});
 
 	it("disabled rows (tombstones) still open", async () => {

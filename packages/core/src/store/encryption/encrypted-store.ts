@@ -27,6 +27,7 @@
  * - Cache, blocks, leases, ledger and the change feed pass through unchanged (nothing secret).
  */
 import { AuthpoolError } from "../../errors";
+import type { ProviderPlugin } from "../../plugin";
 import { credentialIdentityKey, IDENTITY_FIELD } from "../../pool/identity";
 import type { AuthCredential, StoredAuthCredential } from "../../types";
 import type { AuthCredentialStore, CasResult, CredentialRowStore } from "../store";
@@ -46,6 +47,13 @@ import {
 
 /** Fields sealed by default. Plugins declaring other secret fields pass them in `secretFields`. */
 export const DEFAULT_SECRET_FIELDS: readonly string[] = ["access", "refresh", "key", "email", "accountId"];
+
+/** Every field the given plugins declare secret (`ProviderPlugin.secretFields`), for `secretFields`. */
+export function pluginSecretFields(plugins: Iterable<Pick<ProviderPlugin, "secretFields">>): string[] {
+	const fields = new Set<string>();
+	for (const plugin of plugins) for (const field of plugin.secretFields ?? []) fields.add(field);
+	return [...fields];
+}
 
 /** Options of {@link withEncryption}. */
 export interface EncryptionOptions {

@@ -3,6 +3,7 @@ export {
 	type EncryptedCredentialStore,
 	type EncryptionControl,
 	type EncryptionOptions,
+	pluginSecretFields,
 	type UndecryptableRowReport,
 	withEncryption,
 } from "./encrypted-store";
