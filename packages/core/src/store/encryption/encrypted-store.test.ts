@@ -38,9 +38,9 @@ async function rawText(inner: AuthCredentialStore): Promise<string> {
 }
 
 /** A view of `inner` whose reads flip one character of every sealed `access` value (tampering at rest). */
-function tampering(inner: AuthCredentialStore): AuthCredentialStore {
+function tampering(inner: AuthCredentialStore, enabled: () => boolean = () => true): AuthCredentialStore {
 	const flip = (row: StoredAuthCredential | null): StoredAuthCredential | null => {
-		if (row?.credential.type !== "oauth") return row;
+		if (row?.credential.type !== "oauth" || !enabled()) return row;
 		const access = row.credential.access;
 		const at = access.length - 10;
 		const swapped = `${access.slice(0, at)}${access[at] === "A" ? "B" : "A"}${access.slice(at + 1)}`;
@@ -98,7 +98,14 @@ describe("withEncryption", () => {
 		const { inner } = setup();
 		const writer = withEncryption(inner, { keys: new Map([["k1", NEW]]), activeKeyId: "k1" });
 		const row = await writer.rows.insert("anthropic", oauth("ada@example.com"));
-		const reader = withEncryption(tampering(inner), { keys: new Map([["k1", NEW]]), activeKeyId: "k1" });
+		let tampered = false;
+		const reader = withEncryption(
+			tampering(inner, () => tampered),
+			{ keys: new Map([["k1", NEW]]), activeKeyId: "k1" },
+		);
+		// Read once intact first: a remembered plaintext must not hide the later tampering.
+		expect((await reader.rows.listActive()).map((r) => r.id)).toEqual([row.id]);
+		tampered = true;
 		const error = await caught(reader.rows.get(row.id));
 		expect(error.code).toBe("DECRYPTION_FAILED");
 		expect(error.message).toContain(`row ${row.id}`);

@@ -30,6 +30,7 @@ import { AuthpoolError } from "../../errors";
 import type { ProviderPlugin } from "../../plugin";
 import { credentialIdentityKey, IDENTITY_FIELD } from "../../pool/identity";
 import type { AuthCredential, StoredAuthCredential } from "../../types";
+import { LruMap } from "../../util/lru";
 import type { AuthCredentialStore, CasResult, CredentialRowStore } from "../store";
 import { checkStoreInput, storeInputSchemas as input } from "../store-input";
 import { type EncryptionKeys, KEY_ID_PATTERN } from "./keys";
@@ -100,6 +101,7 @@ export interface EncryptedCredentialStore extends AuthCredentialStore {
 }
 
 const MAX_WRITE_ATTEMPTS = 32;
+const OPENED_CACHE_ROWS = 10_000;
 
 class OpenError extends AuthpoolError {
 	constructor(
@@ -190,7 +192,26 @@ export function withEncryption(store: AuthCredentialStore, options: EncryptionOp
 		version,
 	});
 
+	/**
+	 * Opened rows by id, keyed on the exact stored bytes: a pool reload re-lists every row, and GCM per
+	 * field per reload is most of the wrapper's cost. Any change to the stored row (tampering included)
+	 * misses and is opened, and so verified, again.
+	 */
+	const openedCache = new LruMap<number, { signature: string; credential: string }>(OPENED_CACHE_ROWS);
+
 	const open = (raw: StoredAuthCredential): StoredAuthCredential => {
+		const signature = `${raw.provider}\u0000${raw.version}\u0000${raw.disabledCause}\u0000${raw.identityKey}\u0000${JSON.stringify(raw.credential)}`;
+		const hit = openedCache.get(raw.id);
+		if (hit?.signature === signature) {
+			const credential = JSON.parse(hit.credential) as AuthCredential;
+			return { ...raw, credential, identityKey: credentialIdentityKey(raw.provider, credential) };
+		}
+		const opened = openUncached(raw);
+		openedCache.set(raw.id, { signature, credential: JSON.stringify(opened.credential) });
+		return opened;
+	};
+
+	const openUncached = (raw: StoredAuthCredential): StoredAuthCredential => {
 		const binding = bindingOfRow(raw);
 		const plain: Record<string, unknown> = {};
 		for (const [field, value] of Object.entries(raw.credential)) {
