@@ -19,6 +19,8 @@ export type AuthpoolErrorCode =
 	| "STORE_BUSY"
 	| "SCHEMA_TOO_NEW"
 	| "CORRUPT_DATA"
+	| "DECRYPTION_FAILED"
+	| "UNKNOWN_KEY"
 	| "UPSTREAM_ERROR";
 
 const BRAND = Symbol.for("authpool.error");

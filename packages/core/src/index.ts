@@ -43,6 +43,7 @@ export type {
 	UsageLimitMarkResult,
 } from "./selection/rotation";
 export { drawForSession, rotate, type SelectionOptions, sessionStartIndex } from "./selection/select";
+export * from "./store/encryption/index";
 export * from "./store/memory-store";
 export * from "./store/store";
 export { checkStoreInput, storeInputSchemas } from "./store/store-input";

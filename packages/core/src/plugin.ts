@@ -105,6 +105,11 @@ export interface ProviderPlugin {
 	ranking?: CredentialRankingStrategy;
 	oauth?: OAuthPlugin;
 	resetCredits?: ResetCreditsPlugin;
+	/**
+	 * Credential fields this provider stores that are secret beyond `access`/`refresh`/`key` (for
+	 * example a session cookie); `withEncryption` seals them (see `pluginSecretFields`).
+	 */
+	secretFields?: readonly string[];
 }
 
 /** Immutable id → plugin lookup, passed in options (no global registry). */

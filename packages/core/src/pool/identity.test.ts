@@ -54,3 +54,16 @@ describe("usage account key", () => {
 		expect(oauthIdentity(oauth({ email: " Z@x " }))).toEqual({ email: "z@x" });
 	});
 });
+
+describe("precomputed identity", () => {
+	it("a non-empty authpoolIdentity field wins over every other identity source", () => {
+		const sealed = oauth({ email: "ada@example.com", authpoolIdentity: "hmac:k1:abc" });
+		expect(credentialIdentityKey("anthropic", sealed)).toBe("hmac:k1:abc");
+		expect(
+			credentialIdentityKey("openai", { type: "api_key", key: "x", authpoolIdentity: "hmac:k1:def" } as never),
+		).toBe("hmac:k1:def");
+		expect(credentialIdentityKey("anthropic", oauth({ email: "ada@example.com", authpoolIdentity: " " }))).toBe(
+			"email:ada@example.com",
+		);
+	});
+});

@@ -45,11 +45,20 @@ export function jwtIdentity(token: string | undefined): { accountId?: string; em
 const EMAIL_FIRST = new Set(["anthropic", "openai-codex"]);
 
 /**
+ * Reserved extension field holding a precomputed identity key. An encrypting store wrapper sets it
+ * (an HMAC of the plaintext identity) so a store that only sees sealed fields still matches identities.
+ */
+export const IDENTITY_FIELD = "authpoolIdentity";
+
+/**
  * The identity key of an OAuth credential, or `null` when nothing identifies it.
+ * A non-empty `authpoolIdentity` field wins over everything (see {@link IDENTITY_FIELD}).
  * For anthropic and openai-codex the email wins; otherwise account > email > project.
  * API keys are identified by a hash of the key.
  */
 export function credentialIdentityKey(provider: string, credential: AuthCredential): string | null {
+	const precomputed = str((credential as unknown as Record<string, unknown>)[IDENTITY_FIELD]);
+	if (precomputed) return precomputed;
 	if (credential.type === "api_key") {
 		return credential.key ? `key:${sha256Hex(credential.key).slice(0, 32)}` : null;
 	}

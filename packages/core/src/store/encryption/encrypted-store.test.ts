@@ -1,0 +1,329 @@
+import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { AuthpoolError } from "../../errors";
+import type { AuthCredential, OAuthCredential, StoredAuthCredential } from "../../types";
+import { createMemoryStore } from "../memory-store";
+import type { AuthCredentialStore } from "../store";
+import { pluginSecretFields, withEncryption } from "./encrypted-store";
+import { loadEncryptionKeyFile, parseEncryptionKeys } from "./keys";
+import { rotateEncryptionKeys, sealPlaintextRows } from "./rotate";
+
+// Obviously fake keys: constant bytes.
+const OLD = Buffer.alloc(32, 0x11);
+const NEW = Buffer.alloc(32, 0x22);
+
+function oauth(email: string, n = 1): OAuthCredential {
+	return { type: "oauth", access: `test-access-${n}`, refresh: `test-refresh-${n}`, expires: 5_000_000, email };
+}
+
+async function caught(promise: Promise<unknown>): Promise<AuthpoolError> {
+	const error = await promise.then(
+		() => undefined,
+		(value: unknown) => value,
+	);
+	expect(AuthpoolError.isInstance(error)).toBe(true);
+	return error as AuthpoolError;
+}
+
+function setup(keys: Map<string, Buffer> = new Map([["k1", NEW]]), activeKeyId = "k1") {
+	const inner = createMemoryStore();
+	return { inner, store: withEncryption(inner, { keys, activeKeyId }) };
+}
+
+/** Every string the raw (sealed) rows hold, for "no plaintext at rest" checks. */
+async function rawText(inner: AuthCredentialStore): Promise<string> {
+	return JSON.stringify([...(await inner.rows.listActive()), ...(await inner.rows.listDisabled())]);
+}
+
+/** A view of `inner` whose reads flip one character of every sealed `access` value (tampering at rest). */
+function tampering(inner: AuthCredentialStore, enabled: () => boolean = () => true): AuthCredentialStore {
+	const flip = (row: StoredAuthCredential | null): StoredAuthCredential | null => {
+		if (row?.credential.type !== "oauth" || !enabled()) return row;
+		const access = row.credential.access;
+		const at = access.length - 10;
+		const swapped = `${access.slice(0, at)}${access[at] === "A" ? "B" : "A"}${access.slice(at + 1)}`;
+		return { ...row, credential: { ...row.credential, access: swapped } };
+	};
+	return {
+		...inner,
+		rows: {
+			...inner.rows,
+			get: async (id) => flip(await inner.rows.get(id)),
+			listActive: async (provider) => (await inner.rows.listActive(provider)).map((row) => flip(row)!),
+			listDisabled: async (provider) => (await inner.rows.listDisabled(provider)).map((row) => flip(row)!),
+		},
+	};
+}
+
+describe("withEncryption", () => {
+	it("round-trips credentials while the inner store holds only sealed values and an identity HMAC", async () => {
+		const { inner, store } = setup();
+		const login = oauth("ada@example.com");
+		const key: AuthCredential = { type: "api_key", key: "test-api-key-1" };
+		const a = await store.rows.insert("anthropic", login);
+		const k = await store.rows.insert("openai", key);
+		expect(a.credential).toEqual(login);
+		expect(a.identityKey).toBe("email:ada@example.com");
+		expect(await store.rows.get(k.id)).toMatchObject({ credential: key, version: 1 });
+		const updated = await store.rows.update(a.id, oauth("ada@example.com", 2));
+		expect(updated).toMatchObject({ version: 2, credential: oauth("ada@example.com", 2) });
+
+		const raw = (await inner.rows.get(a.id))!;
+		expect(raw.identityKey).toMatch(/^hmac:k1:[0-9a-f]{64}$/);
+		expect((raw.credential as OAuthCredential).access).toMatch(/^enc:v1:k1:[A-Za-z0-9_-]+$/);
+		const text = await rawText(inner);
+		for (const secret of ["test-access-2", "test-refresh-2", "test-api-key-1", "ada@example.com"]) {
+			expect(text).not.toContain(secret);
+		}
+		// Identity matching still works through the HMAC: same email → same row.
+		const again = await store.rows.upsertByIdentity("anthropic", oauth("ada@example.com", 3));
+		expect(again).toMatchObject({ inserted: false, row: { id: a.id, version: 3 } });
+	});
+
+	it("rejects bad options and bad input with typed errors", async () => {
+		expect(() => withEncryption(createMemoryStore(), { keys: new Map([["k1", NEW]]), activeKeyId: "nope" })).toThrow(
+			expect.objectContaining({ code: "INVALID_OPTIONS" }),
+		);
+		expect(() =>
+			withEncryption(createMemoryStore(), { keys: new Map([["k1", Buffer.alloc(16)]]), activeKeyId: "k1" }),
+		).toThrow(expect.objectContaining({ code: "INVALID_OPTIONS" }));
+		const { store } = setup();
+		const error = await caught(store.rows.insert("anthropic", { type: "oauth" } as unknown as AuthCredential));
+		expect(error.code).toBe("INVALID_INPUT");
+	});
+
+	it("a tampered byte is a typed error: the row is not served, reported, and not disabled", async () => {
+		const { inner } = setup();
+		const writer = withEncryption(inner, { keys: new Map([["k1", NEW]]), activeKeyId: "k1" });
+		const row = await writer.rows.insert("anthropic", oauth("ada@example.com"));
+		let tampered = false;
+		const reader = withEncryption(
+			tampering(inner, () => tampered),
+			{ keys: new Map([["k1", NEW]]), activeKeyId: "k1" },
+		);
+		// Read once intact first: a remembered plaintext must not hide the later tampering.
+		expect((await reader.rows.listActive()).map((r) => r.id)).toEqual([row.id]);
+		tampered = true;
+		const error = await caught(reader.rows.get(row.id));
+		expect(error.code).toBe("DECRYPTION_FAILED");
+		expect(error.message).toContain(`row ${row.id}`);
+		expect(error.message).toContain('"k1"');
+		expect(error.message).not.toContain("test-access");
+		expect(await reader.rows.listActive()).toEqual([]);
+		expect(await reader.encryption.listUndecryptableRows()).toEqual([
+			{ id: row.id, provider: "anthropic", active: true, keyId: "k1", field: "access", code: "DECRYPTION_FAILED" },
+		]);
+		expect((await inner.rows.get(row.id))?.disabledCause).toBeNull();
+	});
+
+	it("a sealed value moved to another row fails to open", async () => {
+		const { inner, store } = setup();
+		const a = await store.rows.update(
+			(await store.rows.insert("anthropic", oauth("a@example.com"))).id,
+			oauth("a@example.com", 2),
+		);
+		const b = await store.rows.insert("anthropic", oauth("b@example.com"));
+		const rawA = (await inner.rows.get(a!.id))!;
+		const rawB = (await inner.rows.get(b.id))!;
+		const stolen = { ...rawB.credential, refresh: (rawA.credential as OAuthCredential).refresh } as AuthCredential;
+		expect((await inner.rows.compareAndSet(b.id, rawB.version, stolen)).ok).toBe(true);
+		expect((await caught(store.rows.get(b.id))).code).toBe("DECRYPTION_FAILED");
+		expect((await store.rows.listActive()).map((row) => row.id)).toEqual([a!.id]);
+	});
+
+	it("a row rolled back to an older sealed value fails to open", async () => {
+		const { inner, store } = setup();
+		const row = await store.rows.insert("anthropic", oauth("a@example.com"));
+		await store.rows.update(row.id, oauth("a@example.com", 2));
+		const older = (await inner.rows.get(row.id))!;
+		await store.rows.update(row.id, oauth("a@example.com", 3));
+		const current = (await inner.rows.get(row.id))!;
+		expect((await inner.rows.compareAndSet(row.id, current.version, older.credential)).ok).toBe(true);
+		const error = await caught(store.rows.get(row.id));
+		expect(error.code).toBe("DECRYPTION_FAILED");
+		expect(error.details).toMatchObject({ id: row.id, keyId: "k1" });
+	});
+
+	it("a row under a key it does not have is UNKNOWN_KEY, left out of listings", async () => {
+		const { inner } = setup(new Map([["old", OLD]]), "old");
+		const writer = withEncryption(inner, { keys: new Map([["old", OLD]]), activeKeyId: "old" });
+		const row = await writer.rows.insert("anthropic", oauth("a@example.com"));
+		const reader = withEncryption(inner, { keys: new Map([["k1", NEW]]), activeKeyId: "k1" });
+		const error = await caught(reader.rows.get(row.id));
+		expect(error).toMatchObject({ code: "UNKNOWN_KEY", details: { id: row.id, keyId: "old" } });
+		expect(await reader.rows.listActive()).toEqual([]);
+	});
+
+	it("an identity write whose predicted row moved meanwhile is re-sealed, never left unreadable", async () => {
+		const inner = createMemoryStore();
+		const other = withEncryption(inner, { keys: new Map([["k1", NEW]]), activeKeyId: "k1" });
+		const row = await other.rows.insert("anthropic", oauth("a@example.com"));
+		await other.rows.insert("anthropic", oauth("b@example.com"));
+		// Another process writes both rows between this wrapper's prediction and the store's identity write.
+		const racing: AuthCredentialStore = {
+			...inner,
+			rows: {
+				...inner.rows,
+				upsertByIdentity: async (provider, credential) => {
+					await other.rows.update(row.id, oauth("a@example.com", 5));
+					return inner.rows.upsertByIdentity(provider, credential);
+				},
+				replaceProvider: async (provider, credentials) => {
+					await other.rows.update(row.id, oauth("a@example.com", 6));
+					return inner.rows.replaceProvider(provider, credentials);
+				},
+			},
+		};
+		const store = withEncryption(racing, { keys: new Map([["k1", NEW]]), activeKeyId: "k1" });
+		const upserted = await store.rows.upsertByIdentity("anthropic", oauth("a@example.com", 7));
+		expect(upserted).toMatchObject({ inserted: false, row: { id: row.id, credential: oauth("a@example.com", 7) } });
+		expect((await other.rows.get(row.id))?.credential).toEqual(oauth("a@example.com", 7));
+		const replaced = await store.rows.replaceProvider("anthropic", [oauth("a@example.com", 8), oauth("c@example.com")]);
+		expect(replaced.map((r) => r.credential)).toEqual([oauth("a@example.com", 8), oauth("c@example.com")]);
+		expect(await other.encryption.listUndecryptableRows()).toEqual([]);
+		expect((await other.rows.listActive()).map((r) => r.credential)).toEqual([
+			oauth("a@example.com", 8),
+			oauth("c@example.com"),
+		]);
+	});
+
+	it("seals fields plugins declare secret", async () => {
+		const secretFields = pluginSecretFields([{ secretFields: ["sessionCookie"] }, {}]);
+		const inner = createMemoryStore();
+		const store = withEncryption(inner, { keys: new Map([["k1", NEW]]), activeKeyId: "k1", secretFields });
+		const login = { ...oauth("a@example.com"), sessionCookie: "test-cookie-1", plan: "pro" };
+		const row = await store.rows.insert("anthropic", login);
+		expect(row.credential).toEqual(login);
+		const raw = (await inner.rows.get(row.id))!.credential as unknown as Record<string, unknown>;
+		expect(raw.sessionCookie).toMatch(/^enc:v1:k1:/);
+		expect(raw.plan).toBe("pro");
+	});
+
+	it("disabled rows (tombstones) still open", async () => {
+		const { store } = setup();
+		const row = await store.rows.insert("anthropic", oauth("a@example.com"));
+		await store.rows.update(row.id, oauth("a@example.com", 2));
+		await store.rows.disable(row.id, "gone");
+		expect(await store.rows.listDisabled()).toMatchObject([{ id: row.id, credential: oauth("a@example.com", 2) }]);
+	});
+});
+
+describe("rotateEncryptionKeys", () => {
+	it("re-seals every active row under the active key in batches, and is idempotent", async () => {
+		const inner = createMemoryStore();
+		const before = withEncryption(inner, { keys: new Map([["old", OLD]]), activeKeyId: "old" });
+		for (let n = 1; n <= 5; n++) await before.rows.insert("anthropic", oauth(`u${n}@example.com`, n));
+		const after = withEncryption(inner, {
+			keys: new Map([
+				["old", OLD],
+				["k1", NEW],
+			]),
+			activeKeyId: "k1",
+		});
+		expect(await rotateEncryptionKeys(after, { batchSize: 2 })).toEqual({
+			resealed: 5,
+			skipped: 0,
+			failed: [],
+			disabledPending: [],
+		});
+		expect(await rawText(inner)).not.toContain("enc:v1:old:");
+		expect(await rawText(inner)).not.toContain("hmac:old:");
+		const onlyNew = withEncryption(inner, { keys: new Map([["k1", NEW]]), activeKeyId: "k1" });
+		expect((await onlyNew.rows.listActive()).map((row) => row.credential)).toEqual(
+			[1, 2, 3, 4, 5].map((n) => oauth(`u${n}@example.com`, n)),
+		);
+		expect(await rotateEncryptionKeys(after, { batchSize: 2 })).toMatchObject({ resealed: 0, skipped: 5 });
+		await expect(rotateEncryptionKeys(after, { batchSize: 0 })).rejects.toMatchObject({ code: "INVALID_OPTIONS" });
+	});
+
+	it("never overwrites a concurrent write: the lost CAS is re-read and retried", async () => {
+		const inner = createMemoryStore();
+		const stale = withEncryption(inner, { keys: new Map([["old", OLD]]), activeKeyId: "old" });
+		const row = await stale.rows.insert("anthropic", oauth("a@example.com"));
+		let raced = false;
+		// A refresher on a process still using the old key writes right before rotation's first CAS.
+		const racing: AuthCredentialStore = {
+			...inner,
+			rows: {
+				...inner.rows,
+				compareAndSet: async (id, version, credential) => {
+					if (!raced) {
+						raced = true;
+						const current = (await stale.rows.get(id))!;
+						expect((await stale.rows.compareAndSet(id, current.version, oauth("a@example.com", 9))).ok).toBe(true);
+					}
+					return inner.rows.compareAndSet(id, version, credential);
+				},
+			},
+		};
+		const rotating = withEncryption(racing, {
+			keys: new Map([
+				["old", OLD],
+				["k1", NEW],
+			]),
+			activeKeyId: "k1",
+		});
+		const result = await rotateEncryptionKeys(rotating);
+		expect(raced).toBe(true);
+		expect(result).toMatchObject({ resealed: 1, failed: [] });
+		const onlyNew = withEncryption(inner, { keys: new Map([["k1", NEW]]), activeKeyId: "k1" });
+		expect((await onlyNew.rows.get(row.id))?.credential).toEqual(oauth("a@example.com", 9));
+	});
+
+	it("migrates plaintext rows: mixed state reads, identities match, then everything is sealed", async () => {
+		const inner = createMemoryStore();
+		const plainLogin = await inner.rows.insert("anthropic", oauth("a@example.com"));
+		const plainKey = await inner.rows.insert("openai", { type: "api_key", key: "test-api-key-7" });
+		const { store } = { store: withEncryption(inner, { keys: new Map([["k1", NEW]]), activeKeyId: "k1" }) };
+		expect((await store.rows.listActive()).map((row) => row.id)).toEqual([plainLogin.id, plainKey.id]);
+		// A plaintext row of the same identity is matched (re-sealed first), not duplicated.
+		const upserted = await store.rows.upsertByIdentity("openai", { type: "api_key", key: "test-api-key-7" });
+		expect(upserted).toMatchObject({ inserted: false, row: { id: plainKey.id } });
+		expect(await sealPlaintextRows(store)).toMatchObject({ resealed: 1, failed: [] });
+		const text = await rawText(inner);
+		expect(text).not.toContain("test-api-key-7");
+		expect(text).not.toContain("test-refresh-1");
+		expect(text).not.toContain("a@example.com");
+		expect((await store.rows.get(plainLogin.id))?.credential).toEqual(oauth("a@example.com"));
+		expect(await sealPlaintextRows(store)).toMatchObject({ resealed: 0, skipped: 2 });
+	});
+});
+
+describe("encryption keys", () => {
+	const dirs: string[] = [];
+	afterEach(async () => {
+		for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
+	});
+
+	it("parses id:base64 lists and rejects wrong lengths without echoing key material", () => {
+		const spec = `k1:${NEW.toString("base64")},old:${OLD.toString("base64url")}`;
+		const keys = parseEncryptionKeys(spec);
+		expect([...keys.keys()]).toEqual(["k1", "old"]);
+		expect(keys.get("old")?.equals(OLD)).toBe(true);
+		const short = Buffer.alloc(16, 0x33).toString("base64");
+		expect(() => parseEncryptionKeys(`k1:${short}`)).toThrow(expect.objectContaining({ code: "INVALID_OPTIONS" }));
+		try {
+			parseEncryptionKeys(`k1:${short}`);
+		} catch (error) {
+			expect((error as Error).message).not.toContain(short);
+		}
+		expect(() => parseEncryptionKeys("nocolon")).toThrow(expect.objectContaining({ code: "INVALID_OPTIONS" }));
+		expect(() => parseEncryptionKeys(`a:${NEW.toString("base64")},a:${OLD.toString("base64")}`)).toThrow(
+			expect.objectContaining({ code: "INVALID_OPTIONS" }),
+		);
+	});
+
+	it("refuses a key file readable by group or others", async () => {
+		const dir = await mkdtemp(join(tmpdir(), "authpool-keys-"));
+		dirs.push(dir);
+		const path = join(dir, "keys");
+		await writeFile(path, `k1:${NEW.toString("base64")}\n`);
+		await chmod(path, 0o644);
+		await expect(loadEncryptionKeyFile(path)).rejects.toMatchObject({ code: "INVALID_OPTIONS" });
+		await chmod(path, 0o600);
+		expect((await loadEncryptionKeyFile(path)).get("k1")?.equals(NEW)).toBe(true);
+		await expect(loadEncryptionKeyFile(join(dir, "missing"))).rejects.toMatchObject({ code: "NOT_FOUND" });
+	});
+});

@@ -1,0 +1,434 @@
+/**
+ * Encryption at rest as a store wrapper: `withEncryption(store, { keys, activeKeyId })`.
+ *
+ * Why a wrapper and not a per-store codec: stores stay simple (they persist opaque strings and index
+ * an identity key) and every store, memory, SQLite or a later Postgres, gets encryption for free,
+ * with one implementation to review.
+ *
+ * - Secret fields (`access`, `refresh`, `key`, `email`, `accountId` plus `secretFields`) are sealed
+ *   with AES-256-GCM into `"enc:v1:<keyId>:<base64url(iv|ciphertext|tag)>"`. Emails and account ids
+ *   are sealed too: callers still see them (they read through this wrapper), but a copied database
+ *   file does not say whose accounts it holds.
+ * - Associated data binds provider, field and the place the value was written. Every write of an
+ *   existing row is a compare-and-set, so the writer knows the version it creates (`expected + 1`)
+ *   and binds row id + that version; a value moved to another row or a row rolled back to an older
+ *   value (with the newer version number kept) fails to open. Inserts do not know their id yet but
+ *   always create version 1, so a version-1 value binds provider + identity HMAC instead.
+ *   `upsertByIdentity`/`replaceProvider` predict the binding from the rows they will match; if a
+ *   concurrent writer made the prediction wrong, the row is re-sealed at once by compare-and-set.
+ * - Identity: the store never sees a plaintext identity. The wrapper computes the identity key on the
+ *   plaintext, HMACs it (`hmac:<keyId>:<hex>`, key derived from the active key by HKDF) and passes it
+ *   in the reserved `authpoolIdentity` field, which `credentialIdentityKey` prefers. Rows read back
+ *   carry the plaintext identity key again.
+ * - Reads accept any known key; writes use `activeKeyId`. Plaintext values (no `enc:` prefix) read as
+ *   they are. A row that fails to open (unknown key, tampered, moved, rolled back) is left out of
+ *   listings, reported by `encryption.listUndecryptableRows()`, and `get` throws
+ *   `DECRYPTION_FAILED`/`UNKNOWN_KEY` naming key id and row id: never garbage, never a disable.
+ * - Cache, blocks, leases, ledger and the change feed pass through unchanged (nothing secret).
+ */
+import { AuthpoolError } from "../../errors";
+import type { ProviderPlugin } from "../../plugin";
+import { credentialIdentityKey, IDENTITY_FIELD } from "../../pool/identity";
+import type { AuthCredential, StoredAuthCredential } from "../../types";
+import { LruMap } from "../../util/lru";
+import type { AuthCredentialStore, CasResult, CredentialRowStore } from "../store";
+import { checkStoreInput, storeInputSchemas as input } from "../store-input";
+import { type EncryptionKeys, KEY_ID_PATTERN } from "./keys";
+import {
+	bindingOfRow,
+	type DerivedKey,
+	deriveKey,
+	identityHmac,
+	openValue,
+	SEALED_PREFIX,
+	type SealBinding,
+	sealedKeyId,
+	sealValue,
+} from "./seal";
+
+/** Fields sealed by default. Plugins declaring other secret fields pass them in `secretFields`. */
+export const DEFAULT_SECRET_FIELDS: readonly string[] = ["access", "refresh", "key", "email", "accountId"];
+
+/** Every field the given plugins declare secret (`ProviderPlugin.secretFields`), for `secretFields`. */
+export function pluginSecretFields(plugins: Iterable<Pick<ProviderPlugin, "secretFields">>): string[] {
+	const fields = new Set<string>();
+	for (const plugin of plugins) for (const field of plugin.secretFields ?? []) fields.add(field);
+	return [...fields];
+}
+
+/** Options of {@link withEncryption}. */
+export interface EncryptionOptions {
+	/** Key id → 32-byte key (see `parseEncryptionKeys`, `loadEncryptionKeyFile`). */
+	keys: EncryptionKeys | Record<string, Buffer>;
+	/** The key every write seals with. */
+	activeKeyId: string;
+	/** Extra credential fields to seal (for example ones a provider plugin declares secret). */
+	secretFields?: readonly string[];
+}
+
+/** A row the wrapper cannot open. Carries ids and reasons, never data. */
+export interface UndecryptableRowReport {
+	id: number;
+	provider: string;
+	active: boolean;
+	/** The key id the failing value names. */
+	keyId: string;
+	field: string;
+	code: "DECRYPTION_FAILED" | "UNKNOWN_KEY";
+}
+
+/** The encryption side of a wrapped store (used by `rotateEncryptionKeys`). */
+export interface EncryptionControl {
+	readonly activeKeyId: string;
+	/** The wrapped store: it holds sealed values. */
+	readonly inner: AuthCredentialStore;
+	/** Every row (active and disabled) that fails to open. */
+	listUndecryptableRows(): Promise<UndecryptableRowReport[]>;
+	/** `true` when a stored row has a value or identity not under the active key. */
+	needsReseal(raw: StoredAuthCredential): boolean;
+	/** The plaintext view of a stored row. @throws AuthpoolError `DECRYPTION_FAILED` / `UNKNOWN_KEY` */
+	open(raw: StoredAuthCredential): StoredAuthCredential;
+	/**
+	 * Rewrite an active row with `credential` under the active key by compare-and-set at `raw.version`.
+	 * `null` when the row moved on (lost race) or is no longer active.
+	 */
+	reseal(raw: StoredAuthCredential, credential: AuthCredential): Promise<StoredAuthCredential | null>;
+}
+
+/** A store whose credential secrets are sealed at rest. */
+export interface EncryptedCredentialStore extends AuthCredentialStore {
+	readonly encryption: EncryptionControl;
+}
+
+const MAX_WRITE_ATTEMPTS = 32;
+const OPENED_CACHE_ROWS = 10_000;
+
+class OpenError extends AuthpoolError {
+	constructor(
+		readonly report: UndecryptableRowReport,
+		message: string,
+	) {
+		super(report.code, message, {
+			details: { id: report.id, provider: report.provider, keyId: report.keyId, field: report.field },
+		});
+	}
+}
+
+function toKeyMap(keys: EncryptionOptions["keys"]): Map<string, Buffer> {
+	if (keys instanceof Map) return new Map(keys);
+	if (typeof keys !== "object" || keys === null) {
+		throw new AuthpoolError("INVALID_OPTIONS", "Invalid encryption options: keys must be a map of id to key");
+	}
+	return new Map(Object.entries(keys));
+}
+
+/**
+ * Wrap `store` so credential secrets and identities are sealed at rest (see the module header).
+ * @throws AuthpoolError `INVALID_OPTIONS` when a key is not 32 bytes, an id is malformed or `activeKeyId` is unknown.
+ */
+export function withEncryption(store: AuthCredentialStore, options: EncryptionOptions): EncryptedCredentialStore {
+	if (typeof options !== "object" || options === null) {
+		throw new AuthpoolError("INVALID_OPTIONS", "Invalid encryption options: expected an object");
+	}
+	const keys = new Map<string, DerivedKey>();
+	for (const [id, key] of toKeyMap(options.keys)) {
+		if (!KEY_ID_PATTERN.test(id)) throw new AuthpoolError("INVALID_OPTIONS", "Invalid encryption key id");
+		if (!Buffer.isBuffer(key) || key.length !== 32) {
+			throw new AuthpoolError("INVALID_OPTIONS", `Encryption key "${id}" must be 32 bytes`);
+		}
+		keys.set(id, deriveKey(id, key));
+	}
+	const active = keys.get(options.activeKeyId);
+	if (!active) {
+		throw new AuthpoolError("INVALID_OPTIONS", "Invalid encryption options: activeKeyId names no given key");
+	}
+	const extra = options.secretFields ?? [];
+	if (!Array.isArray(extra) || extra.some((field) => typeof field !== "string" || field === "type")) {
+		throw new AuthpoolError("INVALID_OPTIONS", "Invalid encryption options: secretFields must be field names");
+	}
+	const secretFields = new Set([...DEFAULT_SECRET_FIELDS, ...extra]);
+	const inner = store.rows;
+	const activeHmacPrefix = `hmac:${active.id}:`;
+
+	/** Plaintext identity key, never stored: only its HMAC is. */
+	const plainIdentity = (provider: string, credential: AuthCredential): string | null => {
+		const copy: Record<string, unknown> = { ...credential };
+		delete copy[IDENTITY_FIELD];
+		return credentialIdentityKey(provider, copy as unknown as AuthCredential);
+	};
+
+	const hmacOf = (provider: string, credential: AuthCredential): string | null => {
+		const identity = plainIdentity(provider, credential);
+		return identity === null ? null : identityHmac(active, provider, identity);
+	};
+
+	const validated = (credential: AuthCredential): AuthCredential => {
+		checkStoreInput(input.credential, credential, "credential");
+		return credential;
+	};
+
+	const seal = (provider: string, credential: AuthCredential, binding: SealBinding): AuthCredential => {
+		const out: Record<string, unknown> = {};
+		for (const [field, value] of Object.entries(credential)) {
+			if (field === IDENTITY_FIELD) continue;
+			out[field] =
+				secretFields.has(field) && typeof value === "string" ? sealValue(active, binding, field, value) : value;
+		}
+		const hmac = hmacOf(provider, credential);
+		if (hmac !== null) out[IDENTITY_FIELD] = hmac;
+		return out as unknown as AuthCredential;
+	};
+
+	const newBinding = (provider: string, credential: AuthCredential): SealBinding => ({
+		kind: "new",
+		provider,
+		identityKey: hmacOf(provider, credential),
+	});
+
+	const rowBinding = (provider: string, id: number, version: number): SealBinding => ({
+		kind: "row",
+		provider,
+		id,
+		version,
+	});
+
+	/**
+	 * Opened rows by id, keyed on the exact stored bytes: a pool reload re-lists every row, and GCM per
+	 * field per reload is most of the wrapper's cost. Any change to the stored row (tampering included)
+	 * misses and is opened, and so verified, again.
+	 */
+	const openedCache = new LruMap<number, { signature: string; credential: string }>(OPENED_CACHE_ROWS);
+
+	const open = (raw: StoredAuthCredential): StoredAuthCredential => {
+		const signature = `${raw.provider}\u0000${raw.version}\u0000${raw.disabledCause}\u0000${raw.identityKey}\u0000${JSON.stringify(raw.credential)}`;
+		const hit = openedCache.get(raw.id);
+		if (hit?.signature === signature) {
+			const credential = JSON.parse(hit.credential) as AuthCredential;
+			return { ...raw, credential, identityKey: credentialIdentityKey(raw.provider, credential) };
+		}
+		const opened = openUncached(raw);
+		openedCache.set(raw.id, { signature, credential: JSON.stringify(opened.credential) });
+		return opened;
+	};
+
+	const openUncached = (raw: StoredAuthCredential): StoredAuthCredential => {
+		const binding = bindingOfRow(raw);
+		const plain: Record<string, unknown> = {};
+		for (const [field, value] of Object.entries(raw.credential)) {
+			if (field === IDENTITY_FIELD) continue;
+			if (typeof value !== "string" || !value.startsWith(SEALED_PREFIX)) {
+				plain[field] = value;
+				continue;
+			}
+			const keyId = sealedKeyId(value) ?? "?";
+			const key = keys.get(keyId);
+			const report = (code: UndecryptableRowReport["code"]): UndecryptableRowReport => ({
+				id: raw.id,
+				provider: raw.provider,
+				active: raw.disabledCause === null,
+				keyId,
+				field,
+				code,
+			});
+			if (!key) {
+				throw new OpenError(report("UNKNOWN_KEY"), `Credential row ${raw.id} is sealed with unknown key "${keyId}"`);
+			}
+			const opened = openValue(key, binding, field, value);
+			if (opened === null) {
+				throw new OpenError(
+					report("DECRYPTION_FAILED"),
+					`Credential row ${raw.id} field "${field}" failed to open under key "${keyId}" (tampered, moved or rolled back)`,
+				);
+			}
+			plain[field] = opened;
+		}
+		const credential = plain as unknown as AuthCredential;
+		return { ...raw, credential, identityKey: credentialIdentityKey(raw.provider, credential) };
+	};
+
+	const tryOpen = (raw: StoredAuthCredential): StoredAuthCredential | null => {
+		try {
+			return open(raw);
+		} catch (error) {
+			if (error instanceof OpenError) return null;
+			throw error;
+		}
+	};
+
+	const openAll = (rows: StoredAuthCredential[]) =>
+		rows.map(tryOpen).filter((row): row is StoredAuthCredential => row !== null);
+
+	const openCas = (result: CasResult): CasResult =>
+		result.ok
+			? { ok: true, row: open(result.row) }
+			: { ok: false, current: result.current ? open(result.current) : null };
+
+	const needsReseal = (raw: StoredAuthCredential): boolean => {
+		if (raw.identityKey !== null && !raw.identityKey.startsWith(activeHmacPrefix)) return true;
+		for (const [field, value] of Object.entries(raw.credential)) {
+			if (typeof value !== "string" || field === IDENTITY_FIELD) continue;
+			const keyId = sealedKeyId(value);
+			if (keyId !== null ? keyId !== active.id : secretFields.has(field)) return true;
+		}
+		return false;
+	};
+
+	const reseal = async (raw: StoredAuthCredential, credential: AuthCredential) => {
+		const sealed = seal(raw.provider, credential, rowBinding(raw.provider, raw.id, raw.version + 1));
+		const result = await inner.compareAndSet(raw.id, raw.version, sealed);
+		return result.ok ? result.row : null;
+	};
+
+	/** Last-writer-wins write of an active row, done as a CAS loop so the sealed version is exact. */
+	const rewrite = async (id: number, credential: AuthCredential): Promise<StoredAuthCredential | null> => {
+		for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
+			const raw = await inner.get(id);
+			if (!raw || raw.disabledCause !== null) return null;
+			const written = await reseal(raw, credential);
+			if (written) return open(written);
+		}
+		throw new AuthpoolError("CONFLICT", `Credential row ${id} kept changing; write gave up`, { details: { id } });
+	};
+
+	/**
+	 * Rows of a provider whose identity HMAC is under another key (or a plaintext identity) would not
+	 * match an incoming credential; re-seal them first so identity matching sees one key.
+	 */
+	const healProvider = async (provider: string): Promise<StoredAuthCredential[]> => {
+		const rows = await inner.listActive(provider);
+		const out: StoredAuthCredential[] = [];
+		for (const raw of rows) {
+			if (raw.identityKey === null || raw.identityKey.startsWith(activeHmacPrefix)) {
+				out.push(raw);
+				continue;
+			}
+			const plain = tryOpen(raw);
+			const written = plain ? await reseal(raw, plain.credential) : null;
+			out.push(written ?? raw);
+		}
+		return out;
+	};
+
+	/** The row a write produced, re-sealed when a concurrent writer made the predicted binding wrong. */
+	const settle = async (raw: StoredAuthCredential, credential: AuthCredential): Promise<StoredAuthCredential> => {
+		const opened = tryOpen(raw);
+		if (opened) return opened;
+		return (await rewrite(raw.id, credential)) ?? open(raw);
+	};
+
+	const rows: CredentialRowStore = {
+		async listActive(provider) {
+			return openAll(await inner.listActive(provider));
+		},
+		async listDisabled(provider) {
+			return openAll(await inner.listDisabled(provider));
+		},
+		async get(id) {
+			const raw = await inner.get(id);
+			return raw ? open(raw) : null;
+		},
+		async insert(provider, credential) {
+			checkStoreInput(input.provider, provider, "provider");
+			validated(credential);
+			return open(await inner.insert(provider, seal(provider, credential, newBinding(provider, credential))));
+		},
+		async update(id, credential) {
+			checkStoreInput(input.id, id, "credential id");
+			validated(credential);
+			return rewrite(id, credential);
+		},
+		async compareAndSet(id, expectedVersion, credential) {
+			checkStoreInput(input.id, id, "credential id");
+			checkStoreInput(input.version, expectedVersion, "expected version");
+			validated(credential);
+			const raw = await inner.get(id);
+			if (!raw || raw.disabledCause !== null || raw.version !== expectedVersion) {
+				return { ok: false, current: raw ? open(raw) : null };
+			}
+			// A row never changes provider, so the provider read above is the one the CAS writes under.
+			const sealed = seal(raw.provider, credential, rowBinding(raw.provider, id, expectedVersion + 1));
+			return openCas(await inner.compareAndSet(id, expectedVersion, sealed));
+		},
+		async compareAndDisable(id, expectedVersion, cause) {
+			return openCas(await inner.compareAndDisable(id, expectedVersion, cause));
+		},
+		disable: (id, cause) => inner.disable(id, cause),
+		disableProvider: (provider, cause) => inner.disableProvider(provider, cause),
+		async upsertByIdentity(provider, credential) {
+			checkStoreInput(input.provider, provider, "provider");
+			validated(credential);
+			const hmac = hmacOf(provider, credential);
+			const existing =
+				hmac === null ? undefined : (await healProvider(provider)).find((row) => row.identityKey === hmac);
+			const binding = existing
+				? rowBinding(provider, existing.id, existing.version + 1)
+				: newBinding(provider, credential);
+			const result = await inner.upsertByIdentity(provider, seal(provider, credential, binding));
+			return { row: await settle(result.row, credential), inserted: result.inserted };
+		},
+		async replaceProvider(provider, credentials) {
+			checkStoreInput(input.provider, provider, "provider");
+			if (!Array.isArray(credentials)) {
+				throw new AuthpoolError("INVALID_INPUT", "Invalid credentials: expected an array");
+			}
+			for (const credential of credentials) validated(credential);
+			// Predict each credential's row the way the store matches: each active row at most once, oldest first.
+			const unmatched = await healProvider(provider);
+			const byHmac = new Map<string, AuthCredential>();
+			const sealed = credentials.map((credential) => {
+				const hmac = hmacOf(provider, credential);
+				if (hmac !== null) byHmac.set(hmac, credential);
+				const index = hmac === null ? -1 : unmatched.findIndex((row) => row.identityKey === hmac);
+				if (index < 0) return seal(provider, credential, newBinding(provider, credential));
+				const [match] = unmatched.splice(index, 1);
+				return seal(provider, credential, rowBinding(provider, match!.id, match!.version + 1));
+			});
+			const result = await inner.replaceProvider(provider, sealed);
+			const out: StoredAuthCredential[] = [];
+			for (const raw of result) {
+				const opened = tryOpen(raw);
+				const plain = raw.identityKey === null ? undefined : byHmac.get(raw.identityKey);
+				if (opened) out.push(opened);
+				else if (plain) out.push(await settle(raw, plain));
+			}
+			return out;
+		},
+	};
+
+	const encryption: EncryptionControl = {
+		activeKeyId: active.id,
+		inner: store,
+		async listUndecryptableRows() {
+			const all = [...(await inner.listActive()), ...(await inner.listDisabled())].sort((a, b) => a.id - b.id);
+			const reports: UndecryptableRowReport[] = [];
+			for (const raw of all) {
+				try {
+					open(raw);
+				} catch (error) {
+					if (error instanceof OpenError) reports.push(error.report);
+					else throw error;
+				}
+			}
+			return reports;
+		},
+		needsReseal,
+		open,
+		reseal,
+	};
+
+	const wrapped: EncryptedCredentialStore = {
+		kind: `encrypted:${store.kind}`,
+		capabilities: store.capabilities,
+		rows,
+		cache: store.cache,
+		blocks: store.blocks,
+		changes: store.changes,
+		encryption,
+		close: () => store.close(),
+	};
+	const optional = wrapped as { -readonly [K in keyof EncryptedCredentialStore]: EncryptedCredentialStore[K] };
+	if (store.leases) optional.leases = store.leases;
+	if (store.ledger) optional.ledger = store.ledger;
+	if (store.upstream) optional.upstream = store.upstream;
+	return wrapped;
+}
