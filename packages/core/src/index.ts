@@ -45,7 +45,7 @@ export type {
 export { drawForSession, rotate, type SelectionOptions, sessionStartIndex } from "./selection/select";
 export * from "./store/memory-store";
 export * from "./store/store";
-export { checkStoreInput, storeInputSchemas } from "./store/store-input";
+export { checkStoreInput, plainCopy, storeInputSchemas } from "./store/store-input";
 export * from "./types";
 export * from "./usage/health";
 export * from "./usage/report";
@@ -56,3 +56,4 @@ export { raceSignal, sleep, withTimeout } from "./util/abort";
 export * from "./util/hash";
 export { LruMap } from "./util/lru";
 export * from "./util/redact";
+export { safeLogger } from "./util/safe-logger";
