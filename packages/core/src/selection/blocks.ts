@@ -112,8 +112,9 @@ export class CredentialBlocks {
 				kind: previous.get(key)?.kind ?? "retry-after",
 			});
 		}
-		for (const [key, entry] of previous) {
-			if (entry.blockedUntil > now && !this.#entries.has(key)) changed = true;
+		// A dropped entry is a lifted block, or an expired one noticed only now: both are changes.
+		for (const key of previous.keys()) {
+			if (!this.#entries.has(key)) changed = true;
 		}
 		if (changed) this.#changed("blocks-reloaded");
 	}
