@@ -55,7 +55,14 @@ import { type CheckCredentialsOptions, type CredentialHealthResult, checkCredent
 import { type ResetCreditAccountStatus, type ResetCreditRedeemOutcome, ResetCredits } from "./usage/resets";
 import { UsageService } from "./usage/service";
 import type { UsageHistoryEntry, UsageHistoryQuery, UsageReport } from "./usage/types";
-import { inputSchemas as arg, checkArg, checkCredential } from "./util/input";
+import {
+	inputSchemas as arg,
+	checkArg,
+	checkCredential,
+	checkProviderId as checkProvider,
+	checkSelectionOptions,
+	checkSessionId as checkSession,
+} from "./util/input";
 import { redactString } from "./util/redact";
 import { safeLogger } from "./util/safe-logger";
 
@@ -139,14 +146,6 @@ const optionsSchema = z.object({
 	sourceLabel: z.string().optional(),
 	pluginTimeoutMs: duration.optional(),
 });
-
-function checkProvider(value: unknown): void {
-	checkArg("provider", arg.provider, value);
-}
-
-function checkSession(value: unknown): void {
-	checkArg("sessionId", arg.sessionId, value, true);
-}
 
 /** Run the argument checks, turning a throw into a rejection (for methods that return a promise). */
 function checked<T>(check: () => void, run: () => Promise<T>): Promise<T> {
@@ -477,7 +476,7 @@ export class AuthStorage {
 	#checkSelection(provider: unknown, sessionId: unknown, options: unknown): void {
 		checkProvider(provider);
 		checkSession(sessionId);
-		checkArg("options", arg.selection, options, true);
+		checkSelectionOptions(options);
 	}
 
 	/** A best-effort key without refreshing or recording anything. */

@@ -127,3 +127,46 @@ export function checkCredential(name: string, value: unknown): AuthCredential {
 	checkArg(name, storeInputSchemas.credential, copy);
 	return copy as AuthCredential;
 }
+
+/**
+ * Provider id check with a plain-regex fast path (it runs on every request); zod only builds the error.
+ * @throws AuthpoolError `INVALID_INPUT`
+ */
+export function checkProviderId(value: unknown, name = "provider"): void {
+	if (typeof value === "string" && PROVIDER_ID_PATTERN.test(value)) return;
+	checkArg(name, inputSchemas.provider, value);
+}
+
+/**
+ * Optional session id check (non-empty string of at most 1 KiB) with a fast path.
+ * @throws AuthpoolError `INVALID_INPUT`
+ */
+export function checkSessionId(value: unknown, name = "sessionId"): void {
+	if (value === undefined) return;
+	if (typeof value === "string" && value.length > 0 && value.length <= MAX_SESSION_ID_LENGTH) return;
+	checkArg(name, inputSchemas.sessionId, value);
+}
+
+function optionalString(value: unknown, max: number): boolean {
+	return value === undefined || (typeof value === "string" && value.length > 0 && value.length <= max);
+}
+
+/**
+ * Optional per-request `SelectionOptions` check with a fast path for the common shapes.
+ * @throws AuthpoolError `INVALID_INPUT`
+ */
+export function checkSelectionOptions(value: unknown, name = "options"): void {
+	if (value === undefined) return;
+	if (typeof value === "object" && value !== null && !Array.isArray(value)) {
+		const { modelId, baseUrl, signal, forceRefresh } = value as Record<string, unknown>;
+		if (
+			optionalString(modelId, MAX_SESSION_ID_LENGTH) &&
+			optionalString(baseUrl, 8192) &&
+			(signal === undefined || signal instanceof AbortSignal) &&
+			(forceRefresh === undefined || typeof forceRefresh === "boolean")
+		) {
+			return;
+		}
+	}
+	checkArg(name, inputSchemas.selection, value);
+}
