@@ -421,6 +421,16 @@ describe("plugin calls are bounded", () => {
 		expect(pluginSignal!.aborted).toBe(true);
 	});
 
+	it("a login flow that never settles rejects with ABORTED when the caller aborts", async () => {
+		const { storage, plugin, store } = setup();
+		plugin.oauth = { ...plugin.oauth!, login: () => never() };
+		const controller = new AbortController();
+		const logging = storage.login("acme", { signal: controller.signal } as never);
+		controller.abort();
+		await expect(logging).rejects.toMatchObject({ code: "ABORTED" });
+		expect(await store.rows.listActive()).toEqual([]);
+	});
+
 	it("a usage fetch that never settles rejects with ABORTED when the caller aborts", async () => {
 		const clock = manualClock();
 		const plugin = fakeOAuthPlugin("acme", clock, { usage: { fetchUsage: () => new Promise(() => {}) } });

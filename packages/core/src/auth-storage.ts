@@ -55,6 +55,7 @@ import { type CheckCredentialsOptions, type CredentialHealthResult, checkCredent
 import { type ResetCreditAccountStatus, type ResetCreditRedeemOutcome, ResetCredits } from "./usage/resets";
 import { UsageService } from "./usage/service";
 import type { UsageHistoryEntry, UsageHistoryQuery, UsageReport } from "./usage/types";
+import { raceSignal } from "./util/abort";
 import {
 	inputSchemas as arg,
 	checkArg,
@@ -614,7 +615,12 @@ export class AuthStorage {
 		checkArg("callbacks", arg.loginCallbacks, callbacks);
 		const login = this.#registry.get(provider)?.oauth?.login;
 		if (!login) throw new AuthpoolError("OAUTH_NOT_SUPPORTED", `No login flow for provider ${provider}`);
-		const result = await login(callbacks, this.#pluginContext(callbacks.signal));
+		// Interactive, so no default deadline; but a caller's abort ends the wait even if the plugin ignores it.
+		const result = await raceSignal(
+			Promise.resolve().then(() => login(callbacks, this.#pluginContext(callbacks.signal))),
+			callbacks.signal,
+			"login aborted by caller",
+		);
 		if (typeof result === "string") {
 			if (!result) return;
 			await this.upsertCredential(provider, { type: "api_key", key: result });

@@ -54,6 +54,7 @@ export * from "./usage/service";
 export * from "./usage/types";
 export { raceSignal, sleep, withTimeout } from "./util/abort";
 export * from "./util/hash";
+export { MAX_SESSION_ID_LENGTH, PROVIDER_ID_PATTERN } from "./util/input";
 export { LruMap } from "./util/lru";
 export * from "./util/redact";
 export { safeLogger } from "./util/safe-logger";
