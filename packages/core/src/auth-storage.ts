@@ -193,6 +193,13 @@ const NEVER_ABORTED = new AbortController().signal;
  * const storage = new AuthStorage(createMemoryStore(), { providers: [anthropic] });
  * await storage.reload();
  * const key = await storage.getApiKey("anthropic", sessionId);
+ * Every method checks its arguments: provider ids must match `PROVIDER_ID_PATTERN`
+ * (`^[a-z0-9][a-z0-9._-]{0,63}$`, e.g. `openai-codex`, `google-gemini-cli`), session ids are non-empty
+ * strings of at most `MAX_SESSION_ID_LENGTH` (1 KiB), credentials are snapshotted once (plain copy,
+ * `toJSON` ignored) and that copy is validated and stored. A bad argument is `AuthpoolError`
+ * `INVALID_INPUT` naming the argument, never its value: thrown by synchronous methods, a rejection from
+ * promise-returning ones. The injected logger and every listener are isolated: their throws never fail
+ * a call.
  * @throws AuthpoolError `INVALID_OPTIONS` when an option has the wrong shape.
  */
 export class AuthStorage {
