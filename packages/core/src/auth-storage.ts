@@ -55,7 +55,17 @@ import { type CheckCredentialsOptions, type CredentialHealthResult, checkCredent
 import { type ResetCreditAccountStatus, type ResetCreditRedeemOutcome, ResetCredits } from "./usage/resets";
 import { UsageService } from "./usage/service";
 import type { UsageHistoryEntry, UsageHistoryQuery, UsageReport } from "./usage/types";
+import { raceSignal } from "./util/abort";
+import {
+	inputSchemas as arg,
+	checkArg,
+	checkCredential,
+	checkProviderId as checkProvider,
+	checkSelectionOptions,
+	checkSessionId as checkSession,
+} from "./util/input";
 import { redactString } from "./util/redact";
+import { safeLogger } from "./util/safe-logger";
 
 /** Options of `new AuthStorage(store, options)`. Validated at construction. */
 export interface AuthStorageOptions {
@@ -97,6 +107,8 @@ export interface AuthStorageOptions {
 	allowCommandConfigValues?: boolean;
 	/** Label of the store in `describeCredentialSource`. @default `${store.kind} store` */
 	sourceLabel?: string;
+	/** Bound of one reset-credit plugin call (`list`, `redeem`). @default 30_000 */
+	pluginTimeoutMs?: number;
 }
 
 const fn = (what: string) =>
@@ -133,7 +145,18 @@ const optionsSchema = z.object({
 	maxSessions: z.number().int().positive().optional(),
 	allowCommandConfigValues: z.boolean().optional(),
 	sourceLabel: z.string().optional(),
+	pluginTimeoutMs: duration.optional(),
 });
+
+/** Run the argument checks, turning a throw into a rejection (for methods that return a promise). */
+function checked<T>(check: () => void, run: () => Promise<T>): Promise<T> {
+	try {
+		check();
+	} catch (error) {
+		return Promise.reject(error);
+	}
+	return run();
+}
 
 /** An OAuth access token with the identity a caller may need for headers. */
 export interface OAuthAccess {
@@ -170,6 +193,13 @@ const NEVER_ABORTED = new AbortController().signal;
  * const storage = new AuthStorage(createMemoryStore(), { providers: [anthropic] });
  * await storage.reload();
  * const key = await storage.getApiKey("anthropic", sessionId);
+ * Every method checks its arguments: provider ids must match `PROVIDER_ID_PATTERN`
+ * (`^[a-z0-9][a-z0-9._-]{0,63}$`, e.g. `openai-codex`, `google-gemini-cli`), session ids are non-empty
+ * strings of at most `MAX_SESSION_ID_LENGTH` (1 KiB), credentials are snapshotted once (plain copy,
+ * `toJSON` ignored) and that copy is validated and stored. A bad argument is `AuthpoolError`
+ * `INVALID_INPUT` naming the argument, never its value: thrown by synchronous methods, a rejection from
+ * promise-returning ones. The injected logger and every listener are isolated: their throws never fail
+ * a call.
  * @throws AuthpoolError `INVALID_OPTIONS` when an option has the wrong shape.
  */
 export class AuthStorage {
@@ -208,7 +238,8 @@ export class AuthStorage {
 		this.#clock = options.clock ?? systemClock;
 		this.#env = options.env ?? process.env;
 		this.#fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
-		this.#logger = options.logger ?? silentLogger;
+		// Wrapped once: every module gets a logger that cannot throw into a call that already committed.
+		this.#logger = safeLogger(options.logger ?? silentLogger);
 		this.#random = options.random ?? Math.random;
 		this.#usageRequestTimeoutMs = options.usageRequestTimeoutMs;
 		const logger = this.#logger;
@@ -217,7 +248,12 @@ export class AuthStorage {
 		this.#generation = new GenerationCounter(logger);
 		this.#events = new CredentialDisabledEvents(logger);
 		if (options.onCredentialDisabled) this.#events.subscribe(options.onCredentialDisabled);
-		this.#blocks = new CredentialBlocks({ store, clock, logger });
+		this.#blocks = new CredentialBlocks({
+			store,
+			clock,
+			logger,
+			onChange: (reason) => this.#generation.bump(reason),
+		});
 		this.#pool = new CredentialPool({ store, logger, generation: this.#generation, blocks: this.#blocks });
 		this.#affinity = new SessionAffinity({
 			store,
@@ -294,6 +330,7 @@ export class AuthStorage {
 			blocks: this.#blocks,
 			usage,
 			pluginContext: (signal) => this.#pluginContext(signal),
+			...(options.pluginTimeoutMs !== undefined ? { timeoutMs: options.pluginTimeoutMs } : {}),
 		});
 	}
 
@@ -380,6 +417,7 @@ export class AuthStorage {
 
 	/** Subscribe to generation changes; returns unsubscribe. */
 	onGenerationChanged(listener: GenerationListener): () => void {
+		checkArg("listener", arg.listener, listener);
 		return this.#generation.subscribe(listener);
 	}
 
@@ -388,6 +426,7 @@ export class AuthStorage {
 	 * listened (up to 32) are replayed once to the first subscriber. Returns unsubscribe.
 	 */
 	onCredentialDisabled(listener: CredentialDisabledListener): () => void {
+		checkArg("listener", arg.listener, listener);
 		return this.#events.subscribe(listener);
 	}
 
@@ -395,19 +434,25 @@ export class AuthStorage {
 
 	/** Highest-precedence key for a provider (e.g. a CLI `--api-key`); not persisted. */
 	setRuntimeApiKey(provider: string, apiKey: string): void {
+		checkProvider(provider);
+		checkArg("apiKey", arg.apiKey, apiKey);
 		this.#cascade.runtime.set(provider, apiKey);
 	}
 
 	removeRuntimeApiKey(provider: string): void {
+		checkProvider(provider);
 		this.#cascade.runtime.delete(provider);
 	}
 
 	/** Config-file key for a provider (resolved through `configValueResolver`); beats stored credentials. */
 	setConfigApiKey(provider: string, apiKey: string): void {
+		checkProvider(provider);
+		checkArg("apiKey", arg.apiKey, apiKey);
 		this.#cascade.config.set(provider, apiKey);
 	}
 
 	removeConfigApiKey(provider: string): void {
+		checkProvider(provider);
 		this.#cascade.config.delete(provider);
 	}
 
@@ -418,6 +463,7 @@ export class AuthStorage {
 
 	/** Last-resort key source. */
 	setFallbackResolver(resolver: ((provider: string) => string | undefined) | undefined): void {
+		checkArg("resolver", arg.fallback, resolver, true);
 		this.#cascade.fallback = resolver;
 	}
 
@@ -430,12 +476,24 @@ export class AuthStorage {
 	 * @throws AbortedError when `options.signal` aborts (only this caller).
 	 */
 	getApiKey(provider: string, sessionId?: string, options?: SelectionOptions): Promise<string | undefined> {
-		return this.#cascade.getApiKey(provider, sessionId, options);
+		return checked(
+			() => this.#checkSelection(provider, sessionId, options),
+			() => this.#cascade.getApiKey(provider, sessionId, options),
+		);
+	}
+
+	#checkSelection(provider: unknown, sessionId: unknown, options: unknown): void {
+		checkProvider(provider);
+		checkSession(sessionId);
+		checkSelectionOptions(options);
 	}
 
 	/** A best-effort key without refreshing or recording anything. */
 	peekApiKey(provider: string): Promise<string | undefined> {
-		return this.#cascade.peekApiKey(provider, this.#clock.now());
+		return checked(
+			() => checkProvider(provider),
+			() => this.#cascade.peekApiKey(provider, this.#clock.now()),
+		);
 	}
 
 	/** The selected OAuth row's fresh access token with identity fields (no overrides). */
@@ -444,6 +502,7 @@ export class AuthStorage {
 		sessionId?: string,
 		options?: SelectionOptions,
 	): Promise<OAuthAccess | undefined> {
+		this.#checkSelection(provider, sessionId, options);
 		if (this.#overridden(provider)) return undefined;
 		await this.#pool.sync();
 		const selected = await this.#selector.resolveOAuth(provider, sessionId, options);
@@ -474,6 +533,7 @@ export class AuthStorage {
 
 	/** Every stored OAuth account of a provider, each refreshed independently (no ranking). */
 	async getOAuthAccesses(provider: string, options?: SelectionOptions): Promise<OAuthAccessResolution[]> {
+		this.#checkSelection(provider, undefined, options);
 		if (this.#overridden(provider)) return [];
 		await this.#pool.sync();
 		return Promise.all(this.#pool.rows(provider, "oauth").map((row) => this.#resolveAccess(row, options)));
@@ -485,6 +545,8 @@ export class AuthStorage {
 		position: number,
 		options?: SelectionOptions,
 	): Promise<OAuthAccessResolution | undefined> {
+		this.#checkSelection(provider, undefined, options);
+		checkArg("position", arg.position, position);
 		if (this.#overridden(provider)) return undefined;
 		await this.#pool.sync();
 		const row = this.#pool.rows(provider, "oauth")[position];
@@ -493,6 +555,7 @@ export class AuthStorage {
 
 	/** Stored OAuth accounts in stable order, without refreshing anything. */
 	listOAuthAccounts(provider: string): OAuthAccountSummary[] {
+		checkProvider(provider);
 		if (this.#overridden(provider)) return [];
 		return this.#pool.rows(provider, "oauth").map((row, position) => {
 			const credential = row.credential as OAuthCredential;
@@ -509,7 +572,10 @@ export class AuthStorage {
 
 	/** Replace a provider's stored credentials (duplicates of one OAuth account collapse to the last). */
 	async set(provider: string, credential: AuthCredential | AuthCredential[]): Promise<void> {
-		const list = Array.isArray(credential) ? credential : [credential];
+		checkProvider(provider);
+		const list = Array.isArray(credential)
+			? credential.map((item, i) => checkCredential(`credential[${i}]`, item))
+			: [checkCredential("credential", credential)];
 		const seen = new Set<string>();
 		const deduped: AuthCredential[] = [];
 		for (let i = list.length - 1; i >= 0; i -= 1) {
@@ -529,6 +595,7 @@ export class AuthStorage {
 
 	/** Soft-delete every credential of a provider ("deleted by user"). */
 	async remove(provider: string): Promise<void> {
+		checkProvider(provider);
 		await this.#store.rows.disableProvider(provider, DISABLED_BY_USER);
 		this.#pool.replaceProvider(provider, []);
 		this.#selector.resetProvider(provider);
@@ -536,6 +603,8 @@ export class AuthStorage {
 
 	/** Soft-delete one credential of a provider; `false` when it is not loaded. */
 	async removeCredential(provider: string, credentialId: number): Promise<boolean> {
+		checkProvider(provider);
+		checkArg("credentialId", arg.credentialId, credentialId);
 		const row = this.#pool.get(credentialId);
 		if (!row || row.provider !== provider) return false;
 		const disabled = await this.#store.rows.disable(credentialId, DISABLED_BY_USER);
@@ -550,9 +619,16 @@ export class AuthStorage {
 	 * @throws AuthpoolError `OAUTH_NOT_SUPPORTED` when the plugin has no login flow.
 	 */
 	async login(provider: string, callbacks: OAuthLoginCallbacks & { signal?: AbortSignal }): Promise<void> {
+		checkProvider(provider);
+		checkArg("callbacks", arg.loginCallbacks, callbacks);
 		const login = this.#registry.get(provider)?.oauth?.login;
 		if (!login) throw new AuthpoolError("OAUTH_NOT_SUPPORTED", `No login flow for provider ${provider}`);
-		const result = await login(callbacks, this.#pluginContext(callbacks.signal));
+		// Interactive, so no default deadline; but a caller's abort ends the wait even if the plugin ignores it.
+		const result = await raceSignal(
+			Promise.resolve().then(() => login(callbacks, this.#pluginContext(callbacks.signal))),
+			callbacks.signal,
+			"login aborted by caller",
+		);
 		if (typeof result === "string") {
 			if (!result) return;
 			await this.upsertCredential(provider, { type: "api_key", key: result });
@@ -563,17 +639,20 @@ export class AuthStorage {
 
 	/** Same as `remove`. */
 	async logout(provider: string): Promise<void> {
+		checkProvider(provider);
 		await this.remove(provider);
 	}
 
 	/** First loaded credential of a provider. */
 	get(provider: string): AuthCredential | undefined {
+		checkProvider(provider);
 		return this.#pool.rows(provider)[0]?.credential;
 	}
 
 	/** Every loaded credential: one per provider, or an array when there are several. */
 	getAll(): Record<string, AuthCredential | AuthCredential[]> {
-		const out: Record<string, AuthCredential | AuthCredential[]> = {};
+		// Null prototype: a provider named `__proto__` stays a plain key, never the result's prototype.
+		const out = Object.create(null) as Record<string, AuthCredential | AuthCredential[]>;
 		for (const provider of this.#pool.providers()) {
 			const credentials = this.#pool.rows(provider).map((row) => row.credential);
 			if (credentials.length === 1) out[provider] = credentials[0]!;
@@ -589,35 +668,43 @@ export class AuthStorage {
 
 	/** Stored credentials exist for the provider. */
 	has(provider: string): boolean {
+		checkProvider(provider);
 		return this.#pool.rows(provider).length > 0;
 	}
 
 	/** Any auth source (override, stored, env, fallback), without refreshing. */
 	hasAuth(provider: string): boolean {
+		checkProvider(provider);
 		return this.#cascade.hasAuth(provider);
 	}
 
 	/** Any auth source except an environment variable. */
 	hasNonEnvCredential(provider: string): boolean {
+		checkProvider(provider);
 		return this.#cascade.hasNonEnvCredential(provider);
 	}
 
 	hasOAuth(provider: string): boolean {
+		checkProvider(provider);
 		return this.#pool.rows(provider, "oauth").length > 0;
 	}
 
 	/** Which cascade leg supplies the provider's key (same order as `getApiKey`, no side effects). */
 	getCredentialOrigin(provider: string): CredentialOrigin | undefined {
+		checkProvider(provider);
 		return this.#cascade.origin(provider);
 	}
 
 	/** Human-readable source of the provider's key (informational). */
 	describeCredentialSource(provider: string, sessionId?: string): string | undefined {
+		checkProvider(provider);
+		checkSession(sessionId);
 		return this.#cascade.describe(provider, sessionId);
 	}
 
 	/** Loaded active rows (of one provider or all), ascending id. */
 	listStoredCredentials(provider?: string): StoredAuthCredential[] {
+		if (provider !== undefined) checkProvider(provider);
 		return provider === undefined ? this.#pool.allRows() : [...this.#pool.rows(provider)];
 	}
 
@@ -632,7 +719,14 @@ export class AuthStorage {
 		sessionId: string | undefined,
 		options?: MarkUsageLimitOptions,
 	): Promise<UsageLimitMarkResult> {
-		return this.#rotation.markUsageLimitReached(provider, sessionId, options);
+		return checked(
+			() => {
+				checkProvider(provider);
+				checkSession(sessionId);
+				checkArg("options", arg.markUsageLimit, options, true);
+			},
+			() => this.#rotation.markUsageLimitReached(provider, sessionId, options),
+		);
 	}
 
 	/** Move the session off its row after a retryable error; `true` when another row is usable now. */
@@ -641,7 +735,14 @@ export class AuthStorage {
 		sessionId: string | undefined,
 		options?: RotateSessionOptions,
 	): Promise<boolean> {
-		return this.#rotation.rotateSessionCredential(provider, sessionId, options);
+		return checked(
+			() => {
+				checkProvider(provider);
+				checkSession(sessionId);
+				checkArg("options", arg.rotate, options, true);
+			},
+			() => this.#rotation.rotateSessionCredential(provider, sessionId, options),
+		);
 	}
 
 	/** Block (60 s) and mark suspect the row that produced `apiKey`; `false` when none matches. */
@@ -650,12 +751,23 @@ export class AuthStorage {
 		apiKey: string,
 		options?: InvalidateCredentialMatchingOptions | AbortSignal,
 	): Promise<boolean> {
-		const normalized = options instanceof AbortSignal ? { signal: options } : options;
-		return this.#rotation.invalidateCredentialMatching(provider, apiKey, normalized);
+		return checked(
+			() => {
+				checkProvider(provider);
+				checkArg("apiKey", arg.apiKey, apiKey);
+				checkArg("options", arg.invalidate, options, true);
+			},
+			() => {
+				const normalized = options instanceof AbortSignal ? { signal: options } : options;
+				return this.#rotation.invalidateCredentialMatching(provider, apiKey, normalized);
+			},
+		);
 	}
 
 	/** The retry policy: resolve → force-refresh the same row → rotate to a sibling. */
 	resolver(provider: string, options?: { sessionId?: string; modelId?: string; baseUrl?: string }): ApiKeyResolver {
+		checkProvider(provider);
+		checkArg("options", arg.resolver, options, true);
 		return createApiKeyResolver(this, provider, options);
 	}
 
@@ -666,6 +778,7 @@ export class AuthStorage {
 		baseUrlResolver?: (provider: string) => string | undefined;
 		signal?: AbortSignal;
 	}): Promise<UsageReport[]> {
+		checkArg("options", arg.usageFetch, options, true);
 		await this.#pool.sync();
 		return this.#usage().fetchReports(this.#pool.allRows(), options);
 	}
@@ -685,6 +798,9 @@ export class AuthStorage {
 		headers: Record<string, string>,
 		options?: { sessionId?: string; baseUrl?: string },
 	): Promise<boolean> {
+		checkProvider(provider);
+		checkArg("headers", arg.headers, headers);
+		checkArg("options", arg.observe, options, true);
 		const row = await this.#observedRow(provider, options?.sessionId);
 		if (!row) return false;
 		return this.#usage().ingestHeaders(row, headers, { baseUrl: options?.baseUrl });
@@ -696,6 +812,9 @@ export class AuthStorage {
 		costUsd: number,
 		options?: { sessionId?: string; recordedAt?: number },
 	): Promise<boolean> {
+		checkProvider(provider);
+		checkArg("costUsd", arg.costUsd, costUsd);
+		checkArg("options", arg.observe, options, true);
 		const row = await this.#observedRow(provider, options?.sessionId);
 		if (!row) return false;
 		return this.#usage().recordCost(row, costUsd, options?.recordedAt);
@@ -703,11 +822,15 @@ export class AuthStorage {
 
 	/** Usage history (oldest first); `[]` without a ledger. */
 	listUsageHistory(query?: UsageHistoryQuery): Promise<UsageHistoryEntry[]> {
-		return this.#usage().listHistory(query);
+		return checked(
+			() => checkArg("query", arg.historyQuery, query, true),
+			() => this.#usage().listHistory(query),
+		);
 	}
 
 	/** Probe every stored row (refreshing expired OAuth first): ok true / false / null with a reason. */
 	async checkCredentials(options?: CheckCredentialsOptions): Promise<CredentialHealthResult[]> {
+		checkArg("options", arg.check, options, true);
 		await this.#pool.sync();
 		const rows = this.#pool.allRows().filter((row) => !options?.provider || row.provider === options.provider);
 		return checkCredentials(
@@ -724,12 +847,18 @@ export class AuthStorage {
 
 	/** Saved rate-limit resets of every OAuth account of a provider (live, via `plugin.resetCredits`). */
 	listResetCredits(options?: Parameters<ResetCredits["list"]>[0]): Promise<ResetCreditAccountStatus[]> {
-		return this.#resets.list(options);
+		return checked(
+			() => checkArg("options", arg.resetList, options, true),
+			() => this.#resets.list(options),
+		);
 	}
 
 	/** Spend one saved reset for an account; success lifts that row's blocks and drops its cached usage. */
 	redeemResetCredit(options: Parameters<ResetCredits["redeem"]>[0]): Promise<ResetCreditRedeemOutcome> {
-		return this.#resets.redeem(options);
+		return checked(
+			() => checkArg("options", arg.resetRedeem, options),
+			() => this.#resets.redeem(options),
+		);
 	}
 
 	// ── broker-side ─────────────────────────────────────────────────────────
@@ -749,6 +878,8 @@ export class AuthStorage {
 	 * @throws AuthpoolError `NOT_FOUND` (no such active row), `INVALID_INPUT` (not OAuth), or the refresh error.
 	 */
 	async refreshCredentialById(id: number, signal?: AbortSignal): Promise<AuthCredentialSnapshotEntry> {
+		checkArg("id", arg.credentialId, id);
+		checkArg("signal", arg.signal, signal, true);
 		await this.#pool.sync();
 		const row = this.#pool.get(id);
 		if (!row) throw new AuthpoolError("NOT_FOUND", `No active credential with id ${id}`);
@@ -761,6 +892,8 @@ export class AuthStorage {
 
 	/** Disable one row with a cause and emit `credential_disabled`; `false` when it is not active. */
 	async disableCredentialById(id: number, cause: string): Promise<boolean> {
+		checkArg("id", arg.credentialId, id);
+		checkArg("cause", arg.cause, cause);
 		const row = this.#pool.get(id) ?? (await this.#store.rows.get(id)) ?? undefined;
 		const disabled = await this.#store.rows.disable(id, cause);
 		if (!disabled || !row) return false;
@@ -771,7 +904,9 @@ export class AuthStorage {
 
 	/** Upsert by identity (same account → same row); returns the provider's redacted entries. */
 	async upsertCredential(provider: string, credential: AuthCredential): Promise<AuthCredentialSnapshotEntry[]> {
-		const { row } = await this.#store.rows.upsertByIdentity(provider, credential);
+		checkProvider(provider);
+		const snapshot = checkCredential("credential", credential);
+		const { row } = await this.#store.rows.upsertByIdentity(provider, snapshot);
 		this.#pool.upsert(row);
 		this.#selector.resetProvider(provider);
 		return this.#pool.rows(provider).map((entry) => snapshotEntry(entry, this.#blocks));

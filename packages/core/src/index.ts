@@ -46,7 +46,7 @@ export { drawForSession, rotate, type SelectionOptions, sessionStartIndex } from
 export * from "./store/encryption/index";
 export * from "./store/memory-store";
 export * from "./store/store";
-export { checkStoreInput, storeInputSchemas } from "./store/store-input";
+export { checkStoreInput, plainCopy, storeInputSchemas } from "./store/store-input";
 export * from "./types";
 export * from "./usage/health";
 export * from "./usage/report";
@@ -55,5 +55,7 @@ export * from "./usage/service";
 export * from "./usage/types";
 export { raceSignal, sleep, withTimeout } from "./util/abort";
 export * from "./util/hash";
+export { MAX_SESSION_ID_LENGTH, PROVIDER_ID_PATTERN } from "./util/input";
 export { LruMap } from "./util/lru";
 export * from "./util/redact";
+export { safeLogger } from "./util/safe-logger";

@@ -390,3 +390,26 @@ describe("lifecycle", () => {
 		expect(error.message).not.toContain("access-token");
 	});
 });
+
+describe("credentials snapshotted once", () => {
+	it("ignores toJSON: the stored row is the validated plain copy", async () => {
+		const path = join(dir, "tojson.db");
+		const store = await open({ path });
+		const hostile = {
+			type: "oauth",
+			access: "test-access-1",
+			refresh: "test-refresh-1",
+			expires: 5,
+			email: "a@x.io",
+			toJSON: () => ({ type: "api_key", key: "test-key-swapped" }),
+		};
+		const { row } = await store.rows.upsertByIdentity("acme", hostile as never);
+		const expected = { type: "oauth", access: "test-access-1", refresh: "test-refresh-1", expires: 5, email: "a@x.io" };
+		expect(row.credential).toEqual(expected);
+		await store.close();
+		const reopened = await open({ path });
+		expect((await reopened.rows.listActive()).map((entry) => entry.credential)).toEqual([expected]);
+		const invalid = { type: "api_key", toJSON: () => ({ type: "api_key", key: "test-key-1" }) };
+		await expect(reopened.rows.insert("acme", invalid as never)).rejects.toMatchObject({ code: "INVALID_INPUT" });
+	});
+});

@@ -11,6 +11,7 @@ import {
 	checkStoreInput,
 	credentialIdentityKey,
 	storeInputSchemas as input,
+	plainCopy,
 	REPLACED_BY_NEWER,
 	type StoredAuthCredential,
 } from "@authpool/core";
@@ -63,10 +64,13 @@ interface EncodedCredential {
 }
 
 function encode(credential: AuthCredential): EncodedCredential {
-	checkStoreInput(input.credential, credential, "credential");
+	// Validate and serialise one plain copy (toJSON ignored), so a hostile toJSON cannot commit
+	// something other than what passed validation.
+	const snapshot = plainCopy(credential);
+	checkStoreInput(input.credential, snapshot, "credential");
 	let data: string;
 	try {
-		data = JSON.stringify(credential);
+		data = JSON.stringify(snapshot);
 	} catch (cause) {
 		throw new AuthpoolError("INVALID_INPUT", "Invalid credential: not JSON-serialisable", { cause });
 	}

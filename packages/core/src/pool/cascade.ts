@@ -136,7 +136,7 @@ export class KeyCascade {
 		if (oauth) return oauth.apiKey;
 		const env = this.#env(provider);
 		if (env) return env.value;
-		const row = await this.#o.selector.selectApiKey(provider, sessionId);
+		const row = await this.#o.selector.selectApiKey(provider, sessionId, options);
 		if (row && row.credential.type === "api_key") {
 			const resolved = await this.#resolveConfig(row.credential.key);
 			if (resolved) return resolved;

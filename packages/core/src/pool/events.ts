@@ -107,11 +107,18 @@ export class GenerationCounter {
 
 	bump(reason: string): number {
 		this.#value += 1;
+		const report = (error: unknown) => {
+			this.#logger.debug("generation listener failed", { reason, error: redactString(errorMessage(error)) });
+		};
 		for (const listener of [...this.#listeners]) {
 			try {
-				listener(this.#value);
+				const result: unknown = listener(this.#value);
+				// An async listener's rejection must not surface as an unhandled rejection.
+				if (result && typeof (result as PromiseLike<unknown>).then === "function") {
+					(result as Promise<unknown>).then(undefined, report);
+				}
 			} catch (error) {
-				this.#logger.debug("generation listener failed", { reason, error: redactString(errorMessage(error)) });
+				report(error);
 			}
 		}
 		return this.#value;

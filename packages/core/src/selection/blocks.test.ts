@@ -90,4 +90,38 @@ describe("CredentialBlocks", () => {
 		expect(blocks.isBlocked(1, "acme:oauth")).toBe(false);
 		expect(blocks.blockedUntil(2, "acme:oauth")).toBe(clock.now() + 5_000);
 	});
+
+	it("reports every change of the effective block set, and only changes", async () => {
+		const clock = manualClock();
+		const store = createMemoryStore({ clock });
+		const reasons: string[] = [];
+		const blocks = new CredentialBlocks({ store, clock, logger: silentLogger, onChange: (r) => reasons.push(r) });
+		const now = clock.now();
+		await blocks.block(1, "acme:api_key", now + 60_000, { kind: "usage" });
+		await blocks.block(1, "acme:api_key", now + 10_000, { kind: "usage" });
+		expect(reasons).toEqual(["block-set"]);
+		expect(await blocks.heal(1, "acme:api_key", "", now + 1)).toBe(true);
+		expect(reasons).toEqual(["block-set", "block-lifted"]);
+		await blocks.block(2, "acme:api_key", now + 1_000);
+		clock.advance(2_000);
+		expect(blocks.isBlocked(2, "acme:api_key")).toBe(false);
+		expect(blocks.isBlocked(2, "acme:api_key")).toBe(false);
+		expect(reasons.slice(2)).toEqual(["block-set", "block-expired"]);
+		// Learned from the store (a peer wrote it), then the same set again: one change only.
+		const peer = { credentialId: 3, providerKey: "acme:api_key", scope: "", blockedUntil: clock.now() + 5_000 };
+		blocks.replaceAll([{ ...peer, updatedAt: clock.now() }]);
+		blocks.replaceAll([{ ...peer, updatedAt: clock.now() }]);
+		expect(reasons.slice(4)).toEqual(["blocks-reloaded"]);
+		await blocks.clear(3);
+		expect(reasons.at(-1)).toBe("blocks-cleared");
+		const throwing = new CredentialBlocks({
+			store,
+			clock,
+			logger: silentLogger,
+			onChange: () => {
+				throw new Error("listener down");
+			},
+		});
+		await expect(throwing.block(4, "acme:api_key", clock.now() + 1_000)).resolves.toBeGreaterThan(clock.now());
+	});
 });

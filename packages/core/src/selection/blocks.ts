@@ -44,6 +44,11 @@ export interface CredentialBlocksOptions {
 	logger: Logger;
 	/** @default MAX_BLOCK_MS */
 	maxBlockMs?: number;
+	/**
+	 * Called after the effective block set changed: a block set or extended, lifted, noticed expired, or
+	 * learned from the store (a peer). Must not throw (it is called synchronously from reads too).
+	 */
+	onChange?: (reason: string) => void;
 }
 
 /** In-memory mirror of the store's blocks with max-merge, a cap and early healing. */
@@ -53,12 +58,32 @@ export class CredentialBlocks {
 	readonly #clock: Clock;
 	readonly #logger: Logger;
 	readonly #maxBlockMs: number;
+	readonly #onChange: (reason: string) => void;
 
 	constructor(options: CredentialBlocksOptions) {
 		this.#store = options.store;
 		this.#clock = options.clock;
 		this.#logger = options.logger;
 		this.#maxBlockMs = options.maxBlockMs ?? MAX_BLOCK_MS;
+		this.#onChange = options.onChange ?? (() => {});
+	}
+
+	#changed(reason: string): void {
+		try {
+			this.#onChange(reason);
+		} catch {
+			// A listener failure must not break the read or write that noticed the change.
+		}
+	}
+
+	/** The live entry under `key`; an expired one is dropped (and reported as a change) once noticed. */
+	#live(key: string, now: number): BlockEntry | undefined {
+		const entry = this.#entries.get(key);
+		if (!entry) return undefined;
+		if (entry.blockedUntil > now) return entry;
+		this.#entries.delete(key);
+		this.#changed("block-expired");
+		return undefined;
 	}
 
 	/**
@@ -69,9 +94,15 @@ export class CredentialBlocks {
 	 */
 	replaceAll(blocks: readonly CredentialBlock[]): void {
 		const previous = new Map(this.#entries);
+		const now = this.#clock.now();
 		this.#entries.clear();
+		let changed = false;
 		for (const block of blocks) {
+			// Expired rows a store has not purged yet are not blocks; adopting them would only re-notice them.
+			if (block.blockedUntil <= now) continue;
 			const key = entryKey(block.credentialId, block.providerKey, block.scope);
+			const before = previous.get(key);
+			if (!before || before.blockedUntil !== block.blockedUntil) changed = true;
 			this.#entries.set(key, {
 				credentialId: block.credentialId,
 				providerKey: block.providerKey,
@@ -81,6 +112,11 @@ export class CredentialBlocks {
 				kind: previous.get(key)?.kind ?? "retry-after",
 			});
 		}
+		// A dropped entry is a lifted block, or an expired one noticed only now: both are changes.
+		for (const key of previous.keys()) {
+			if (!this.#entries.has(key)) changed = true;
+		}
+		if (changed) this.#changed("blocks-reloaded");
 	}
 
 	/**
@@ -90,11 +126,11 @@ export class CredentialBlocks {
 	blockedUntil(credentialId: number, providerKey: string, scope = ""): number | undefined {
 		const now = this.#clock.now();
 		let until: number | undefined;
-		const whole = this.#entries.get(entryKey(credentialId, providerKey, ""));
-		if (whole && whole.blockedUntil > now) until = whole.blockedUntil;
+		const whole = this.#live(entryKey(credentialId, providerKey, ""), now);
+		if (whole) until = whole.blockedUntil;
 		if (scope !== "") {
-			const scoped = this.#entries.get(entryKey(credentialId, providerKey, scope));
-			if (scoped && scoped.blockedUntil > now && (until === undefined || scoped.blockedUntil > until)) {
+			const scoped = this.#live(entryKey(credentialId, providerKey, scope), now);
+			if (scoped && (until === undefined || scoped.blockedUntil > until)) {
 				until = scoped.blockedUntil;
 			}
 		}
@@ -133,10 +169,14 @@ export class CredentialBlocks {
 			// A refresh-failure block must never be healed by a usage report, whoever extended it.
 			kind: live?.kind === "refresh" || kind === "refresh" ? "refresh" : kind,
 		});
+		if (!live || live.blockedUntil !== blockedUntil) this.#changed("block-set");
 		return this.#store.blocks.upsert({ credentialId, providerKey, scope, blockedUntil }).then(
 			(effective) => {
 				const current = this.#entries.get(key);
-				if (current && effective.blockedUntil > current.blockedUntil) current.blockedUntil = effective.blockedUntil;
+				if (current && effective.blockedUntil > current.blockedUntil) {
+					current.blockedUntil = effective.blockedUntil;
+					this.#changed("block-extended");
+				}
 				return Math.max(effective.blockedUntil, blockedUntil);
 			},
 			(error: unknown) => {
@@ -164,6 +204,7 @@ export class CredentialBlocks {
 			if (entry?.kind !== "usage" || entry.updatedAt > reportFetchedAt) continue;
 			this.#entries.delete(key);
 			lifted = true;
+			this.#changed("block-lifted");
 			await this.#deleteFromStore(credentialId, candidate);
 		}
 		return lifted;
@@ -171,9 +212,14 @@ export class CredentialBlocks {
 
 	/** Drop every block of a row (reset credit redeemed, row removed). */
 	async clear(credentialId: number): Promise<void> {
+		let lifted = false;
 		for (const [key, entry] of this.#entries) {
-			if (entry.credentialId === credentialId) this.#entries.delete(key);
+			if (entry.credentialId === credentialId) {
+				this.#entries.delete(key);
+				lifted = true;
+			}
 		}
+		if (lifted) this.#changed("blocks-cleared");
 		await this.#deleteFromStore(credentialId);
 	}
 
@@ -181,8 +227,8 @@ export class CredentialBlocks {
 	list(credentialId?: number): CredentialBlock[] {
 		const now = this.#clock.now();
 		const out: CredentialBlock[] = [];
-		for (const entry of this.#entries.values()) {
-			if (entry.blockedUntil <= now) continue;
+		for (const [key, entry] of [...this.#entries]) {
+			if (!this.#live(key, now)) continue;
 			if (credentialId !== undefined && entry.credentialId !== credentialId) continue;
 			out.push({
 				credentialId: entry.credentialId,

@@ -180,19 +180,27 @@ export class CredentialSelector {
 		return rows.find((row) => !this.#o.blocks.isBlocked(row.id, providerKey)) ?? rows[0];
 	}
 
-	/** Pick a stored API key row (pin, then hash/round-robin order, skipping blocked rows). */
-	async selectApiKey(provider: string, sessionId?: string): Promise<StoredAuthCredential | undefined> {
+	/**
+	 * Pick a stored API key row (pin, then hash/round-robin order, skipping blocked rows). Model-scoped
+	 * blocks (the strategy's `blockScope` for `options.modelId`) apply as they do to OAuth rows.
+	 */
+	async selectApiKey(
+		provider: string,
+		sessionId?: string,
+		options: Pick<SelectionOptions, "modelId"> = {},
+	): Promise<StoredAuthCredential | undefined> {
 		const rows = this.#o.pool.rows(provider, "api_key");
 		if (rows.length === 0) return undefined;
 		const providerKey = providerTypeKey(provider, "api_key");
+		const scope = this.#o.registry.get(provider)?.ranking?.blockScope?.({ modelId: options.modelId }) ?? "";
 		const pinned = await this.#pinned(provider, "api_key", sessionId);
 		let chosen: StoredAuthCredential | undefined;
-		if (pinned && !this.#o.blocks.isBlocked(pinned.id, providerKey)) {
+		if (pinned && !this.#o.blocks.isBlocked(pinned.id, providerKey, scope)) {
 			chosen = pinned;
 		} else {
 			let fallback: { row: StoredAuthCredential; until: number } | undefined;
 			for (const row of this.#order(rows, providerKey, sessionId)) {
-				const until = this.#o.blocks.blockedUntil(row.id, providerKey);
+				const until = this.#o.blocks.blockedUntil(row.id, providerKey, scope);
 				if (until === undefined) {
 					chosen = row;
 					break;

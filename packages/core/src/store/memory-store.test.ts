@@ -200,3 +200,41 @@ describe("createMemoryStore", () => {
 		expect(await b.rows.listActive()).toHaveLength(1);
 	});
 });
+
+describe("memory store: credentials snapshotted once", () => {
+	it("ignores toJSON: what is validated is what is stored, on every write path", async () => {
+		const store = createMemoryStore({ clock: testClock() });
+		const hostile = (key: string) => ({
+			type: "api_key",
+			key,
+			toJSON: () => ({ type: "api_key", key: "test-key-swapped" }),
+		});
+		const inserted = await store.rows.insert("acme", hostile("test-key-1") as never);
+		expect(inserted.credential).toEqual({ type: "api_key", key: "test-key-1" });
+		await store.rows.replaceProvider("other", [hostile("test-key-2")] as never);
+		const dropsRefresh = {
+			type: "oauth",
+			access: "test-access-1",
+			refresh: "test-refresh-1",
+			expires: 5,
+			email: "a@x.io",
+			toJSON: () => ({ type: "oauth", access: "test-access-1", expires: 5 }),
+		};
+		await store.rows.upsertByIdentity("acme", dropsRefresh as never);
+		expect((await store.rows.listActive()).map((row) => row.credential)).toEqual([
+			{ type: "api_key", key: "test-key-1" },
+			{ type: "api_key", key: "test-key-2" },
+			{ type: "oauth", access: "test-access-1", refresh: "test-refresh-1", expires: 5, email: "a@x.io" },
+		]);
+	});
+
+	it("a toJSON cannot make an invalid credential pass validation", async () => {
+		const store = createMemoryStore({ clock: testClock() });
+		const invalid = { type: "api_key", toJSON: () => ({ type: "api_key", key: "test-key-1" }) };
+		await expect(store.rows.insert("acme", invalid as never)).rejects.toMatchObject({ code: "INVALID_INPUT" });
+		const cyclic: Record<string, unknown> = { type: "api_key", key: "test-key-1" };
+		cyclic.self = cyclic;
+		await expect(store.rows.insert("acme", cyclic as never)).rejects.toMatchObject({ code: "INVALID_INPUT" });
+		expect(await store.rows.listActive()).toEqual([]);
+	});
+});

@@ -22,7 +22,7 @@ import {
 	type StaleLease,
 	type StoreCapabilities,
 } from "./store";
-import { checkStoreInput, storeInputSchemas } from "./store-input";
+import { checkStoreInput, plainCopy, storeInputSchemas } from "./store-input";
 
 const HOUR_MS = 3_600_000;
 const BACKEND_BRAND = Symbol.for("authpool.memory-store-backend");
@@ -109,12 +109,10 @@ const check = checkStoreInput;
  * persistent store would give back (and cannot hold cycles, functions or other garbage).
  */
 function normaliseCredential(value: unknown): AuthCredential {
-	check(schemas.credential, value, "credential");
-	try {
-		return JSON.parse(JSON.stringify(value)) as AuthCredential;
-	} catch (cause) {
-		throw new AuthpoolError("INVALID_INPUT", "Invalid credential: not JSON-serialisable", { cause });
-	}
+	// One plain copy (no toJSON), validated and stored as is: a hostile toJSON cannot swap fields later.
+	const snapshot = plainCopy(value);
+	check(schemas.credential, snapshot, "credential");
+	return snapshot as AuthCredential;
 }
 
 function blockKey(key: CredentialBlockKey): string {

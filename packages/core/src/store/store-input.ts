@@ -76,3 +76,50 @@ export function checkStoreInput<T>(schema: z.ZodType<T>, value: unknown, what: s
 	);
 	throw new AuthpoolError("INVALID_INPUT", `Invalid ${what}: ${issues.join("; ")}`, { details: { issues } });
 }
+
+const MAX_COPY_DEPTH = 32;
+
+function copyValue(value: unknown, depth: number, seen: Set<object>): unknown {
+	if (value === null || typeof value === "string" || typeof value === "boolean") return value;
+	// JSON turns non-finite numbers into null; keep that so validation judges what a store would hold.
+	if (typeof value === "number") return Number.isFinite(value) ? value : null;
+	if (typeof value !== "object") {
+		if (typeof value === "bigint") throw new AuthpoolError("INVALID_INPUT", "Invalid credential: holds a bigint");
+		return undefined;
+	}
+	if (depth > MAX_COPY_DEPTH || seen.has(value)) {
+		throw new AuthpoolError("INVALID_INPUT", "Invalid credential: too deep or cyclic");
+	}
+	if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : value.toISOString();
+	seen.add(value);
+	try {
+		if (Array.isArray(value)) {
+			return Array.from({ length: value.length }, (_, i) => copyValue(value[i], depth + 1, seen) ?? null);
+		}
+		const out: Record<string, unknown> = {};
+		for (const key of Object.keys(value)) {
+			// Each field is read exactly once, so a getter cannot show validation one value and the store another.
+			const field = copyValue((value as Record<string, unknown>)[key], depth + 1, seen);
+			if (field !== undefined)
+				Object.defineProperty(out, key, { value: field, enumerable: true, writable: true, configurable: true });
+		}
+		return out;
+	} finally {
+		seen.delete(value);
+	}
+}
+
+/**
+ * A plain JSON-shaped copy of `value` that ignores every `toJSON` and reads each own enumerable field
+ * once (functions and `undefined` dropped, non-finite numbers → `null`, as JSON would). Validate and
+ * store this copy, never the original, so what was checked is what gets committed.
+ * @throws AuthpoolError `INVALID_INPUT` for cycles, nesting deeper than 32, bigints, or a throwing getter.
+ */
+export function plainCopy(value: unknown): unknown {
+	try {
+		return copyValue(value, 0, new Set());
+	} catch (error) {
+		if (AuthpoolError.isInstance(error)) throw error;
+		throw new AuthpoolError("INVALID_INPUT", "Invalid credential: a field could not be read", { cause: error });
+	}
+}

@@ -11,6 +11,7 @@ import type { CredentialBlocks } from "../selection/blocks";
 import type { CredentialRotation } from "../selection/rotation";
 import type { CredentialSelector } from "../selection/select";
 import type { OAuthCredential } from "../types";
+import { boundedCall, isAbortOrTimeout } from "../util/abort";
 import { redactString } from "../util/redact";
 import type { UsageService } from "./service";
 
@@ -48,7 +49,12 @@ export interface ResetCreditsOptions {
 	blocks: CredentialBlocks;
 	usage: () => UsageService;
 	pluginContext: (signal?: AbortSignal) => PluginContext;
+	/** Bound of one plugin call (`list`, `redeem`). @default DEFAULT_PLUGIN_TIMEOUT_MS */
+	timeoutMs?: number;
 }
+
+/** Default bound of one reset-credit plugin call. */
+export const DEFAULT_PLUGIN_TIMEOUT_MS = 30_000;
 
 /** Reset credits of a pool's accounts. */
 export class ResetCredits {
@@ -56,6 +62,18 @@ export class ResetCredits {
 
 	constructor(options: ResetCreditsOptions) {
 		this.#o = options;
+	}
+
+	/** Run a plugin call with the caller's signal and the timeout; the plugin sees the combined signal. */
+	#call<T>(
+		what: string,
+		signal: AbortSignal | undefined,
+		baseUrl: string | undefined,
+		task: (ctx: PluginContext & { baseUrl?: string }) => Promise<T> | T,
+	): Promise<T> {
+		return boundedCall(this.#o.timeoutMs ?? DEFAULT_PLUGIN_TIMEOUT_MS, what, signal, (bounded) =>
+			task({ ...this.#o.pluginContext(bounded), ...(baseUrl ? { baseUrl } : {}) }),
+		);
 	}
 
 	/** Saved rate-limit resets of every OAuth account of a provider (live, via `plugin.resetCredits`). */
@@ -84,13 +102,13 @@ export class ResetCredits {
 				if (credential.email) base.email = credential.email;
 				try {
 					const fresh = await this.#o.selector.freshRow(row, { signal: options?.signal });
-					const list = await plugin.list(fresh.credential as OAuthCredential, {
-						...this.#o.pluginContext(options?.signal),
-						...(baseUrl ? { baseUrl } : {}),
-					});
+					const list = await this.#call("reset credit list", options?.signal, baseUrl, (ctx) =>
+						plugin.list(fresh.credential as OAuthCredential, ctx),
+					);
 					if (!list) return { ...base, error: "Failed to load saved resets" };
 					return { ...base, availableCount: list.availableCount, credits: list.credits };
 				} catch (error) {
+					if (isAbortOrTimeout(error)) throw error;
 					return { ...base, error: redactString(errorMessage(error)) };
 				}
 			}),
@@ -129,15 +147,19 @@ export class ResetCredits {
 			return { ok: false, code: "account_unavailable", ...identity };
 		}
 		const baseUrl = options.baseUrlResolver?.(provider);
-		const ctx = { ...this.#o.pluginContext(options.signal), ...(baseUrl ? { baseUrl } : {}) };
 		let creditId = options.creditId;
 		if (!creditId) {
-			const list = await plugin.list(credential, ctx);
+			const list = await this.#call("reset credit list", options.signal, baseUrl, (ctx) =>
+				plugin.list(credential, ctx),
+			);
 			const credit = list?.credits.find((entry) => (entry.status ?? "available") === "available") ?? list?.credits[0];
 			if (!credit) return { ok: false, code: "no_credit", ...identity };
 			creditId = credit.id;
 		}
-		const result = await plugin.redeem(credential, creditId, { ...ctx, requestId: randomUUID() });
+		const chosen = creditId;
+		const result = await this.#call("reset credit redeem", options.signal, baseUrl, (ctx) =>
+			plugin.redeem(credential, chosen, { ...ctx, requestId: randomUUID() }),
+		);
 		if (result.ok) {
 			await this.#o.usage().invalidate(row);
 			await this.#o.blocks.clear(row.id);

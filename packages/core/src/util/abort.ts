@@ -73,3 +73,26 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 		signal?.addEventListener("abort", onAbort, { once: true });
 	});
 }
+
+/**
+ * Call into plugin code under both the caller's `signal` and a `timeoutMs` deadline: `task` gets a
+ * signal that fires on either, and the call rejects with `AbortedError` / a `TIMEOUT` error even when
+ * the plugin ignores its signal and never settles.
+ */
+export function boundedCall<T>(
+	timeoutMs: number,
+	message: string,
+	signal: AbortSignal | undefined,
+	task: (signal: AbortSignal) => Promise<T> | T,
+): Promise<T> {
+	if (signal?.aborted) return Promise.reject(new AbortedError(`${message}: aborted by caller`));
+	const bounded = withTimeout(timeoutMs, `${message}: timed out`, async (deadline) =>
+		task(signal ? AbortSignal.any([signal, deadline]) : deadline),
+	);
+	return raceSignal(bounded, signal, `${message}: aborted by caller`);
+}
+
+/** The error is this call's own abort or deadline (to be rethrown, not folded into a result). */
+export function isAbortOrTimeout(error: unknown): boolean {
+	return AuthpoolError.isInstance(error) && (error.code === "ABORTED" || error.code === "TIMEOUT");
+}
