@@ -20,8 +20,18 @@ echo "== typecheck"
 "${PNPM[@]}" run typecheck
 echo "== lint"
 "${PNPM[@]}" run lint
-echo "== test"
+echo "== changesets"
 mkdir -p .tmp
+rm -f .tmp/changeset-status.json
+# `changeset status` exits non-zero when packages changed without a changeset; that is not a test
+# failure. What fails the run is a planned major, judged from the JSON it writes.
+"${PNPM[@]}" exec changeset status --output=.tmp/changeset-status.json || true
+if [ -f .tmp/changeset-status.json ]; then
+	node scripts/check-changesets.mjs .tmp/changeset-status.json
+else
+	echo "changesets: no status written (no base branch here?); skipped"
+fi
+echo "== test"
 status=0
 "${PNPM[@]}" exec vitest run --reporter=default --reporter=json --outputFile=.tmp/vitest-results.json "$@" || status=$?
 # One plain closing line ("N passed, N failed") for tools that read the end of the log.
