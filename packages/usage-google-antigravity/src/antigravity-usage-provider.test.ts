@@ -28,7 +28,7 @@ function percent(remaining: number) {
 }
 
 describe("parseAntigravityModels", () => {
-	it("maps the providers.md example: counters deduped, a fraction-less entry is exhausted, sorted by pressure", () => {
+	it("maps the recorded example: counters deduped, a fraction-less entry is exhausted, sorted by pressure", () => {
 		const limits = parseAntigravityModels(
 			example,
 			{ provider: PROVIDER, projectId: "proj-1", accountId: "acct-1" },

@@ -82,7 +82,7 @@ function toEntry(value: unknown): QuotaEntry | undefined {
 	return entry;
 }
 
-/** Flatten every quota key family of one model into entries (providers.md §2.4 "Fields read"). */
+/** Flatten every quota key family of one model into entries. */
 function collectEntries(model: Record<string, unknown>): QuotaEntry[] {
 	const entries: QuotaEntry[] = [];
 	const source: Pick<QuotaEntry, "apiProvider" | "modelProvider"> = {};
@@ -304,7 +304,7 @@ function isTransientStatus(status: number): boolean {
 
 /**
  * The Antigravity usage provider: `fetchAvailableModels` across the endpoint fallback list
- * (providers.md §2.4). `null` on failure (including a network error at the last endpoint); throws only
+ *. `null` on failure (including a network error at the last endpoint); throws only
  * when `params.signal` aborts.
  */
 export function createAntigravityUsageProvider(options: AntigravityUsageProviderOptions = {}): UsageProvider {

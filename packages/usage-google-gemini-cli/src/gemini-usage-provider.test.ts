@@ -52,7 +52,7 @@ function params(credential: Partial<UsageFetchParams["credential"]> = {}, extra:
 }
 
 describe("parseGeminiQuotaBuckets", () => {
-	it("maps the providers.md example to one limit per bucket", () => {
+	it("maps the recorded example to one limit per bucket", () => {
 		const limits = parseGeminiQuotaBuckets(retrieveUserQuota, {
 			provider: PROVIDER,
 			accountId: "acct-1",

@@ -145,7 +145,7 @@ function throwIfAborted(signal: AbortSignal | undefined): void {
 
 /**
  * The Gemini CLI usage provider: `loadCodeAssist` (project + tier, best effort) then
- * `retrieveUserQuota` (providers.md §2.3). No retry; `null` on failure; throws only when
+ * `retrieveUserQuota`. No retry; `null` on failure; throws only when
  * `params.signal` aborts.
  */
 export function createGeminiUsageProvider(options: GeminiUsageProviderOptions = {}): UsageProvider {

@@ -1,5 +1,5 @@
 /**
- * Auth precedence (DESIGN.md §4): runtime override → config override → stored OAuth (refreshed) →
+ * Auth precedence (docs/selection.md "Precedence"): runtime override → config override → stored OAuth (refreshed) →
  * environment variable → stored API key → fallback resolver. `origin`/`describe` report the same
  * order from memory with no side effects.
  */

@@ -1,5 +1,5 @@
 /**
- * Error classification (reference/providers.md §5): definitive OAuth failures, usage-limit outcomes,
+ * Error classification: definitive OAuth failures, usage-limit outcomes,
  * rate-limit reasons, and HTTP statuses carried by errors.
  */
 import { OAuthRefreshError } from "../errors";
@@ -9,7 +9,7 @@ const DEFINITIVE_PATTERN = /invalid_grant|invalid_token|unauthorized_client|\bre
 const TRANSIENT_PATTERN =
 	/timeout|network|fetch failed|ECONN(?:REFUSED|RESET)|ETIMEDOUT|EAI_AGAIN|socket hang up|\b(?:408|425|429|5\d{2})\b|rate.?limit|too many requests|temporar|unavailable|forbidden|permission_denied|cloudflare|captcha/i;
 
-/** providers.md §5.1, on a message. */
+/** Definitive OAuth failure (docs/refresh-protocol.md "Error classification"), judged on a message. */
 export function isDefinitiveOAuthFailureMessage(message: string): boolean {
 	if (DEFINITIVE_PATTERN.test(message)) return true;
 	return /\b401\b/.test(message) && !TRANSIENT_PATTERN.test(message);
@@ -42,7 +42,7 @@ export type RateLimitReason =
 	| "SERVER_ERROR"
 	| "UNKNOWN";
 
-/** providers.md §5.2 `parseRateLimitReason`. */
+/** `parseRateLimitReason` (docs/refresh-protocol.md "Error classification"). */
 export function parseRateLimitReason(message: string): RateLimitReason {
 	const m = message.toLowerCase();
 	if (m.includes("quota will reset") || m.includes("exhausted your capacity")) return "QUOTA_EXHAUSTED";
@@ -87,7 +87,7 @@ export function rateLimitBackoffMs(reason: RateLimitReason, random: () => number
 	}
 }
 
-/** providers.md §5.2 `isUsageLimitOutcome`. */
+/** `isUsageLimitOutcome` (docs/refresh-protocol.md "Error classification"). */
 export function isUsageLimitOutcome(status?: number, message?: string): boolean {
 	if (message && (USAGE_LIMIT_PATTERN.test(message) || ACCOUNT_RATE_LIMIT_PATTERN.test(message))) return true;
 	if (status !== 429) return false;
