@@ -206,7 +206,7 @@ describe("createAntigravityUsageProvider().fetchUsage", () => {
 	it("reads the version from AUTHPOOL_ANTIGRAVITY_VERSION without a warning", async () => {
 		const agents: string[] = [];
 		const fetch: FetchLike = async (_input, init) => {
-			agents.push((init?.headers as Record<string, string>)["User-Agent"] ?? "");
+			agents.push((init?.headers as Record<string, string> | undefined)?.["User-Agent"] ?? "");
 			return json(example);
 		};
 		const { logger, warnings } = recordingLogger();
@@ -219,7 +219,7 @@ describe("createAntigravityUsageProvider().fetchUsage", () => {
 	it("still reads the legacy PI_AI_ANTIGRAVITY_VERSION, warning once per provider", async () => {
 		const agents: string[] = [];
 		const fetch: FetchLike = async (_input, init) => {
-			agents.push((init?.headers as Record<string, string>)["User-Agent"] ?? "");
+			agents.push((init?.headers as Record<string, string> | undefined)?.["User-Agent"] ?? "");
 			return json(example);
 		};
 		const { logger, warnings } = recordingLogger();

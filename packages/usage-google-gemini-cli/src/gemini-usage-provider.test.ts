@@ -155,7 +155,7 @@ describe("createGeminiUsageProvider().fetchUsage", () => {
 	it("still reads the legacy PI_AI_GEMINI_CLI_VERSION, warning once per provider; the new name wins", async () => {
 		const agents: string[] = [];
 		const fetch: FetchLike = async (input, init) => {
-			agents.push((init?.headers as Record<string, string>)["User-Agent"] ?? "");
+			agents.push((init?.headers as Record<string, string> | undefined)?.["User-Agent"] ?? "");
 			return String(input).endsWith(":loadCodeAssist") ? json(loadCodeAssist) : json(retrieveUserQuota);
 		};
 		const warnings: string[] = [];
