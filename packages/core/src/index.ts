@@ -52,7 +52,8 @@ export * from "./usage/report";
 export type { ResetCreditAccountStatus, ResetCreditRedeemOutcome, ResetCreditTarget } from "./usage/resets";
 export * from "./usage/service";
 export * from "./usage/types";
-export { raceSignal, sleep, withTimeout } from "./util/abort";
-export * from "./util/hash";
-export { LruMap } from "./util/lru";
-export * from "./util/redact";
+// util/ is internal: only what callers or the built-in plugins need is exported. `sleep` and
+// `sha256Hex` are marked @internal (plugins in this repo use them; they may move without notice).
+export { sleep } from "./util/abort";
+export { sha256Hex, xxHash32 } from "./util/hash";
+export { redact, redactString } from "./util/redact";
