@@ -1,6 +1,6 @@
 /**
  * Secrets never leave through logs, thrown errors, events or snapshots — even when a sloppy plugin puts
- * token bytes into its own error messages (DESIGN.md §9).
+ * token bytes into its own error messages (SECURITY.md).
  */
 import { describe, expect, it } from "vitest";
 import { AuthStorage } from "./auth-storage";

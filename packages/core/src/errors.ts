@@ -1,5 +1,5 @@
 /**
- * One branded base error with a closed code union (STYLE.md "Errors").
+ * One branded base error with a closed code union (CONTRIBUTING.md "House rules").
  * Messages never contain secrets: credentials are named by provider + id (+ email).
  */
 

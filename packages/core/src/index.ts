@@ -53,9 +53,9 @@ export * from "./usage/report";
 export type { ResetCreditAccountStatus, ResetCreditRedeemOutcome, ResetCreditTarget } from "./usage/resets";
 export * from "./usage/service";
 export * from "./usage/types";
-export { raceSignal, sleep, withTimeout } from "./util/abort";
-export * from "./util/hash";
+// util/ is internal: only what callers or the built-in plugins need is exported. `sleep` and
+// `sha256Hex` are marked @internal (plugins in this repo use them; they may move without notice).
+export { sleep } from "./util/abort";
+export { sha256Hex, xxHash32 } from "./util/hash";
 export { MAX_SESSION_ID_LENGTH, PROVIDER_ID_PATTERN } from "./util/input";
-export { LruMap } from "./util/lru";
-export * from "./util/redact";
-export { safeLogger } from "./util/safe-logger";
+export { redact, redactString } from "./util/redact";

@@ -1,5 +1,5 @@
 /**
- * The provider plugin contract (DESIGN.md §5). A plugin is a plain object; every side effect goes
+ * The provider plugin contract (docs/provider-plugins.md). A plugin is a plain object; every side effect goes
  * through the context it is handed (fetch, clock, signal, logger, env), never through globals.
  */
 import { AuthpoolError } from "./errors";

@@ -1,5 +1,5 @@
 /**
- * The credential model shared by every authpool package (DESIGN.md §2).
+ * The credential model shared by every authpool package (docs/credential-model.md).
  */
 
 /** A static API key. */

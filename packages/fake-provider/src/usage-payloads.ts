@@ -1,5 +1,5 @@
 /**
- * Usage payloads per provider, shaped like reference/providers.md §2, computed from an account's
+ * Usage payloads per provider, shaped like the real providers' responses, computed from an account's
  * usage knobs and the fake clock.
  */
 import type { AccountRecord, FakeWorld, ResolvedWindow } from "./fake-world";

@@ -1,6 +1,5 @@
 /**
- * Opening a SQLite file safely when several processes start at once (reference/broker-protocol.md
- * §5 #2421): `busy_timeout` is installed before any other statement, including
+ * Opening a SQLite file safely when several processes start at once: `busy_timeout` is installed before any other statement, including
  * `journal_mode=WAL` (which takes a lock during WAL recovery), and the whole open is retried on the
  * SQLITE_BUSY family with bounded exponential backoff before failing with an error naming the path.
  */
@@ -144,7 +143,7 @@ async function configure(
 	options: ResolvedSqliteStoreOptions,
 	location: string,
 ): Promise<Kysely<SqliteSchema>> {
-	// Order matters (#2421): the busy handler must exist before the first lock-taking statement.
+	// Order matters: the busy handler must exist before the first lock-taking statement.
 	db.pragma(`busy_timeout = ${options.busyTimeoutMs}`);
 	db.pragma("journal_mode = WAL");
 	db.pragma("foreign_keys = ON");

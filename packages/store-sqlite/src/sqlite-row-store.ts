@@ -115,7 +115,7 @@ export function createSqliteRowStore(ctx: SqliteContext, decoder: CredentialDeco
 		return decodeOne(record(SQL.insert, provider, encoded.type, encoded.data, identityKey, now, now))!;
 	};
 
-	/** Tombstones of an identity go once an active row for it exists (DESIGN.md §2). */
+	/** Tombstones of an identity go once an active row for it exists (docs/credential-model.md). */
 	const purgeTombstonesSync = (provider: string, identityKey: string | null): void => {
 		if (identityKey === null) return;
 		const ids = ctx.statement(SQL.tombstonesOfIdentity).pluck().all(provider, identityKey) as number[];

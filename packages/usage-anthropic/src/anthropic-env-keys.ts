@@ -3,7 +3,7 @@ import type { Env } from "@authpool/core";
 const TRUTHY = new Set(["1", "true", "yes", "on"]);
 
 /**
- * Env vars that may hold an Anthropic token, first non-empty wins (providers.md §6). With
+ * Env vars that may hold an Anthropic token, first non-empty wins. With
  * `CLAUDE_CODE_USE_FOUNDRY` set to 1/true/yes/on (any case) the Foundry key comes first.
  */
 export function anthropicEnvApiKeys(env: Env): readonly string[] {

@@ -19,7 +19,7 @@ interface BucketShape {
 	tier?: string;
 }
 
-/** Limit id, label, window and tier of each bucket (providers.md §2.2 mapping table). */
+/** Limit id, label, window and tier of each bucket. */
 export const ANTHROPIC_BUCKETS: Readonly<Record<AnthropicBucketKey, BucketShape>> = {
 	five_hour: {
 		id: "anthropic:5h",

@@ -7,7 +7,7 @@ function byId(report: UsageReport, id: string): UsageLimit | undefined {
 }
 
 /**
- * Claude ranking (providers.md §2.2): primary is the shared 5-hour window, secondary the shared
+ * Claude ranking: primary is the shared 5-hour window, secondary the shared
  * 7-day one. Every limit (the Opus/Sonnet weeklies too) gates the credential, so there is no
  * `scopeLimits`, no `blockScope` and no priority boost.
  */

@@ -216,7 +216,7 @@ function supports(params: UsageFetchParams): boolean {
 }
 
 /**
- * Claude subscription usage (providers.md §2.2): `GET {base}/usage` with up to 3 attempts
+ * Claude subscription usage: `GET {base}/usage` with up to 3 attempts
  * (backoff `max(500·2ⁿ ms, Retry-After)`, retrying transient statuses, bucket-less bodies and
  * network errors), then `GET {base}/profile` when the account id or email is still unknown.
  * Returns `null` on failure or abort, never throws.

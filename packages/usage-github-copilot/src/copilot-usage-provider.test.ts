@@ -22,7 +22,7 @@ const PROVIDER = "github-copilot";
 const MONTHLY = { id: "monthly", label: "Monthly", resetsAt: Date.parse("2026-08-01") };
 
 describe("parseCopilotInternalUser", () => {
-	it("maps the providers.md example: premium only, unlimited chat/completions dropped", () => {
+	it("maps the recorded example: premium only, unlimited chat/completions dropped", () => {
 		expect(parseCopilotInternalUser(internalUser, "octocat")).toEqual([
 			{
 				id: "copilot:premium",
@@ -91,7 +91,7 @@ describe("parseCopilotInternalUser", () => {
 });
 
 describe("parseCopilotBillingUsage", () => {
-	it("maps the providers.md billing example to premium + per-model limits", () => {
+	it("maps the recorded billing example to premium + per-model limits", () => {
 		const window = { id: "billing-period", label: "2026-06" };
 		const amount = {
 			used: 42,

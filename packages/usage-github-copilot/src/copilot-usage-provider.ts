@@ -249,7 +249,7 @@ function usable(token: string | undefined): string | undefined {
 }
 
 /**
- * The GitHub Copilot usage provider (providers.md §2.5): OAuth credentials read
+ * The GitHub Copilot usage provider: OAuth credentials read
  * `copilot_internal/user`; API keys read the billing premium-request usage (falling back to
  * `copilot_internal/user`). No retry; `null` on failure; throws only when `params.signal` aborts.
  */

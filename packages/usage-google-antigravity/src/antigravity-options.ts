@@ -20,7 +20,7 @@ export interface AntigravityPluginOptions {
 	clientId?: string;
 	/** OAuth client secret (public for installed apps). @default the public Antigravity client secret */
 	clientSecret?: string;
-	/** Antigravity version sent in the `User-Agent`. @default env `PI_AI_ANTIGRAVITY_VERSION`, else "2.1.4" */
+	/** Antigravity version sent in the `User-Agent`. @default env `AUTHPOOL_ANTIGRAVITY_VERSION` (legacy `PI_AI_ANTIGRAVITY_VERSION` still read, deprecated), else "2.1.4" */
 	version?: string;
 	/**
 	 * Put the refresh token into the JSON blob returned by `oauth.toApiKey`. Off by default so a caller

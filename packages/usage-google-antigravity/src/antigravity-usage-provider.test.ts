@@ -28,7 +28,7 @@ function percent(remaining: number) {
 }
 
 describe("parseAntigravityModels", () => {
-	it("maps the providers.md example: counters deduped, a fraction-less entry is exhausted, sorted by pressure", () => {
+	it("maps the recorded example: counters deduped, a fraction-less entry is exhausted, sorted by pressure", () => {
 		const limits = parseAntigravityModels(
 			example,
 			{ provider: PROVIDER, projectId: "proj-1", accountId: "acct-1" },
@@ -138,8 +138,17 @@ function scripted(answers: Array<(url: string) => Response | Promise<Response>>)
 	return { fetch, urls };
 }
 
-function context(fetch: FetchLike): UsageFetchContext {
-	return { fetch, clock: { now: () => NOW }, logger: silentLogger, env: {} };
+function context(
+	fetch: FetchLike,
+	env: Record<string, string | undefined> = {},
+	logger: UsageFetchContext["logger"] = silentLogger,
+): UsageFetchContext {
+	return { fetch, clock: { now: () => NOW }, logger, env };
+}
+
+function recordingLogger(): { logger: UsageFetchContext["logger"]; warnings: string[] } {
+	const warnings: string[] = [];
+	return { logger: { ...silentLogger, warn: (message: string) => warnings.push(message) }, warnings };
 }
 
 function params(credential: Partial<UsageFetchParams["credential"]> = {}, extra: Partial<UsageFetchParams> = {}) {
@@ -192,6 +201,34 @@ describe("createAntigravityUsageProvider().fetchUsage", () => {
 		expect(headers.Authorization).toBe("Bearer ya29.ag-access");
 		expect(headers["User-Agent"]).toMatch(/^antigravity\/hub\/3\.0\.0 \S+\/\S+$/);
 		expect(headers["User-Agent"]).not.toContain("x64");
+	});
+
+	it("reads the version from AUTHPOOL_ANTIGRAVITY_VERSION without a warning", async () => {
+		const agents: string[] = [];
+		const fetch: FetchLike = async (_input, init) => {
+			agents.push((init?.headers as Record<string, string> | undefined)?.["User-Agent"] ?? "");
+			return json(example);
+		};
+		const { logger, warnings } = recordingLogger();
+		const env = { AUTHPOOL_ANTIGRAVITY_VERSION: "4.0.0", PI_AI_ANTIGRAVITY_VERSION: "1.0.0" };
+		await createAntigravityUsageProvider({ endpoints: ENDPOINTS }).fetchUsage(params(), context(fetch, env, logger));
+		expect(agents[0]).toMatch(/^antigravity\/hub\/4\.0\.0 /);
+		expect(warnings).toEqual([]);
+	});
+
+	it("still reads the legacy PI_AI_ANTIGRAVITY_VERSION, warning once per provider", async () => {
+		const agents: string[] = [];
+		const fetch: FetchLike = async (_input, init) => {
+			agents.push((init?.headers as Record<string, string> | undefined)?.["User-Agent"] ?? "");
+			return json(example);
+		};
+		const { logger, warnings } = recordingLogger();
+		const provider = createAntigravityUsageProvider({ endpoints: ENDPOINTS });
+		const env = { PI_AI_ANTIGRAVITY_VERSION: "1.2.3" };
+		await provider.fetchUsage(params(), context(fetch, env, logger));
+		await provider.fetchUsage(params(), context(fetch, env, logger));
+		expect(agents.map((a) => a.split(" ")[0])).toEqual(["antigravity/hub/1.2.3", "antigravity/hub/1.2.3"]);
+		expect(warnings).toEqual(["PI_AI_ANTIGRAVITY_VERSION is deprecated; set AUTHPOOL_ANTIGRAVITY_VERSION instead"]);
 	});
 
 	it("stops at a non-transient status and returns null", async () => {

@@ -18,7 +18,7 @@ import {
 export interface AntigravityUsageProviderOptions {
 	/** Bases tried in order when the caller passes no `baseUrl`. */
 	endpoints?: readonly string[];
-	/** Version in the `User-Agent`. @default env `PI_AI_ANTIGRAVITY_VERSION`, else "2.1.4" */
+	/** Version in the `User-Agent`. @default env `AUTHPOOL_ANTIGRAVITY_VERSION` (legacy `PI_AI_ANTIGRAVITY_VERSION` still read, deprecated), else "2.1.4" */
 	version?: string;
 }
 
@@ -82,7 +82,7 @@ function toEntry(value: unknown): QuotaEntry | undefined {
 	return entry;
 }
 
-/** Flatten every quota key family of one model into entries (providers.md §2.4 "Fields read"). */
+/** Flatten every quota key family of one model into entries. */
 function collectEntries(model: Record<string, unknown>): QuotaEntry[] {
 	const entries: QuotaEntry[] = [];
 	const source: Pick<QuotaEntry, "apiProvider" | "modelProvider"> = {};
@@ -304,11 +304,25 @@ function isTransientStatus(status: number): boolean {
 
 /**
  * The Antigravity usage provider: `fetchAvailableModels` across the endpoint fallback list
- * (providers.md §2.4). `null` on failure (including a network error at the last endpoint); throws only
+ *. `null` on failure (including a network error at the last endpoint); throws only
  * when `params.signal` aborts.
  */
 export function createAntigravityUsageProvider(options: AntigravityUsageProviderOptions = {}): UsageProvider {
 	const configured = options.endpoints && options.endpoints.length > 0 ? options.endpoints : DEFAULT_ENDPOINTS;
+	// The legacy name keeps old setups working; one warning per provider instance is enough to prompt
+	// a rename without flooding logs on every usage fetch.
+	let warnedLegacyEnv = false;
+	const versionFromEnv = (ctx: UsageFetchContext): string | undefined => {
+		const current = ctx.env.AUTHPOOL_ANTIGRAVITY_VERSION;
+		if (current) return current;
+		const legacy = ctx.env.PI_AI_ANTIGRAVITY_VERSION;
+		if (!legacy) return undefined;
+		if (!warnedLegacyEnv) {
+			warnedLegacyEnv = true;
+			ctx.logger.warn("PI_AI_ANTIGRAVITY_VERSION is deprecated; set AUTHPOOL_ANTIGRAVITY_VERSION instead", {});
+		}
+		return legacy;
+	};
 	return {
 		cacheVersion: 2,
 		supports: (params) => params.provider === PROVIDER,
@@ -322,7 +336,7 @@ export function createAntigravityUsageProvider(options: AntigravityUsageProvider
 			const endpoints = params.baseUrl
 				? [params.baseUrl.replace(/\/+$/, "")]
 				: configured.map((e) => e.replace(/\/+$/, ""));
-			const version = options.version ?? ctx.env.PI_AI_ANTIGRAVITY_VERSION ?? DEFAULT_VERSION;
+			const version = options.version ?? versionFromEnv(ctx) ?? DEFAULT_VERSION;
 			let response: Response | undefined;
 			let endpointUsed: string | undefined;
 			for (const endpoint of endpoints) {

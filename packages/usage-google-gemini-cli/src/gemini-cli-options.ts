@@ -19,7 +19,7 @@ export interface GeminiCliPluginOptions {
 	clientSecret?: string;
 	/**
 	 * Gemini CLI version sent in the `User-Agent`.
-	 * @default env `PI_AI_GEMINI_CLI_VERSION`, else "0.46.0"
+	 * @default env `AUTHPOOL_GEMINI_CLI_VERSION` (legacy `PI_AI_GEMINI_CLI_VERSION` still read, deprecated), else "0.46.0"
 	 */
 	cliVersion?: string;
 	/**

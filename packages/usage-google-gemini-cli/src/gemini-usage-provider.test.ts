@@ -39,8 +39,12 @@ function json(body: unknown, status = 200): Response {
 	return new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
 }
 
-function context(fetch: FetchLike, env: Record<string, string | undefined> = {}): UsageFetchContext {
-	return { fetch, clock: { now: () => NOW }, logger: silentLogger, env };
+function context(
+	fetch: FetchLike,
+	env: Record<string, string | undefined> = {},
+	logger: UsageFetchContext["logger"] = silentLogger,
+): UsageFetchContext {
+	return { fetch, clock: { now: () => NOW }, logger, env };
 }
 
 function params(credential: Partial<UsageFetchParams["credential"]> = {}, extra: Partial<UsageFetchParams> = {}) {
@@ -52,7 +56,7 @@ function params(credential: Partial<UsageFetchParams["credential"]> = {}, extra:
 }
 
 describe("parseGeminiQuotaBuckets", () => {
-	it("maps the providers.md example to one limit per bucket", () => {
+	it("maps the recorded example to one limit per bucket", () => {
 		const limits = parseGeminiQuotaBuckets(retrieveUserQuota, {
 			provider: PROVIDER,
 			accountId: "acct-1",
@@ -148,13 +152,38 @@ describe("geminiModelTier", () => {
 });
 
 describe("createGeminiUsageProvider().fetchUsage", () => {
+	it("still reads the legacy PI_AI_GEMINI_CLI_VERSION, warning once per provider; the new name wins", async () => {
+		const agents: string[] = [];
+		const fetch: FetchLike = async (input, init) => {
+			agents.push((init?.headers as Record<string, string> | undefined)?.["User-Agent"] ?? "");
+			return String(input).endsWith(":loadCodeAssist") ? json(loadCodeAssist) : json(retrieveUserQuota);
+		};
+		const warnings: string[] = [];
+		const logger = { ...silentLogger, warn: (message: string) => warnings.push(message) };
+		const provider = createGeminiUsageProvider({ codeAssistBaseUrl: "http://127.0.0.1:1/gemini" });
+		const legacy = { PI_AI_GEMINI_CLI_VERSION: "1.2.3" };
+		await provider.fetchUsage(params(), context(fetch, legacy, logger));
+		await provider.fetchUsage(params(), context(fetch, legacy, logger));
+		expect(new Set(agents.map((a) => a.split("/")[1]))).toEqual(new Set(["1.2.3"]));
+		expect(warnings).toEqual(["PI_AI_GEMINI_CLI_VERSION is deprecated; set AUTHPOOL_GEMINI_CLI_VERSION instead"]);
+
+		agents.length = 0;
+		const both = { AUTHPOOL_GEMINI_CLI_VERSION: "2.0.0", PI_AI_GEMINI_CLI_VERSION: "1.2.3" };
+		await createGeminiUsageProvider({ codeAssistBaseUrl: "http://127.0.0.1:1/gemini" }).fetchUsage(
+			params(),
+			context(fetch, both, logger),
+		);
+		expect(new Set(agents.map((a) => a.split("/")[1]))).toEqual(new Set(["2.0.0"]));
+		expect(warnings).toHaveLength(1);
+	});
+
 	it("calls loadCodeAssist then retrieveUserQuota with the discovered project and the CLI headers", async () => {
 		const { fetch, calls } = stubFetch({
 			"/v1internal:loadCodeAssist": () => json(loadCodeAssist),
 			"/v1internal:retrieveUserQuota": () => json(retrieveUserQuota),
 		});
 		const provider = createGeminiUsageProvider({ codeAssistBaseUrl: "http://127.0.0.1:1/gemini/" });
-		const report = await provider.fetchUsage(params(), context(fetch, { PI_AI_GEMINI_CLI_VERSION: "9.9.9" }));
+		const report = await provider.fetchUsage(params(), context(fetch, { AUTHPOOL_GEMINI_CLI_VERSION: "9.9.9" }));
 
 		expect(calls.map((call) => call.url)).toEqual([
 			"http://127.0.0.1:1/gemini/v1internal:loadCodeAssist",

@@ -17,7 +17,7 @@ import {
 export interface GeminiUsageProviderOptions {
 	/** Code Assist base used when the caller passes no `baseUrl`. @default "https://cloudcode-pa.googleapis.com" */
 	codeAssistBaseUrl?: string;
-	/** Version in the `User-Agent`. @default env `PI_AI_GEMINI_CLI_VERSION`, else "0.46.0" */
+	/** Version in the `User-Agent`. @default env `AUTHPOOL_GEMINI_CLI_VERSION` (legacy `PI_AI_GEMINI_CLI_VERSION` still read, deprecated), else "0.46.0" */
 	cliVersion?: string;
 }
 
@@ -145,12 +145,27 @@ function throwIfAborted(signal: AbortSignal | undefined): void {
 
 /**
  * The Gemini CLI usage provider: `loadCodeAssist` (project + tier, best effort) then
- * `retrieveUserQuota` (providers.md §2.3). No retry; `null` on failure; throws only when
+ * `retrieveUserQuota`. No retry; `null` on failure; throws only when
  * `params.signal` aborts.
  */
 export function createGeminiUsageProvider(options: GeminiUsageProviderOptions = {}): UsageProvider {
 	const supports = (params: UsageFetchParams): boolean =>
 		params.credential.type === "oauth" && Boolean(params.credential.accessToken);
+
+	// The legacy name keeps old setups working; one warning per provider instance is enough to prompt
+	// a rename without flooding logs on every usage fetch.
+	let warnedLegacyEnv = false;
+	const versionFromEnv = (ctx: UsageFetchContext): string | undefined => {
+		const current = ctx.env.AUTHPOOL_GEMINI_CLI_VERSION;
+		if (current) return current;
+		const legacy = ctx.env.PI_AI_GEMINI_CLI_VERSION;
+		if (!legacy) return undefined;
+		if (!warnedLegacyEnv) {
+			warnedLegacyEnv = true;
+			ctx.logger.warn("PI_AI_GEMINI_CLI_VERSION is deprecated; set AUTHPOOL_GEMINI_CLI_VERSION instead", {});
+		}
+		return legacy;
+	};
 
 	return {
 		supports,
@@ -161,7 +176,7 @@ export function createGeminiUsageProvider(options: GeminiUsageProviderOptions = 
 			// Only AuthStorage refreshes; an expired token would just earn a 401.
 			if (credential.expiresAt !== undefined && credential.expiresAt <= now) return null;
 			const base = (params.baseUrl ?? options.codeAssistBaseUrl ?? DEFAULT_BASE_URL).replace(/\/$/, "");
-			const version = options.cliVersion ?? ctx.env.PI_AI_GEMINI_CLI_VERSION ?? DEFAULT_CLI_VERSION;
+			const version = options.cliVersion ?? versionFromEnv(ctx) ?? DEFAULT_CLI_VERSION;
 			const headers = {
 				Authorization: `Bearer ${credential.accessToken}`,
 				"Content-Type": "application/json",

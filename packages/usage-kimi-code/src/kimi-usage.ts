@@ -89,7 +89,7 @@ function toLimit(row: Row, index: number, accountId: string | undefined): UsageL
 	};
 }
 
-/** Map a `/usages` payload (providers.md §2.6) to limits; `[]` when it has no rows. */
+/** Map a `/usages` payload to limits; `[]` when it has no rows. */
 export function parseKimiUsage(payload: unknown, now: number, accountId?: string): UsageLimit[] {
 	if (!isRecord(payload)) return [];
 	const rows: Row[] = [];

@@ -5,7 +5,7 @@ const NOTE =
 
 /**
  * A usage provider that makes no HTTP call: Ollama has no quota API. It exists so accounts show up in usage
- * views (providers.md §2.7). `validatesCredentials: false` — a report proves nothing about the key.
+ * views. `validatesCredentials: false` — a report proves nothing about the key.
  */
 export function createOllamaUsageProvider(providerId: string): UsageProvider {
 	return {

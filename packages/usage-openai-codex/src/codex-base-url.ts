@@ -4,7 +4,7 @@ export const DEFAULT_CODEX_USAGE_BASE_URL = "https://chatgpt.com/backend-api";
 const HONOURED_HOSTS = new Set(["chatgpt.com", "chat.openai.com"]);
 
 /**
- * Resolve a caller-supplied base URL (providers.md §2.1): only a `chatgpt.com` or
+ * Resolve a caller-supplied base URL: only a `chatgpt.com` or
  * `chat.openai.com` URL is honoured, as `${origin}/backend-api` (its path dropped); anything else
  * — a streaming proxy, a blank or unparseable value — yields `fallback`.
  */

@@ -64,7 +64,7 @@ export interface CodexLimitInput {
 	modelId?: string;
 }
 
-/** One Codex limit (providers.md §2.1 "Mapping to limits"). */
+/** One Codex limit. */
 export function buildCodexLimit(input: CodexLimitInput): UsageLimit {
 	const window = buildCodexWindow(input.window, input.key, input.now);
 	const used = input.window.usedPercent;

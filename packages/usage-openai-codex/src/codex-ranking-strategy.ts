@@ -26,7 +26,7 @@ function planOf(report: UsageReport | null): string | undefined {
 }
 
 /**
- * Codex ranking (providers.md §2.1): primary/secondary windows by id, then by id fragment, then
+ * Codex ranking: primary/secondary windows by id, then by id fragment, then
  * by window id (`1h` / `7d`). An untouched 5-hour window gets a priority boost (its ticker has not
  * started). `-spark` models prefer Pro plans. Every limit gates the credential (no scope, no
  * block scope).

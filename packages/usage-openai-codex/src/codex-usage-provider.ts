@@ -86,7 +86,7 @@ export interface CodexUsageParseResult {
 }
 
 /**
- * Parse a `GET /backend-api/wham/usage` body into limits (providers.md §2.1). `null` when the body
+ * Parse a `GET /backend-api/wham/usage` body into limits. `null` when the body
  * is not an object or carries neither `rate_limit` nor `additional_rate_limits`.
  */
 export function parseCodexUsagePayload(
@@ -134,7 +134,7 @@ function supports(params: UsageFetchParams): boolean {
 }
 
 /**
- * ChatGPT/Codex usage (providers.md §2.1): `GET {base}/wham/usage`, no retry; when saved resets are
+ * ChatGPT/Codex usage: `GET {base}/wham/usage`, no retry; when saved resets are
  * available, the reset-credit list refines them. Skips an expired token without a request.
  * Returns `null` on failure or abort, never throws.
  *

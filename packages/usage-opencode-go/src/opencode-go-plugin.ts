@@ -20,7 +20,7 @@ export interface OpencodeGoWindow {
 	capUsd: number;
 }
 
-/** The plan's fixed windows (providers.md §2.9). */
+/** The plan's fixed windows. */
 export const OPENCODE_GO_WINDOWS: readonly OpencodeGoWindow[] = [
 	{ id: "rolling-5h", label: "5 Hour limit", durationMs: 5 * HOUR, capUsd: 12 },
 	{ id: "weekly", label: "Weekly limit", durationMs: 7 * DAY, capUsd: 30 },

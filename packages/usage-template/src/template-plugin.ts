@@ -2,7 +2,7 @@
  * A complete, tested provider plugin for an imaginary provider "acme", as a starting point for third-party
  * `authpool-usage-<x>` packages. Copy this folder, rename, and replace the wire format.
  *
- * What a plugin provides (DESIGN.md §5): `envApiKeys`, `usage.fetchUsage` (never throws; `null` on failure),
+ * What a plugin provides (docs/provider-plugins.md): `envApiKeys`, `usage.fetchUsage` (never throws; `null` on failure),
  * optionally `usage.parseRateLimitHeaders`, a `ranking` strategy, and `oauth.refresh` (throw
  * `OAuthRefreshError` via `requestOAuthToken`, so the pool can tell a dead grant from a network blip).
  */

@@ -31,7 +31,7 @@ function plural(count: number, one: string, many: string): string {
 	return `${count} ${count === 1 ? one : many}`;
 }
 
-/** Window from Z.ai's unit code + multiplier (providers.md §2.8). */
+/** Window from Z.ai's unit code + multiplier. */
 export function zaiWindow(unit: number | undefined, number: number | undefined, resetsAt?: number): UsageWindow {
 	const count = number !== undefined && number > 0 ? number : 1;
 	const reset = resetsAt !== undefined ? { resetsAt } : {};

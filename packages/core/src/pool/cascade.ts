@@ -1,14 +1,13 @@
 /**
- * Auth precedence (DESIGN.md §4): runtime override → config override → stored OAuth (refreshed) →
+ * Auth precedence (docs/selection.md "Precedence"): runtime override → config override → stored OAuth (refreshed) →
  * environment variable → stored API key → fallback resolver. `origin`/`describe` report the same
  * order from memory with no side effects.
  */
-import { execSync } from "node:child_process";
+import { type ExecException, exec } from "node:child_process";
+import { AuthpoolError } from "../errors";
 import { envApiKeyNames, type ProviderRegistry } from "../plugin";
-import { errorMessage } from "../refresh/classify";
 import type { CredentialSelector, SelectionOptions } from "../selection/select";
 import type { Clock, Env, Logger, StoredAuthCredential } from "../types";
-import { redactString } from "../util/redact";
 import type { CredentialPool } from "./pool";
 
 /** Which leg of the cascade supplies a provider's key. */
@@ -29,36 +28,99 @@ export type FallbackResolver = (provider: string) => string | undefined;
 
 /** How long the output of a `!command` config value is reused. */
 const COMMAND_CACHE_MS = 60_000;
+const DEFAULT_COMMAND_TIMEOUT_MS = 10_000;
+const DEFAULT_COMMAND_MAX_OUTPUT_BYTES = 64 * 1024;
 
-/**
- * The default config value resolver: a value naming a set env var resolves to that variable,
- * otherwise it is literal. `!command` runs the command (stdout, trimmed) only when `allowCommands`;
- * otherwise it too is literal.
- */
-export function createConfigValueResolver(options: {
+/** Options of {@link createConfigValueResolver}. */
+export interface ConfigValueResolverOptions {
 	env: Env;
+	/** Run `!command` values; when `false` they are literal. */
 	allowCommands: boolean;
 	clock: Clock;
 	logger: Logger;
-}): ConfigValueResolver {
+	/** Kill a `!command` that has not exited after this long (ms). @default 10000 */
+	commandTimeoutMs?: number;
+	/** A `!command` whose stdout exceeds this many bytes is killed and resolves to nothing. @default 65536 */
+	commandMaxOutputBytes?: number;
+}
+
+function positiveInteger(name: string, value: number | undefined, fallback: number): number {
+	if (value === undefined) return fallback;
+	if (!Number.isInteger(value) || value <= 0) {
+		throw new AuthpoolError("INVALID_OPTIONS", `createConfigValueResolver: ${name}: expected a positive integer`);
+	}
+	return value;
+}
+
+/**
+ * Why a command failed, in words that carry nothing of the command or its output (either may embed a
+ * secret).
+ */
+function commandFailure(error: ExecException, maxOutputBytes: number): string {
+	if ((error.code as unknown) === "ERR_CHILD_PROCESS_STDIO_MAXBUFFER") return `output over ${maxOutputBytes} bytes`;
+	if (error.killed) return error.signal === "SIGTERM" ? "timed out" : `killed by ${error.signal ?? "a signal"}`;
+	if (typeof error.code === "number") return `exit ${error.code}`;
+	if (error.signal) return `killed by ${error.signal}`;
+	return "could not start";
+}
+
+function runCommand(
+	command: string,
+	timeoutMs: number,
+	maxOutputBytes: number,
+	logger: Logger,
+): Promise<string | undefined> {
+	return new Promise((resolve) => {
+		// A shell, as `!command` has always meant, but asynchronous: a slow helper must not stall the
+		// event loop of every request in the process.
+		const child = exec(
+			command,
+			{ encoding: "utf8", timeout: timeoutMs, maxBuffer: maxOutputBytes, windowsHide: true },
+			(error, stdout) => {
+				if (error) {
+					logger.warn(`config command failed (${commandFailure(error, maxOutputBytes)})`, {});
+					resolve(undefined);
+					return;
+				}
+				const output = stdout.trim();
+				resolve(output === "" ? undefined : output);
+			},
+		);
+		child.stdin?.end();
+	});
+}
+
+/**
+ * The default config value resolver: a value naming a set env var resolves to that variable,
+ * otherwise it is literal. `!command` runs the command through a shell (stdout, trimmed;
+ * asynchronous, killed after `commandTimeoutMs`, output capped) only when `allowCommands`; otherwise
+ * it too is literal. A failing command resolves to `undefined` and logs one line that names neither
+ * the command nor its output. Results are reused for a minute; concurrent callers share one run.
+ */
+export function createConfigValueResolver(options: ConfigValueResolverOptions): ConfigValueResolver {
+	const timeoutMs = positiveInteger("commandTimeoutMs", options.commandTimeoutMs, DEFAULT_COMMAND_TIMEOUT_MS);
+	const maxOutputBytes = positiveInteger(
+		"commandMaxOutputBytes",
+		options.commandMaxOutputBytes,
+		DEFAULT_COMMAND_MAX_OUTPUT_BYTES,
+	);
 	const commandCache = new Map<string, { value: string | undefined; at: number }>();
+	const inFlight = new Map<string, Promise<string | undefined>>();
 	return (value: string) => {
 		if (options.allowCommands && value.startsWith("!")) {
 			const command = value.slice(1).trim();
 			const cached = commandCache.get(command);
 			const now = options.clock.now();
 			if (cached && now - cached.at < COMMAND_CACHE_MS) return cached.value;
-			let output: string | undefined;
-			try {
-				output = execSync(command, { encoding: "utf8", timeout: 10_000, stdio: ["ignore", "pipe", "ignore"] }).trim();
-			} catch (error) {
-				// The command text may itself embed a secret; log neither it nor its output.
-				options.logger.warn("config value command failed", { error: redactString(errorMessage(error)).slice(0, 200) });
-				output = undefined;
-			}
-			const resolved = output === "" ? undefined : output;
-			commandCache.set(command, { value: resolved, at: now });
-			return resolved;
+			const running = inFlight.get(command);
+			if (running) return running;
+			const run = runCommand(command, timeoutMs, maxOutputBytes, options.logger).then((resolved) => {
+				inFlight.delete(command);
+				commandCache.set(command, { value: resolved, at: options.clock.now() });
+				return resolved;
+			});
+			inFlight.set(command, run);
+			return run;
 		}
 		const fromEnv = options.env[value];
 		return fromEnv ? fromEnv : value;

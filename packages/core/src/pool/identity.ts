@@ -1,5 +1,5 @@
 /**
- * Identity of a credential row (DESIGN.md §2): two active rows of a provider with the same identity
+ * Identity of a credential row (docs/credential-model.md): two active rows of a provider with the same identity
  * key are the same account.
  */
 
@@ -90,7 +90,7 @@ export function oauthIdentity(credential: OAuthCredential): { accountId?: string
 }
 
 /**
- * Usage account key (providers.md §1.5): type, account, email, project, enterprise; a hash of the
+ * Usage account key: type, account, email, project, enterprise; a hash of the
  * secret only when neither account nor email is known.
  */
 export function usageAccountKey(credential: AuthCredential): string {

@@ -1,5 +1,5 @@
 /**
- * The broker wire view of the loaded rows (DESIGN.md §6): OAuth refresh tokens are replaced by the
+ * The broker wire view of the loaded rows (docs/broker-protocol.md): OAuth refresh tokens are replaced by the
  * `"__remote__"` sentinel, and each row carries its unexpired blocks.
  */
 import type { CredentialBlocks } from "../selection/blocks";

@@ -11,7 +11,7 @@ import {
 	rateLimitBackoffMs,
 } from "./classify";
 
-describe("isDefinitiveOAuthFailureMessage (providers.md §5.1)", () => {
+describe("isDefinitiveOAuthFailureMessage", () => {
 	it.each([
 		["invalid_grant", true],
 		['status=400 body={"error":"invalid_grant"}', true],
@@ -44,7 +44,7 @@ describe("isDefinitiveOAuthFailureMessage (providers.md §5.1)", () => {
 	});
 });
 
-describe("isUsageLimitOutcome (providers.md §5.2)", () => {
+describe("isUsageLimitOutcome", () => {
 	it.each([
 		[undefined, "You have hit your usage limit", true],
 		[undefined, "usage_limit_reached", true],

@@ -1,5 +1,5 @@
 /**
- * Error classification (reference/providers.md §5): definitive OAuth failures, usage-limit outcomes,
+ * Error classification: definitive OAuth failures, usage-limit outcomes,
  * rate-limit reasons, and HTTP statuses carried by errors.
  */
 import { OAuthRefreshError } from "../errors";
@@ -11,9 +11,10 @@ const TRANSIENT_PATTERN =
 	/timeout|network|fetch failed|ECONN(?:REFUSED|RESET)|ETIMEDOUT|EAI_AGAIN|socket hang up|\b(?:408|425|429|5\d{2})\b|rate.?limit|too many requests|temporar|unavailable|forbidden|permission_denied|cloudflare|captcha/i;
 
 /**
- * providers.md §5.1, on a message: only a recognised OAuth error (code or revoked/expired refresh-token
- * wording) is definitive. A bare 401/403, an HTML page (WAF, geo block) or anything that looks transient
- * is not: a proxy's refusal must not disable a live credential.
+ * Definitive OAuth failure (docs/refresh-protocol.md "Error classification"), judged on a message: only a
+ * recognised OAuth error (code or revoked/expired refresh-token wording) is definitive. A bare 401/403, an
+ * HTML page (WAF, geo block) or anything that looks transient is not: a proxy's refusal must not disable a
+ * live credential.
  */
 export function isDefinitiveOAuthFailureMessage(message: string): boolean {
 	if (/<\s*(?:!doctype|html|body)\b/i.test(message)) return false;
@@ -51,7 +52,7 @@ export type RateLimitReason =
 	| "SERVER_ERROR"
 	| "UNKNOWN";
 
-/** providers.md §5.2 `parseRateLimitReason`. */
+/** `parseRateLimitReason` (docs/refresh-protocol.md "Error classification"). */
 export function parseRateLimitReason(message: string): RateLimitReason {
 	const m = message.toLowerCase();
 	if (m.includes("quota will reset") || m.includes("exhausted your capacity")) return "QUOTA_EXHAUSTED";
@@ -96,7 +97,7 @@ export function rateLimitBackoffMs(reason: RateLimitReason, random: () => number
 	}
 }
 
-/** providers.md §5.2 `isUsageLimitOutcome`. */
+/** `isUsageLimitOutcome` (docs/refresh-protocol.md "Error classification"). */
 export function isUsageLimitOutcome(status?: number, message?: string): boolean {
 	if (message && (USAGE_LIMIT_PATTERN.test(message) || ACCOUNT_RATE_LIMIT_PATTERN.test(message))) return true;
 	if (status !== 429) return false;

@@ -326,8 +326,7 @@ export async function refreshTokenGrant(
 }
 
 /**
- * The JSON "API key" that Copilot / Gemini CLI / Antigravity clients read (`token` + identity,
- * providers.md §4.3). The refresh token is left out unless asked for: callers need a bearer, not the
+ * The JSON "API key" that Copilot / Gemini CLI / Antigravity clients read (`token` + identity). The refresh token is left out unless asked for: callers need a bearer, not the
  * long-lived secret.
  */
 export function jsonApiKeyBlob(

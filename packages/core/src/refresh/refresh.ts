@@ -1,5 +1,5 @@
 /**
- * The OAuth refresher (DESIGN.md §4 "OAuth refresh", broker-protocol.md §1.5): single-flight per row id
+ * The OAuth refresher (docs/refresh-protocol.md): single-flight per row id
  * in-process, one refresher per row across processes via the store's lease, adoption of a token a peer
  * already rotated, compare-and-set persistence before a token is handed out, and a careful split between
  * definitive failures (disable by CAS, never after a peer rotation) and transient ones (back off, never

@@ -1,5 +1,5 @@
 /**
- * Pure ranking of candidate rows by usage (DESIGN.md §4 "Ranking"; providers.md §1.6).
+ * Pure ranking of candidate rows by usage (docs/selection.md "Ranking").
  */
 import type { StoredAuthCredential } from "../types";
 import { clamp, isLimitExhausted } from "../usage/report";

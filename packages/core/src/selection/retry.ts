@@ -1,5 +1,5 @@
 /**
- * The auth retry policy as a key resolver (DESIGN.md §4 "Retry policy"): first call → resolve; after
+ * The auth retry policy as a key resolver (docs/selection.md "Retry policy"): first call → resolve; after
  * an auth error, not last chance → force-refresh the same row; last chance → rotate to a sibling and
  * resolve. A usage-limit error rotates at once: a new token for the same exhausted account cannot help.
  * The resolver remembers the key it handed out, so rotation names exactly the row that failed.

@@ -1,5 +1,5 @@
 /**
- * Which row serves a request (DESIGN.md §4 "Selection"): candidates of one type in stable id order,
+ * Which row serves a request (docs/selection.md "Selection"): candidates of one type in stable id order,
  * a session's hash start index then its pin, round-robin without a session, blocked rows skipped
  * (all blocked → the first to unblock), usage ranking through the provider's strategy for sessions
  * without an available pin, and the OAuth freshness ladder. Rows are addressed by id throughout.

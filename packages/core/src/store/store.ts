@@ -1,5 +1,5 @@
 /**
- * The async, capability-based store contract (DESIGN.md §3). One object with concern-specific
+ * The async, capability-based store contract (docs/store-contract.md). One object with concern-specific
  * parts; `leases`, `ledger` and `upstream` are optional capabilities.
  *
  * Time: stores compare expiries against their own injected clock (`{ clock }` at construction,

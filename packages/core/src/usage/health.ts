@@ -1,5 +1,5 @@
 /**
- * The credential health check (DESIGN.md §4 "Usage"): probe each stored row sequentially — refresh
+ * The credential health check (docs/provider-plugins.md "Usage model"): probe each stored row sequentially — refresh
  * expired OAuth first, then the provider's usage endpoint, then an optional caller-supplied
  * completion probe — and report `ok: true | false | null` with a reason that never holds a secret.
  */

@@ -27,7 +27,7 @@ export function clamp(value: number, min: number, max: number): number {
 	return Math.min(max, Math.max(min, value));
 }
 
-/** providers.md §1.3. May exceed 1 (overage). */
+/** Used fraction of a limit (docs/provider-plugins.md "Usage model"). May exceed 1 (overage). */
 export function resolveUsedFraction(limit: Pick<UsageLimit, "amount">): number | undefined {
 	const amount = limit.amount;
 	if (amount.usedFraction !== undefined) return amount.usedFraction;
@@ -59,7 +59,7 @@ export function percentAmount(usedPercent: number | undefined): UsageAmount {
 	};
 }
 
-/** providers.md §1.6 "When a limit counts as exhausted". */
+/** When a limit counts as exhausted (docs/provider-plugins.md "Usage model"). */
 export function isLimitExhausted(limit: UsageLimit): boolean {
 	if (limit.status === "exhausted") return true;
 	const a = limit.amount;

@@ -1,7 +1,7 @@
 /**
  * UsageService: per-credential usage reports with a two-level cache (in-memory L1 over the store's
  * cache as L2, shared across processes), coalesced fetches, failure cool-down with last good value,
- * header ingestion, history and costs (DESIGN.md §4 "Usage"; providers.md §1.5).
+ * header ingestion, history and costs (docs/provider-plugins.md "Usage model").
  */
 import { z } from "zod";
 import { AbortedError, AuthpoolError } from "../errors";
@@ -105,7 +105,7 @@ function str(value: unknown): string | undefined {
 	return typeof value === "string" && value.trim() !== "" ? value.trim() : undefined;
 }
 
-/** The credential as a usage plugin sees it (providers.md §1.5 "Building the credential"). */
+/** The credential as a usage plugin sees it. */
 function toUsageCredential(row: StoredAuthCredential): UsageCredential {
 	const credential = row.credential;
 	if (credential.type === "api_key") return { type: "api_key", apiKey: credential.key };

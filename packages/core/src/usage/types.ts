@@ -1,5 +1,5 @@
 /**
- * The usage type model (reference/providers.md §1). Plugins produce `UsageReport`s; the pool ranks
+ * The usage type model. Plugins produce `UsageReport`s; the pool ranks
  * and blocks credentials from them.
  */
 import type { Clock, FetchLike, Logger } from "../types";

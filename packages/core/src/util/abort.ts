@@ -58,6 +58,8 @@ export async function withTimeout<T>(
 /**
  * Abortable sleep. The timer is deliberately NOT unref'd: a caller waiting (e.g. for a peer's refresh
  * lease) must keep the process alive, or a CLI would exit silently mid-request.
+ *
+ * @internal Exported for the built-in plugins' default poll/retry waits; not part of the stable API.
  */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 	return new Promise((resolve, reject) => {

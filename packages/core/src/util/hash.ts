@@ -63,7 +63,11 @@ export function xxHash32(input: string | Uint8Array, seed = 0): number {
 	return acc >>> 0;
 }
 
-/** Hex SHA-256; use to compare or key secrets without keeping them. */
+/**
+ * Hex SHA-256; use to compare or key secrets without keeping them.
+ *
+ * @internal Exported for the built-in plugins; not part of the stable API.
+ */
 export function sha256Hex(value: string): string {
 	return createHash("sha256").update(value).digest("hex");
 }
