@@ -331,6 +331,11 @@ interface ProviderPlugin {
     ranking?: CredentialRankingStrategy;
     oauth?: OAuthPlugin;
     resetCredits?: ResetCreditsPlugin;
+    /**
+     * Credential fields this provider stores that are secret beyond `access`/`refresh`/`key` (for
+     * example a session cookie); `withEncryption` seals them (see `pluginSecretFields`).
+     */
+    secretFields?: readonly string[];
 }
 /** Immutable id → plugin lookup, passed in options (no global registry). */
 interface ProviderRegistry {
@@ -552,6 +557,11 @@ interface CredentialBlocksOptions {
     logger: Logger;
     /** @default MAX_BLOCK_MS */
     maxBlockMs?: number;
+    /**
+     * Called after the effective block set changed: a block set or extended, lifted, noticed expired, or
+     * learned from the store (a peer). Must not throw (it is called synchronously from reads too).
+     */
+    onChange?: (reason: string) => void;
 }
 /** In-memory mirror of the store's blocks with max-merge, a cap and early healing. */
 declare class CredentialBlocks {
@@ -703,7 +713,15 @@ interface OAuthRefresherOptions {
      * @default 300_000
      */
     transientBackoffMs?: number;
-    /** Called whenever a newer version of a row is known (adopted from a peer or persisted by us). */
+    /**
+     * Hard cap of one token request: it is aborted (and its unknown outcome recorded) only past this.
+     * @default 120_000
+     */
+    hardCapMs?: number;
+    /**
+     * Called whenever a newer view of a row is known: adopted from a peer, persisted by us, returned by a
+     * remote authority, or a rotation we hold but could not persist yet (same version, newer credential).
+     */
     onRowUpdated(row: StoredAuthCredential): void;
     /** Called once when WE disabled a row after a definitive failure (the pool emits credential_disabled). */
     onRowDisabled(row: StoredAuthCredential, cause: string, error: unknown): void;
@@ -734,6 +752,8 @@ declare class OAuthRefresher {
         force?: boolean;
         signal?: AbortSignal;
     }): Promise<StoredAuthCredential>;
+    /** Stop background persistence retries (the pool closes). Rotations still unpersisted are logged. */
+    close(): void;
 }
 
 interface UsageServiceOptions {
@@ -972,8 +992,11 @@ declare class CredentialSelector {
      * writes): the session's pin if usable, else the first unblocked row, else the first row.
      */
     peek(provider: string, type: CredentialType, sessionId?: string): StoredAuthCredential | undefined;
-    /** Pick a stored API key row (pin, then hash/round-robin order, skipping blocked rows). */
-    selectApiKey(provider: string, sessionId?: string): Promise<StoredAuthCredential | undefined>;
+    /**
+     * Pick a stored API key row (pin, then hash/round-robin order, skipping blocked rows). Model-scoped
+     * blocks (the strategy's `blockScope` for `options.modelId`) apply as they do to OAuth rows.
+     */
+    selectApiKey(provider: string, sessionId?: string, options?: Pick<SelectionOptions, "modelId">): Promise<StoredAuthCredential | undefined>;
     /**
      * The hot path, synchronously and from memory only: the session's pinned row (or, without a session
      * and without usage ranking, the next round-robin row) when it is unblocked and fresh, no upstream
@@ -1272,6 +1295,8 @@ interface ResetCreditsOptions {
     blocks: CredentialBlocks;
     usage: () => UsageService;
     pluginContext: (signal?: AbortSignal) => PluginContext;
+    /** Bound of one plugin call (`list`, `redeem`). @default DEFAULT_PLUGIN_TIMEOUT_MS */
+    timeoutMs?: number;
 }
 /** Reset credits of a pool's accounts. */
 declare class ResetCredits {
@@ -1334,6 +1359,8 @@ interface AuthStorageOptions {
     allowCommandConfigValues?: boolean;
     /** Label of the store in `describeCredentialSource`. @default `${store.kind} store` */
     sourceLabel?: string;
+    /** Bound of one reset-credit plugin call (`list`, `redeem`). @default 30_000 */
+    pluginTimeoutMs?: number;
 }
 /** An OAuth access token with the identity a caller may need for headers. */
 interface OAuthAccess {
@@ -1368,6 +1395,13 @@ interface OAuthAccountSummary {
  * const storage = new AuthStorage(createMemoryStore(), { providers: [anthropic] });
  * await storage.reload();
  * const key = await storage.getApiKey("anthropic", sessionId);
+ * Every method checks its arguments: provider ids must match `PROVIDER_ID_PATTERN`
+ * (`^[a-z0-9][a-z0-9._-]{0,63}$`, e.g. `openai-codex`, `google-gemini-cli`), session ids are non-empty
+ * strings of at most `MAX_SESSION_ID_LENGTH` (1 KiB), credentials are snapshotted once (plain copy,
+ * `toJSON` ignored) and that copy is validated and stored. A bad argument is `AuthpoolError`
+ * `INVALID_INPUT` naming the argument, never its value: thrown by synchronous methods, a rejection from
+ * promise-returning ones. The injected logger and every listener are isolated: their throws never fail
+ * a call.
  * @throws AuthpoolError `INVALID_OPTIONS` when an option has the wrong shape.
  */
 declare class AuthStorage {
@@ -1509,7 +1543,7 @@ declare class AuthStorage {
  * One branded base error with a closed code union (CONTRIBUTING.md "House rules").
  * Messages never contain secrets: credentials are named by provider + id (+ email).
  */
-type AuthpoolErrorCode = "INVALID_OPTIONS" | "INVALID_INPUT" | "NOT_FOUND" | "NO_CREDENTIAL" | "CONFLICT" | "OAUTH_REFRESH_FAILED" | "OAUTH_NOT_SUPPORTED" | "UNKNOWN_PROVIDER" | "TIMEOUT" | "ABORTED" | "STORE_ERROR" | "STORE_CLOSED" | "SCHEMA_TOO_NEW" | "CORRUPT_DATA" | "UPSTREAM_ERROR";
+type AuthpoolErrorCode = "INVALID_OPTIONS" | "INVALID_INPUT" | "NOT_FOUND" | "NO_CREDENTIAL" | "CONFLICT" | "OAUTH_REFRESH_FAILED" | "OAUTH_NOT_SUPPORTED" | "UNKNOWN_PROVIDER" | "TIMEOUT" | "ABORTED" | "STORE_ERROR" | "STORE_CLOSED" | "STORE_BUSY" | "SCHEMA_TOO_NEW" | "CORRUPT_DATA" | "DECRYPTION_FAILED" | "UNKNOWN_KEY" | "UPSTREAM_ERROR";
 declare const BRAND: unique symbol;
 interface AuthpoolErrorOptions {
     cause?: unknown;
@@ -1569,7 +1603,13 @@ declare function jwtIdentity(token: string | undefined): {
     subject?: string;
 };
 /**
+ * Reserved extension field holding a precomputed identity key. An encrypting store wrapper sets it
+ * (an HMAC of the plaintext identity) so a store that only sees sealed fields still matches identities.
+ */
+declare const IDENTITY_FIELD = "authpoolIdentity";
+/**
  * The identity key of an OAuth credential, or `null` when nothing identifies it.
+ * A non-empty `authpoolIdentity` field wins over everything (see {@link IDENTITY_FIELD}).
  * For anthropic and openai-codex the email wins; otherwise account > email > project.
  * API keys are identified by a hash of the key.
  */
@@ -1586,7 +1626,12 @@ declare function oauthIdentity(credential: OAuthCredential): {
  */
 declare function usageAccountKey(credential: AuthCredential): string;
 
-/** Definitive OAuth failure (docs/refresh-protocol.md "Error classification"), judged on a message. */
+/**
+ * Definitive OAuth failure (docs/refresh-protocol.md "Error classification"), judged on a message: only a
+ * recognised OAuth error (code or revoked/expired refresh-token wording) is definitive. A bare 401/403, an
+ * HTML page (WAF, geo block) or anything that looks transient is not: a proxy's refusal must not disable a
+ * live credential.
+ */
 declare function isDefinitiveOAuthFailureMessage(message: string): boolean;
 /**
  * Is a refresh error definitive (the grant is dead: disable the row) or transient (retry later)?
@@ -1626,20 +1671,47 @@ interface OAuthTokenRequest {
     headers?: Record<string, string>;
     /** What the request is for, in error messages. @default "token refresh" */
     purpose?: string;
+    /**
+     * Further secrets to scrub from anything the provider sends back (e.g. the credential's current
+     * access token). Secret body fields (`refresh_token`, `client_secret`, `code`, ...) are scrubbed anyway.
+     */
+    secrets?: readonly string[];
 }
+/** Largest token-endpoint response body read; anything longer is a transient failure. */
+declare const MAX_TOKEN_RESPONSE_BYTES = 1048576;
 /**
- * Classify a token-endpoint HTTP failure. Definitive: an OAuth error code that kills the grant,
- * revoked/expired refresh token wording, or 401/403 (unless the body is a proxy challenge).
+ * Classify a token-endpoint HTTP failure. Definitive only for a recognised OAuth error: a grant-killing
+ * code (`invalid_grant`, `invalid_client`, `unauthorized_client`, `invalid_token`), or an error
+ * description that clearly says the refresh token is invalid/expired/revoked. Everything else —
+ * redirects, HTML pages (WAF, geo blocks), bare or unrecognised 401/403, 5xx, 429 — is transient,
+ * because disabling a live credential on a proxy's say-so costs far more than one more retry.
  */
 declare function classifyTokenEndpointFailure(status: number, code?: string, description?: string): boolean;
 /**
  * POST a token request and return the parsed JSON object. Throws `OAuthRefreshError`:
- * `definitive: true` for a dead grant, `false` for network errors, 5xx, 429, timeouts and malformed bodies.
- * An abort of `ctx.signal` is re-thrown as is.
+ * `definitive: true` for a dead grant (see `classifyTokenEndpointFailure`), `false` for network errors,
+ * redirects (never followed, so secrets never reach another host), 5xx, 429, HTML pages, bodies over
+ * `MAX_TOKEN_RESPONSE_BYTES` and malformed bodies. The body is read under `ctx.signal` too; an abort of
+ * `ctx.signal` is re-thrown as is. Messages and `errorCode` never carry the request's secrets.
  */
 declare function requestOAuthToken(request: OAuthTokenRequest, ctx: PluginContext): Promise<Record<string, unknown>>;
 /** Read `access_token`/`expires_in` style fields; throws a transient error when required ones are missing. */
 declare function requireTokenFields(provider: string, body: Record<string, unknown>, required: ReadonlyArray<"access_token" | "refresh_token" | "expires_in">): void;
+/**
+ * Shortest lifetime `tokenExpiry` grants: the refresher's default skew (60 s, it refreshes once
+ * `now + skew >= expires`) plus 60 s, so a bogus `expires_in` can never make every call refresh.
+ */
+declare const MIN_TOKEN_LIFETIME_MS = 120000;
+/** Lifetime assumed when `expires_in` is missing or not a number (the common OAuth default). */
+declare const DEFAULT_TOKEN_LIFETIME_MS = 3600000;
+/** Longest lifetime believed; a larger `expires_in` is clamped (the 401 retry path still refreshes). */
+declare const MAX_TOKEN_LIFETIME_MS: number;
+/**
+ * `expires` (epoch ms) for a token response's `expires_in` (seconds): `now + expires_in·1000 − skewMs`,
+ * clamped to [`now + MIN_TOKEN_LIFETIME_MS`, `now + MAX_TOKEN_LIFETIME_MS`]; a missing or non-numeric
+ * value counts as `DEFAULT_TOKEN_LIFETIME_MS`. Logs a warning (provider and value only) when it clamps.
+ */
+declare function tokenExpiry(ctx: Pick<PluginContext, "clock" | "logger">, provider: string, expiresIn: unknown, skewMs?: number): number;
 interface RefreshTokenGrant {
     /** Provider id, for messages. */
     provider: string;
@@ -1657,12 +1729,13 @@ interface RefreshTokenGrant {
 }
 /**
  * The standard OAuth2 `refresh_token` grant most providers speak: posts the grant, requires
- * `access_token` + `expires_in`, keeps the old refresh token when none comes back (unless rotation is
- * required), and computes `expires` with the skew. Provider-specific identity fields are the caller's job.
+ * `access_token`, keeps the old refresh token when none comes back (unless rotation is required), and
+ * computes `expires` with the skew through `tokenExpiry` (clamped, never in the past). Provider-specific identity fields are the caller's job.
  * @throws OAuthRefreshError (definitive for a dead grant) — see `requestOAuthToken`.
  */
 declare function refreshTokenGrant(credential: {
     refresh: string;
+    access?: string;
 }, ctx: PluginContext, grant: RefreshTokenGrant): Promise<{
     access: string;
     refresh: string;
@@ -1730,6 +1803,105 @@ declare function parseAuthorizationInput(input: string): {
     code?: string;
     state?: string;
 };
+
+/** Key id → 32-byte key. Reads accept any of them; writes use the active one. */
+type EncryptionKeys = ReadonlyMap<string, Buffer>;
+/**
+ * Parse `"id1:base64key,id2:base64key"` (the `AUTHPOOL_ENCRYPTION_KEYS` format; newlines also separate).
+ * Base64 and base64url are both accepted. Messages name key ids, never key material.
+ * @throws AuthpoolError `INVALID_OPTIONS` on a malformed entry, a duplicate id or a key that is not 32 bytes.
+ */
+declare function parseEncryptionKeys(spec: string): Map<string, Buffer>;
+/**
+ * Read keys (same format as {@link parseEncryptionKeys}) from a file only its owner can read.
+ * @throws AuthpoolError `INVALID_OPTIONS` when the file is group/world accessible (mode & 0o077) or malformed;
+ * `NOT_FOUND` when it cannot be read.
+ */
+declare function loadEncryptionKeyFile(path: string): Promise<Map<string, Buffer>>;
+
+/** Fields sealed by default. Plugins declaring other secret fields pass them in `secretFields`. */
+declare const DEFAULT_SECRET_FIELDS: readonly string[];
+/** Every field the given plugins declare secret (`ProviderPlugin.secretFields`), for `secretFields`. */
+declare function pluginSecretFields(plugins: Iterable<Pick<ProviderPlugin, "secretFields">>): string[];
+/** Options of {@link withEncryption}. */
+interface EncryptionOptions {
+    /** Key id → 32-byte key (see `parseEncryptionKeys`, `loadEncryptionKeyFile`). */
+    keys: EncryptionKeys | Record<string, Buffer>;
+    /** The key every write seals with. */
+    activeKeyId: string;
+    /** Extra credential fields to seal (for example ones a provider plugin declares secret). */
+    secretFields?: readonly string[];
+}
+/** A row the wrapper cannot open. Carries ids and reasons, never data. */
+interface UndecryptableRowReport {
+    id: number;
+    provider: string;
+    active: boolean;
+    /** The key id the failing value names. */
+    keyId: string;
+    field: string;
+    code: "DECRYPTION_FAILED" | "UNKNOWN_KEY";
+}
+/** The encryption side of a wrapped store (used by `rotateEncryptionKeys`). */
+interface EncryptionControl {
+    readonly activeKeyId: string;
+    /** The wrapped store: it holds sealed values. */
+    readonly inner: AuthCredentialStore;
+    /** Every row (active and disabled) that fails to open. */
+    listUndecryptableRows(): Promise<UndecryptableRowReport[]>;
+    /** `true` when a stored row has a value or identity not under the active key. */
+    needsReseal(raw: StoredAuthCredential): boolean;
+    /** The plaintext view of a stored row. @throws AuthpoolError `DECRYPTION_FAILED` / `UNKNOWN_KEY` */
+    open(raw: StoredAuthCredential): StoredAuthCredential;
+    /**
+     * Rewrite an active row with `credential` under the active key by compare-and-set at `raw.version`.
+     * `null` when the row moved on (lost race) or is no longer active.
+     */
+    reseal(raw: StoredAuthCredential, credential: AuthCredential): Promise<StoredAuthCredential | null>;
+}
+/** A store whose credential secrets are sealed at rest. */
+interface EncryptedCredentialStore extends AuthCredentialStore {
+    readonly encryption: EncryptionControl;
+}
+/**
+ * Wrap `store` so credential secrets and identities are sealed at rest (see the module header).
+ * @throws AuthpoolError `INVALID_OPTIONS` when a key is not 32 bytes, an id is malformed or `activeKeyId` is unknown.
+ */
+declare function withEncryption(store: AuthCredentialStore, options: EncryptionOptions): EncryptedCredentialStore;
+
+/** Options of {@link rotateEncryptionKeys}. */
+interface RotateEncryptionOptions {
+    /** Rows re-sealed concurrently per batch (default 50). */
+    batchSize?: number;
+    /** Lost compare-and-set races tolerated per row before it is reported as failed (default 16). */
+    maxAttempts?: number;
+}
+/** What a rotation pass did. Ids only, never data. */
+interface RotateEncryptionResult {
+    /** Rows re-sealed under the active key by this pass. */
+    resealed: number;
+    /** Rows already under the active key (or re-sealed by a concurrent writer): skipped. */
+    skipped: number;
+    /** Rows that could not be opened (see `listUndecryptableRows`) or kept losing races: untouched. */
+    failed: number[];
+    /**
+     * Tombstones still under an old key or in plaintext: the store contract has no write for a
+     * disabled row, so they stay as they are until purged (re-adding the identity purges them).
+     */
+    disabledPending: number[];
+}
+/**
+ * Re-seal every row not under the active key, in batches, by compare-and-set: a concurrent refresh is
+ * never overwritten (the row is re-read and retried; if the concurrent write already sealed it under
+ * the active key it is skipped). Idempotent and resumable: run it again after a crash.
+ * @throws AuthpoolError `INVALID_OPTIONS` on a bad batch size.
+ */
+declare function rotateEncryptionKeys(store: EncryptedCredentialStore, options?: RotateEncryptionOptions): Promise<RotateEncryptionResult>;
+/** Seal rows still in plaintext: the same pass as {@link rotateEncryptionKeys}. */
+declare const sealPlaintextRows: typeof rotateEncryptionKeys;
+
+/** Prefix of every sealed value; anything else is read as plaintext (mixed state during migration). */
+declare const SEALED_PREFIX = "enc:v1:";
 
 declare const BACKEND_BRAND: unique symbol;
 /**
@@ -1834,6 +2006,13 @@ declare const storeInputSchemas: {
  * @throws AuthpoolError `INVALID_INPUT`
  */
 declare function checkStoreInput<T>(schema: z.ZodType<T>, value: unknown, what: string): T;
+/**
+ * A plain JSON-shaped copy of `value` that ignores every `toJSON` and reads each own enumerable field
+ * once (functions and `undefined` dropped, non-finite numbers → `null`, as JSON would). Validate and
+ * store this copy, never the original, so what was checked is what gets committed.
+ * @throws AuthpoolError `INVALID_INPUT` for cycles, nesting deeper than 32, bigints, or a throwing getter.
+ */
+declare function plainCopy(value: unknown): unknown;
 
 /**
  * Pure helpers on usage reports, shared by the pool and by provider plugins.
@@ -1879,6 +2058,19 @@ declare function xxHash32(input: string | Uint8Array, seed?: number): number;
 declare function sha256Hex(value: string): string;
 
 /**
+ * Argument schemas of the public `AuthStorage` methods. Failures become `INVALID_INPUT` naming the
+ * argument and the problem, never the value (zod issue messages do not echo input).
+ */
+
+/**
+ * Provider ids: lowercase ASCII letters, digits, `.`, `_`, `-`; starting with a letter or digit; at
+ * most 64 characters (`anthropic`, `openai-codex`, `google-gemini-cli`, `ollama-cloud`, ...).
+ */
+declare const PROVIDER_ID_PATTERN: RegExp;
+/** Longest accepted session id, in UTF-16 code units (1 KiB). */
+declare const MAX_SESSION_ID_LENGTH = 1024;
+
+/**
  * Masks secrets before anything is logged or put in an error.
  */
 /** Replace token-shaped substrings in a string. */
@@ -1889,4 +2081,4 @@ declare function redactString(value: string): string;
  */
 declare function redact<T>(value: T, extraSecrets?: readonly string[]): T;
 
-export { ACCOUNT_RATE_LIMIT_PATTERN, AbortedError, type ApiKeyCredential, type ApiKeyResolver, type ApiKeyResolverInput, type AuthCredential, type AuthCredentialSnapshot, type AuthCredentialSnapshotEntry, type AuthCredentialStore, AuthStorage, type AuthStorageOptions, AuthpoolError, type AuthpoolErrorCode, type AuthpoolErrorOptions, type BlockKind, type BlockStore, type CacheStore, type CasResult, type ChangeFeed, type CheckCredentialsDeps, type CheckCredentialsOptions, type Clock, type CompletionProbe, type ConfigValueResolver, type CredentialBlock, type CredentialBlockKey, type CredentialCompletionResult, type CredentialDisabledEvent, type CredentialDisabledListener, type CredentialHealthResult, type CredentialOrigin, type CredentialOriginKind, type CredentialRankingContext, type CredentialRankingStrategy, type CredentialRowStore, type CredentialType, DEFAULT_BLOCK_MS, DEFAULT_MAX_SESSIONS, DISABLED_BY_USER, type Env, type FallbackResolver, type FetchLike, type GenerationListener, type InvalidateCredentialMatchingOptions, type LeaseStore, type Logger, MAX_BLOCK_MS, MAX_BUFFERED_DISABLED_EVENTS, type MarkUsageLimitOptions, type MemoryStoreBackend, type MemoryStoreOptions, type OAuthAccess, type OAuthAccessResolution, type OAuthAccountSummary, type OAuthCredential, type OAuthLoginCallbacks, type OAuthLoginResult, type OAuthPlugin, OAuthRefreshError, type OAuthRefreshErrorOptions, type OAuthRefreshResult, type OAuthTokenRequest, type PasteCodeLogin, type PkcePair, type PluginContext, type ProviderPlugin, type ProviderRegistry, REMOTE_REFRESH_SENTINEL, REPLACED_BY_NEWER, type RankCandidate, type RankedCandidate, type RateLimitReason, type RefreshLease, type RefreshTokenGrant, type ResetCredit, type ResetCreditAccountStatus, type ResetCreditList, type ResetCreditRedeemOutcome, type ResetCreditRedeemResult, type ResetCreditTarget, type ResetCreditsPlugin, type ResolverOptions, type RetryTarget, type RotateSessionOptions, SESSION_PIN_TTL_MS, type SelectionOptions, type SessionPin, type SnapshotBlock, type StaleLease, type StoreCapabilities, type StoreUpstream, type StoredAuthCredential, USAGE_LIMIT_PATTERN, type UsageAmount, type UsageCostHistoryEntry, type UsageCostHistoryQuery, type UsageCredential, type UsageFetchContext, type UsageFetchParams, type UsageHistoryEntry, type UsageHistoryQuery, type UsageLedgerStore, type UsageLimit, type UsageLimitMarkResult, type UsageLookupOptions, type UsageProvider, type UsageReport, type UsageResetCreditDetail, type UsageResetCredits, type UsageScope, UsageService, type UsageServiceOptions, type UsageStatus, type UsageUnit, type UsageWindow, checkCredentials, checkStoreInput, clamp, classifyTokenEndpointFailure, compareMetric, createApiKeyResolver, createConfigValueResolver, createMemoryStore, createMemoryStoreBackend, createPkcePair, createProviderRegistry, credentialIdentityKey, decodeJwtClaims, drawForSession, earliestExhaustedReset, envApiKey, envApiKeyNames, epochToMs, errorMessage, errorStatus, exhaustedUntil, invalidOptions, isAuthRetryableError, isDefinitiveOAuthFailureMessage, isDefinitiveRefreshFailure, isLimitExhausted, isRecord, isTransientStatus, isUsageLimitOutcome, jsonApiKeyBlob, jwtIdentity, oauthIdentity, parseAuthorizationInput, parseRateLimitReason, pasteCodeLogin, percentAmount, providerTypeKey, rankCandidates, rateLimitBackoffMs, redact, redactCredential, redactString, refreshTokenGrant, requestOAuthToken, requireTokenFields, resolveUsedFraction, rotate, sessionPinKey, sessionStartIndex, sha256Hex, silentLogger, sleep, statusFromUsedFraction, storeInputSchemas, stripRaw, systemClock, toBoolean, toNumber, usageAccountKey, xxHash32 };
+export { ACCOUNT_RATE_LIMIT_PATTERN, AbortedError, type ApiKeyCredential, type ApiKeyResolver, type ApiKeyResolverInput, type AuthCredential, type AuthCredentialSnapshot, type AuthCredentialSnapshotEntry, type AuthCredentialStore, AuthStorage, type AuthStorageOptions, AuthpoolError, type AuthpoolErrorCode, type AuthpoolErrorOptions, type BlockKind, type BlockStore, type CacheStore, type CasResult, type ChangeFeed, type CheckCredentialsDeps, type CheckCredentialsOptions, type Clock, type CompletionProbe, type ConfigValueResolver, type CredentialBlock, type CredentialBlockKey, type CredentialCompletionResult, type CredentialDisabledEvent, type CredentialDisabledListener, type CredentialHealthResult, type CredentialOrigin, type CredentialOriginKind, type CredentialRankingContext, type CredentialRankingStrategy, type CredentialRowStore, type CredentialType, DEFAULT_BLOCK_MS, DEFAULT_MAX_SESSIONS, DEFAULT_SECRET_FIELDS, DEFAULT_TOKEN_LIFETIME_MS, DISABLED_BY_USER, type EncryptedCredentialStore, type EncryptionControl, type EncryptionKeys, type EncryptionOptions, type Env, type FallbackResolver, type FetchLike, type GenerationListener, IDENTITY_FIELD, type InvalidateCredentialMatchingOptions, type LeaseStore, type Logger, MAX_BLOCK_MS, MAX_BUFFERED_DISABLED_EVENTS, MAX_SESSION_ID_LENGTH, MAX_TOKEN_LIFETIME_MS, MAX_TOKEN_RESPONSE_BYTES, MIN_TOKEN_LIFETIME_MS, type MarkUsageLimitOptions, type MemoryStoreBackend, type MemoryStoreOptions, type OAuthAccess, type OAuthAccessResolution, type OAuthAccountSummary, type OAuthCredential, type OAuthLoginCallbacks, type OAuthLoginResult, type OAuthPlugin, OAuthRefreshError, type OAuthRefreshErrorOptions, type OAuthRefreshResult, type OAuthTokenRequest, PROVIDER_ID_PATTERN, type PasteCodeLogin, type PkcePair, type PluginContext, type ProviderPlugin, type ProviderRegistry, REMOTE_REFRESH_SENTINEL, REPLACED_BY_NEWER, type RankCandidate, type RankedCandidate, type RateLimitReason, type RefreshLease, type RefreshTokenGrant, type ResetCredit, type ResetCreditAccountStatus, type ResetCreditList, type ResetCreditRedeemOutcome, type ResetCreditRedeemResult, type ResetCreditTarget, type ResetCreditsPlugin, type ResolverOptions, type RetryTarget, type RotateEncryptionOptions, type RotateEncryptionResult, type RotateSessionOptions, SEALED_PREFIX, SESSION_PIN_TTL_MS, type SelectionOptions, type SessionPin, type SnapshotBlock, type StaleLease, type StoreCapabilities, type StoreUpstream, type StoredAuthCredential, USAGE_LIMIT_PATTERN, type UndecryptableRowReport, type UsageAmount, type UsageCostHistoryEntry, type UsageCostHistoryQuery, type UsageCredential, type UsageFetchContext, type UsageFetchParams, type UsageHistoryEntry, type UsageHistoryQuery, type UsageLedgerStore, type UsageLimit, type UsageLimitMarkResult, type UsageLookupOptions, type UsageProvider, type UsageReport, type UsageResetCreditDetail, type UsageResetCredits, type UsageScope, UsageService, type UsageServiceOptions, type UsageStatus, type UsageUnit, type UsageWindow, checkCredentials, checkStoreInput, clamp, classifyTokenEndpointFailure, compareMetric, createApiKeyResolver, createConfigValueResolver, createMemoryStore, createMemoryStoreBackend, createPkcePair, createProviderRegistry, credentialIdentityKey, decodeJwtClaims, drawForSession, earliestExhaustedReset, envApiKey, envApiKeyNames, epochToMs, errorMessage, errorStatus, exhaustedUntil, invalidOptions, isAuthRetryableError, isDefinitiveOAuthFailureMessage, isDefinitiveRefreshFailure, isLimitExhausted, isRecord, isTransientStatus, isUsageLimitOutcome, jsonApiKeyBlob, jwtIdentity, loadEncryptionKeyFile, oauthIdentity, parseAuthorizationInput, parseEncryptionKeys, parseRateLimitReason, pasteCodeLogin, percentAmount, plainCopy, pluginSecretFields, providerTypeKey, rankCandidates, rateLimitBackoffMs, redact, redactCredential, redactString, refreshTokenGrant, requestOAuthToken, requireTokenFields, resolveUsedFraction, rotate, rotateEncryptionKeys, sealPlaintextRows, sessionPinKey, sessionStartIndex, sha256Hex, silentLogger, sleep, statusFromUsedFraction, storeInputSchemas, stripRaw, systemClock, toBoolean, toNumber, tokenExpiry, usageAccountKey, withEncryption, xxHash32 };

@@ -2,7 +2,7 @@
 
 // ---- index.d.ts
 import { F as FakeProviderOptions, a as FakeProvider } from './types-[hash].js';
-export { b as FakeAccount, c as FakeAccountSpec, d as FakeCredential, e as FakeDeviceCode, f as FakeEndpoint, g as FakeFailure, h as FakeLatencyTarget, i as FakeProviderId, j as FakeRequest, k as FakeUsagePatch, l as FakeUsageWindow, K as KnownFakeProviderId } from './types-[hash].js';
+export { b as FakeAccount, c as FakeAccountSpec, d as FakeCredential, e as FakeDeviceCode, f as FakeEndpoint, g as FakeFailure, h as FakeFaultMode, i as FakeLatencyTarget, j as FakeProviderId, k as FakeRequest, l as FakeUsagePatch, m as FakeUsageWindow, K as KnownFakeProviderId } from './types-[hash].js';
 
 /**
  * Starts a local HTTP simulator of the providers' token, usage, login and inference endpoints.
@@ -48,7 +48,7 @@ declare function jsonResponse(body: unknown, status?: number, headers?: Record<s
 export { FakeProvider, FakeProviderOptions, type ManualClock, type ScriptStep, type ScriptedCall, createManualClock, jsonResponse, scriptedFetch, startFakeProvider };
 
 // ---- plugin-kit/index.d.ts
-import { F as FakeProviderOptions, a as FakeProvider, b as FakeAccount, j as FakeRequest } from '../types-[hash].js';
+import { F as FakeProviderOptions, a as FakeProvider, b as FakeAccount, k as FakeRequest } from '../types-[hash].js';
 
 /**
  * Structural stand-ins for the `@authpool/core` types the plugin kits touch. The fake provider has no
@@ -374,8 +374,26 @@ interface FakeAccount {
     /** Built from the current tokens on every read. */
     readonly credential: FakeCredential;
 }
+/**
+ * Fault modes of `failNext` beyond a canned answer:
+ * - `late`: the request is handled normally on arrival (a refresh rotates, the old token is spent) but
+ *   the answer only leaves after `delayMs` — the client may time out and never see the new tokens.
+ * - `redirect`: `307` (or `status`) with `Location: location` (default: another loopback port).
+ * - `echoRefreshToken`: `400` (or `status`) OAuth error whose `error` and `error_description` quote
+ *   the refresh token the request presented. Nothing rotates.
+ * - `htmlForbidden`: `403` (or `status`) HTML page, like a WAF or geo block. Nothing rotates.
+ * - `zeroExpiry`: handled normally, but a successful token answer says `expires_in: expiresIn` (default 0).
+ * - `endlessBody`: `200` (or `status`) JSON-looking body that never ends (until the client leaves or `close()`).
+ */
+type FakeFaultMode = "late" | "redirect" | "echoRefreshToken" | "htmlForbidden" | "zeroExpiry" | "endlessBody";
 /** A failure to inject with `failNext`. */
 interface FakeFailure {
+    /** A fault mode; `status`, `headers`, `delayMs` still apply where they make sense. */
+    mode?: FakeFaultMode;
+    /** `redirect` mode's `Location`. @default `http://127.0.0.1:9/redirected` */
+    location?: string;
+    /** `zeroExpiry` mode's `expires_in` (seconds). @default 0 */
+    expiresIn?: number;
     /** @default 500 */
     status?: number;
     /** A string is sent as-is; anything else as JSON. */
@@ -383,7 +401,7 @@ interface FakeFailure {
     headers?: Record<string, string>;
     /** How many matching requests fail. @default 1 */
     times?: number;
-    /** Real-time delay before answering. */
+    /** Real-time delay before answering (in `late` mode: after handling, before answering). */
     delayMs?: number;
     /** Never answer (until `close()`). */
     hang?: boolean;
@@ -446,4 +464,4 @@ interface FakeProvider {
     close(): Promise<void>;
 }
 
-export type { FakeProviderOptions as F, KnownFakeProviderId as K, FakeProvider as a, FakeAccount as b, FakeAccountSpec as c, FakeCredential as d, FakeDeviceCode as e, FakeEndpoint as f, FakeFailure as g, FakeLatencyTarget as h, FakeProviderId as i, FakeRequest as j, FakeUsagePatch as k, FakeUsageWindow as l };
+export type { FakeProviderOptions as F, KnownFakeProviderId as K, FakeProvider as a, FakeAccount as b, FakeAccountSpec as c, FakeCredential as d, FakeDeviceCode as e, FakeEndpoint as f, FakeFailure as g, FakeFaultMode as h, FakeLatencyTarget as i, FakeProviderId as j, FakeRequest as k, FakeUsagePatch as l, FakeUsageWindow as m };

@@ -51,10 +51,22 @@ interface SqliteStoreOptions {
     /** Receives warnings (corrupt rows) and debug lines; never a secret. @default silent */
     logger?: Logger;
     /**
-     * How long a statement waits for another connection's lock before failing with SQLITE_BUSY.
-     * @default 5000
+     * SQLite's own `busy_timeout`: how long one statement waits, synchronously (the event loop is
+     * stalled meanwhile), for another connection's lock before reporting SQLITE_BUSY. Keep it a few
+     * milliseconds; longer waits happen asynchronously, bounded by `busyDeadlineMs`. @default 5
      */
     busyTimeoutMs?: number;
+    /**
+     * How long one read or write keeps retrying while another connection holds the lock (short
+     * `busy_timeout` attempts separated by `setTimeout` with jittered backoff, so the process keeps
+     * running). Then the call fails with `AuthpoolError("STORE_BUSY")`. @default 5000
+     */
+    busyDeadlineMs?: number;
+    /**
+     * Accept a `path` that is a symbolic link. Without it a symlinked database file (or `-wal`/`-shm`)
+     * is refused with `INVALID_OPTIONS` before anything is opened. @default false
+     */
+    allowSymlink?: boolean;
     /**
      * Connection-wide `PRAGMA synchronous`. Writes of credential rows always commit with `FULL`
      * (a rotated refresh token must survive power loss); this sets everything else (cache, blocks,
@@ -74,15 +86,6 @@ interface SqliteStoreOptions {
      */
     watchIntervalMs?: number;
 }
-
-/**
- * `createSqliteStore`: the embedded default store, safe for many processes on one file.
- *
- * Kysely owns the schema (versioned migrations) and builds the variable ledger queries; every
- * statement runs synchronously on one better-sqlite3 connection per store, so a multi-statement
- * write is one short `BEGIN IMMEDIATE` transaction with no async gap in which the event loop could
- * interleave another caller (see README "Design").
- */
 
 /** The SQLite store: the whole contract plus diagnostics. */
 interface SqliteCredentialStore extends AuthCredentialStore {
