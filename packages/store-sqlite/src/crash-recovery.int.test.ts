@@ -6,8 +6,8 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import BetterSqlite3 from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { integrity } from "../test/integrity";
 import type { TrafficResult } from "../test/pool-worker";
 import { grantCredential, PROVIDER } from "../test/rotating-plugin";
 import { type RotatingTokenServer, startRotatingTokenServer } from "../test/rotating-token-server";
@@ -30,15 +30,6 @@ afterEach(async () => {
 function refreshLog(server: RotatingTokenServer): string {
 	const start = server.refreshes[0]?.at ?? 0;
 	return server.refreshes.map((r) => `+${r.at - start}ms ${r.account} ${r.worker} …${r.token} ${r.outcome}`).join("\n");
-}
-
-function integrity(path: string): unknown {
-	const db = new BetterSqlite3(path);
-	try {
-		return db.pragma("integrity_check", { simple: true });
-	} finally {
-		db.close();
-	}
 }
 
 describe("SIGKILL", () => {

@@ -9,8 +9,8 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import BetterSqlite3 from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { integrity } from "../test/integrity";
 import type { TrafficResult } from "../test/pool-worker";
 import { grantCredential, PROVIDER } from "../test/rotating-plugin";
 import { type RotatingTokenServer, startRotatingTokenServer } from "../test/rotating-token-server";
@@ -29,15 +29,6 @@ const KILL_EVERY_MS = 3_000;
 /** A process whose refresh was answered this recently may not have stored it yet: never its turn to die. */
 const QUIET_BEFORE_KILL_MS = 1_500;
 const ACCOUNTS = ["acct-a", "acct-b", "acct-c"];
-
-function integrity(path: string): unknown {
-	const db = new BetterSqlite3(path);
-	try {
-		return db.pragma("integrity_check", { simple: true });
-	} finally {
-		db.close();
-	}
-}
 
 describe("refresh soak", () => {
 	let dir: string;
