@@ -21,6 +21,20 @@ describe("CredentialBlocks", () => {
 		expect((await store.blocks.list())[0]!.blockedUntil).toBe(now + 60_000);
 	});
 
+	it("a wall clock stepped back an hour does not stretch a 60 s block: it lasts its duration at most", async () => {
+		const { clock, store, blocks } = setup();
+		await blocks.block(1, "acme:oauth", clock.now() + 60_000);
+		clock.advance(-3_600_000);
+		const until = blocks.blockedUntil(1, "acme:oauth");
+		expect(until).toBe(clock.now() + 60_000);
+		// A reload of the same stored block keeps the rebased deadline instead of stretching it again.
+		clock.advance(30_000);
+		blocks.replaceAll(await store.blocks.list());
+		expect(blocks.blockedUntil(1, "acme:oauth")).toBe(until);
+		clock.advance(30_001);
+		expect(blocks.isBlocked(1, "acme:oauth")).toBe(false);
+	});
+
 	it("caps absurd deadlines", async () => {
 		const { clock, blocks } = setup();
 		await blocks.block(1, "acme:oauth", clock.now() + 365 * 24 * 3_600_000);

@@ -27,6 +27,8 @@ interface BlockEntry {
 	blockedUntil: number;
 	updatedAt: number;
 	kind: BlockKind;
+	/** The deadline as the store holds it (before any clock-step rebase), to recognise it on reload. */
+	storedUntil: number;
 }
 
 function entryKey(credentialId: number, providerKey: string, scope: string): string {
@@ -80,6 +82,12 @@ export class CredentialBlocks {
 	#live(key: string, now: number): BlockEntry | undefined {
 		const entry = this.#entries.get(key);
 		if (!entry) return undefined;
+		if (now < entry.updatedAt) {
+			// The wall clock stepped back past the block's write: a block never has more left than it was
+			// set for (a 60 s block must not become 61 minutes), so it restarts its duration from now at most.
+			entry.blockedUntil = now + Math.max(0, entry.blockedUntil - entry.updatedAt);
+			entry.updatedAt = now;
+		}
 		if (entry.blockedUntil > now) return entry;
 		this.#entries.delete(key);
 		this.#changed("block-expired");
@@ -102,7 +110,12 @@ export class CredentialBlocks {
 			if (block.blockedUntil <= now) continue;
 			const key = entryKey(block.credentialId, block.providerKey, block.scope);
 			const before = previous.get(key);
-			if (!before || before.blockedUntil !== block.blockedUntil) changed = true;
+			if (before && before.storedUntil === block.blockedUntil) {
+				// Unchanged in the store: keep our view of it (its kind, and any clock-step rebase).
+				this.#entries.set(key, before);
+				continue;
+			}
+			changed = true;
 			this.#entries.set(key, {
 				credentialId: block.credentialId,
 				providerKey: block.providerKey,
@@ -110,6 +123,7 @@ export class CredentialBlocks {
 				blockedUntil: block.blockedUntil,
 				updatedAt: block.updatedAt,
 				kind: previous.get(key)?.kind ?? "retry-after",
+				storedUntil: block.blockedUntil,
 			});
 		}
 		// A dropped entry is a lifted block, or an expired one noticed only now: both are changes.
@@ -168,11 +182,13 @@ export class CredentialBlocks {
 			updatedAt: now,
 			// A refresh-failure block must never be healed by a usage report, whoever extended it.
 			kind: live?.kind === "refresh" || kind === "refresh" ? "refresh" : kind,
+			storedUntil: blockedUntil,
 		});
 		if (!live || live.blockedUntil !== blockedUntil) this.#changed("block-set");
 		return this.#store.blocks.upsert({ credentialId, providerKey, scope, blockedUntil }).then(
 			(effective) => {
 				const current = this.#entries.get(key);
+				if (current) current.storedUntil = effective.blockedUntil;
 				if (current && effective.blockedUntil > current.blockedUntil) {
 					current.blockedUntil = effective.blockedUntil;
 					this.#changed("block-extended");
