@@ -751,6 +751,11 @@ declare class OAuthRefresher {
     ensureFresh(row: StoredAuthCredential, options?: {
         force?: boolean;
         signal?: AbortSignal;
+        /**
+         * With `force`: tells whether a credential carries the token the provider rejected. A stored
+         * credential that does not (a peer refreshed meanwhile) is adopted instead of refreshing again.
+         */
+        rejected?: (credential: OAuthCredential) => boolean;
     }): Promise<StoredAuthCredential>;
     /** Stop background persistence retries (the pool closes). Rotations still unpersisted are logged. */
     close(): void;
@@ -948,6 +953,11 @@ interface SelectionOptions {
     signal?: AbortSignal;
     /** Re-mint the session's (or the first candidate's) access token even if it looks fresh. */
     forceRefresh?: boolean;
+    /**
+     * With `forceRefresh`: the key the provider just rejected. When the stored token already differs from
+     * it (a peer refreshed meanwhile), that token is adopted instead of refreshing again.
+     */
+    rejectedKey?: string;
 }
 /** A chosen OAuth row with its fresh credential and the string handed out as the key. */
 interface OAuthSelection {

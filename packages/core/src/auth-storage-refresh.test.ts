@@ -26,6 +26,32 @@ function setup() {
 }
 
 describe("AuthStorage OAuth refresh", () => {
+	it("a forced refresh after a 401 adopts the token a peer already stored instead of refreshing again", async () => {
+		const { store, clock, plugin, make } = setup();
+		await store.rows.insert("acme", oauth("a@x.io", clock.now()));
+		const mine = make("mine");
+		const peer = make("peer");
+		await mine.reload();
+		await peer.reload();
+		const resolve = mine.resolver("acme", { sessionId: "s1" });
+		const handed = await resolve();
+		expect(handed).toBe("access-a@x.io-0");
+		// The peer saw the same 401 first and refreshed; this pool noticed the new row on its change check.
+		expect(await peer.getApiKey("acme", "s2", { forceRefresh: true })).toBe("access-a@x.io-r1");
+		expect(plugin.refreshCalls).toBe(1);
+		const retried = await resolve({
+			error: Object.assign(new Error("unauthorized"), { status: 401 }),
+			lastChance: false,
+		});
+		expect(retried).toBe("access-a@x.io-r1");
+		expect(plugin.refreshCalls).toBe(1);
+		// Rejected again: now it really is the stored token that is bad, so it is re-minted.
+		expect(await resolve({ error: Object.assign(new Error("unauthorized"), { status: 401 }), lastChance: false })).toBe(
+			"access-a@x.io-r2",
+		);
+		expect(plugin.refreshCalls).toBe(2);
+	});
+
 	it("refreshes inside the skew window: 60 s by default, `refreshSkewMs` when set", async () => {
 		const { store, clock, plugin } = setup();
 		await store.rows.insert("acme", oauth("a@x.io", clock.now(), { expires: clock.now() + 30_000 }));

@@ -203,7 +203,15 @@ export class OAuthRefresher {
 	 */
 	async ensureFresh(
 		row: StoredAuthCredential,
-		options: { force?: boolean; signal?: AbortSignal } = {},
+		options: {
+			force?: boolean;
+			signal?: AbortSignal;
+			/**
+			 * With `force`: tells whether a credential carries the token the provider rejected. A stored
+			 * credential that does not (a peer refreshed meanwhile) is adopted instead of refreshing again.
+			 */
+			rejected?: (credential: OAuthCredential) => boolean;
+		} = {},
 	): Promise<StoredAuthCredential> {
 		const credential = asOAuth(row);
 		if (!credential) return row;
@@ -213,7 +221,7 @@ export class OAuthRefresher {
 		if (options.signal?.aborted) throw new AbortedError(`refresh of ${describe(row)} aborted by caller`);
 		let flight = this.#flights.get(row.id);
 		if (!flight) {
-			const started = this.#run(held?.row ?? row, options.force === true);
+			const started = this.#run(held?.row ?? row, options.force === true, options.rejected);
 			flight = started;
 			this.#flights.set(row.id, started);
 			this.#flightStarted.set(row.id, performance.now());
@@ -297,10 +305,19 @@ export class OAuthRefresher {
 		}
 	}
 
-	async #run(view: StoredAuthCredential, force: boolean): Promise<StoredAuthCredential> {
+	async #run(
+		view: StoredAuthCredential,
+		force: boolean,
+		rejected?: (credential: OAuthCredential) => boolean,
+	): Promise<StoredAuthCredential> {
 		const held = this.#unpersisted.get(view.id);
 		// A rotation we hold but could not store yet is the only live grant: refresh from it, never the stored one.
 		const current = held ? held.row : await this.#readActive(view.id, view);
+		const candidate = asOAuth(current);
+		if (force && rejected && candidate && this.isFresh(candidate) && !rejected(candidate)) {
+			// The caller's token was rejected, but the store already holds a newer one (a peer refreshed).
+			return this.#adopt(current, Object.assign({}, view, { version: -1 }));
+		}
 		if (!held && this.#adoptable(current, view, force)) return this.#adopt(current, view);
 		const upstream = this.#upstreamFor(current);
 		const currentCredential = asOAuth(current);

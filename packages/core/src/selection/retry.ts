@@ -60,6 +60,14 @@ export function createApiKeyResolver(
 			});
 			return remember(await target.getApiKey(provider, sessionId, { modelId, baseUrl, signal }));
 		}
-		return remember(await target.getApiKey(provider, sessionId, { modelId, baseUrl, signal, forceRefresh: true }));
+		return remember(
+			await target.getApiKey(provider, sessionId, {
+				modelId,
+				baseUrl,
+				signal,
+				forceRefresh: true,
+				...(handedOut !== undefined ? { rejectedKey: handedOut } : {}),
+			}),
+		);
 	};
 }

@@ -30,6 +30,11 @@ export interface SelectionOptions {
 	signal?: AbortSignal;
 	/** Re-mint the session's (or the first candidate's) access token even if it looks fresh. */
 	forceRefresh?: boolean;
+	/**
+	 * With `forceRefresh`: the key the provider just rejected. When the stored token already differs from
+	 * it (a peer refreshed meanwhile), that token is adopted instead of refreshing again.
+	 */
+	rejectedKey?: string;
 }
 
 /** A chosen OAuth row with its fresh credential and the string handed out as the key. */
@@ -308,7 +313,16 @@ export class CredentialSelector {
 	async freshRow(row: StoredAuthCredential, options: SelectionOptions = {}): Promise<StoredAuthCredential> {
 		if (row.credential.type !== "oauth") return row;
 		if (!options.forceRefresh && this.#o.refresher.isFresh(row.credential)) return row;
-		return this.#o.refresher.ensureFresh(row, { force: options.forceRefresh === true, signal: options.signal });
+		return this.#o.refresher.ensureFresh(row, {
+			force: options.forceRefresh === true,
+			signal: options.signal,
+			...(options.forceRefresh && options.rejectedKey !== undefined
+				? {
+						rejected: (credential: OAuthCredential) =>
+							this.apiKeyOf(Object.assign({}, row, { credential })) === options.rejectedKey,
+					}
+				: {}),
+		});
 	}
 
 	async #tryRow(

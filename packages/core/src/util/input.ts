@@ -38,6 +38,7 @@ export const inputSchemas = {
 		baseUrl: baseUrl.optional(),
 		signal: signal.optional(),
 		forceRefresh: z.boolean().optional(),
+		rejectedKey: z.string().max(65_536).optional(),
 	}),
 	markUsageLimit: z.looseObject({
 		retryAfterMs: z.number().optional(),
@@ -158,8 +159,9 @@ function optionalString(value: unknown, max: number): boolean {
 export function checkSelectionOptions(value: unknown, name = "options"): void {
 	if (value === undefined) return;
 	if (typeof value === "object" && value !== null && !Array.isArray(value)) {
-		const { modelId, baseUrl, signal, forceRefresh } = value as Record<string, unknown>;
+		const { modelId, baseUrl, signal, forceRefresh, rejectedKey } = value as Record<string, unknown>;
 		if (
+			(rejectedKey === undefined || (typeof rejectedKey === "string" && rejectedKey.length <= 65_536)) &&
 			optionalString(modelId, MAX_SESSION_ID_LENGTH) &&
 			optionalString(baseUrl, 8192) &&
 			(signal === undefined || signal instanceof AbortSignal) &&
