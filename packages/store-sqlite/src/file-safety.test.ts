@@ -181,6 +181,29 @@ describe("a replaced or deleted file", () => {
 		await again.close();
 	});
 
+	it("a deleted WAL is noticed and the store reopens loudly, keeping every committed row", async () => {
+		const clock = monotonicOffset();
+		const path = join(dir, "auth.db");
+		const logger = recordingLogger();
+		const store = await open({ path, logger });
+		await store.rows.insert("openai", { type: "api_key", key: "test-key-1" });
+		store.changes.revision();
+		clock.advance(FILE_CHECK_INTERVAL_MS + 1);
+		store.changes.revision();
+		expect(logger.warnings).toEqual([]);
+		await store.rows.insert("openai", { type: "api_key", key: "test-key-2" });
+		unlinkSync(`${path}-wal`);
+		clock.advance(FILE_CHECK_INTERVAL_MS + 1);
+		store.changes.revision();
+		expect(logger.warnings.join("\n")).toContain("WAL file was replaced or deleted");
+		const keys = (await store.rows.listActive("openai")).map((row) => (row.credential as { key: string }).key);
+		expect(keys).toEqual(["test-key-1", "test-key-2"]);
+		await store.close();
+		const again = await createSqliteStore({ path });
+		expect(await again.rows.listActive("openai")).toHaveLength(2);
+		await again.close();
+	});
+
 	it("reopens (recreating and migrating) when the file was deleted", async () => {
 		const clock = monotonicOffset();
 		const path = join(dir, "auth.db");

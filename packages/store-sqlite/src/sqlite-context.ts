@@ -75,6 +75,7 @@ export class SqliteContext {
 	readonly #monotonicNow: () => number;
 	readonly #reopen: (() => Promise<BetterSqlite3.Database>) | undefined;
 	#identity: FileIdentity | undefined;
+	#walIdentity: FileIdentity | undefined;
 	#nextFileCheck = 0;
 	#reopening: Promise<void> | undefined;
 	/** Called after the connection was replaced (the change feed re-prepares its statements). */
@@ -105,6 +106,7 @@ export class SqliteContext {
 		this.#reopen = options.reopen;
 		if (this.#reopen) {
 			this.#identity = fileIdentity(location);
+			this.#walIdentity = fileIdentity(`${location}-wal`);
 			this.#nextFileCheck = this.#monotonicNow() + FILE_CHECK_INTERVAL_MS;
 		}
 	}
@@ -121,10 +123,33 @@ export class SqliteContext {
 		this.#nextFileCheck = now + FILE_CHECK_INTERVAL_MS;
 		const current = fileIdentity(this.location);
 		const known = this.#identity;
-		if (current && known && current.dev === known.dev && current.ino === known.ino) return;
+		if (current && known && current.dev === known.dev && current.ino === known.ino) {
+			this.#checkWal();
+			return;
+		}
 		this.logger.warn("sqlite store file was replaced or deleted; reopening", {
 			path: this.location,
 			deleted: current === undefined,
+		});
+		this.#startReopen();
+	}
+
+	/**
+	 * While this connection is open SQLite keeps the `-wal` (same inode) on disk: one that vanished or was
+	 * swapped was touched from outside. Closing checkpoints our frames into the database through the
+	 * handle we still hold, so reopening keeps every commit; a foreign WAL is never replayed as ours.
+	 */
+	#checkWal(): void {
+		const wal = fileIdentity(`${this.location}-wal`);
+		const known = this.#walIdentity;
+		if (known === undefined) {
+			this.#walIdentity = wal;
+			return;
+		}
+		if (wal && wal.dev === known.dev && wal.ino === known.ino) return;
+		this.logger.warn("sqlite store WAL file was replaced or deleted; reopening", {
+			path: `${this.location}-wal`,
+			deleted: wal === undefined,
 		});
 		this.#startReopen();
 	}
@@ -148,6 +173,7 @@ export class SqliteContext {
 				}
 				this.db = db;
 				this.#identity = fileIdentity(this.location);
+				this.#walIdentity = fileIdentity(`${this.location}-wal`);
 				this.localChange = true;
 				this.afterReopen();
 				this.logger.warn("sqlite store reopened", { path: this.location });
