@@ -193,6 +193,42 @@ describe("AuthStorage OAuth refresh", () => {
 		expect(plugin.refreshCalls).toBe(1);
 	});
 
+	it("a remote authority's refresh result is kept: the store's hook is asked once, not on every request", async () => {
+		const clock = manualClock();
+		const inner = createMemoryStore({ clock });
+		let hookCalls = 0;
+		const store = Object.assign(Object.create(null), inner, {
+			kind: inner.kind,
+			capabilities: inner.capabilities,
+			rows: inner.rows,
+			cache: inner.cache,
+			blocks: inner.blocks,
+			changes: inner.changes,
+			close: () => inner.close(),
+			upstream: {
+				async refreshOAuthCredential(_provider: string, _id: number, credential: { access: string }) {
+					hookCalls += 1;
+					return {
+						...credential,
+						type: "oauth",
+						access: `remote-${hookCalls}`,
+						refresh: REMOTE_REFRESH_SENTINEL,
+						expires: clock.now() + 3_600_000,
+					};
+				},
+			},
+		});
+		await inner.rows.insert(
+			"acme",
+			oauth("a@x.io", clock.now(), { refresh: REMOTE_REFRESH_SENTINEL, expires: clock.now() - 1 }),
+		);
+		const storage = new AuthStorage(store, { providers: [fakeOAuthPlugin("acme", clock)], clock, env: {} });
+		await storage.reload();
+		for (let i = 0; i < 5; i += 1) expect(await storage.getApiKey("acme", "s1")).toBe("remote-1");
+		expect(hookCalls).toBe(1);
+		expect((await inner.rows.listDisabled()).length).toBe(0);
+	});
+
 	it("refreshCredentialById forces a refresh and returns a redacted entry", async () => {
 		const { storage, store, clock, plugin } = setup();
 		const row = await store.rows.insert("acme", oauth("a@x.io", clock.now()));

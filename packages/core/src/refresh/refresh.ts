@@ -9,7 +9,15 @@
 import { AbortedError, AuthpoolError, OAuthRefreshError } from "../errors";
 import type { OAuthRefreshResult, PluginContext, ProviderRegistry } from "../plugin";
 import type { AuthCredentialStore } from "../store/store";
-import type { Clock, Env, FetchLike, Logger, OAuthCredential, StoredAuthCredential } from "../types";
+import {
+	type Clock,
+	type Env,
+	type FetchLike,
+	type Logger,
+	type OAuthCredential,
+	REMOTE_REFRESH_SENTINEL,
+	type StoredAuthCredential,
+} from "../types";
 import { raceSignal, sleep, withTimeout } from "../util/abort";
 import { fingerprint } from "../util/hash";
 import { credentialSecrets, redact, redactString } from "../util/redact";
@@ -28,8 +36,6 @@ export const DEFAULT_TRANSIENT_BACKOFF_MS = 300_000;
  * timeout, but the request runs on (its lease renewed) and its answer is persisted whenever it comes.
  */
 export const DEFAULT_REFRESH_HARD_CAP_MS = 120_000;
-/** The refresh token of a row whose bearer value is this sentinel lives on a remote authority (a broker). */
-export const REMOTE_REFRESH_SENTINEL = "__remote__";
 /** While the access token is still valid, a transient failure backs off this long at least... */
 const MIN_VALID_BACKOFF_MS = 1_000;
 /** ...and retries within half of the token's remaining life, so it is refreshed before it expires. */
