@@ -98,13 +98,19 @@ describe("refresh soak", () => {
 			const finished = (await Promise.all(pending.values())) as unknown as TrafficResult[];
 
 			const reused = server.refreshes.filter((refresh) => refresh.outcome === "invalid_grant");
+			const windows = finished.flatMap((result) => result.unpersistedWindowsMs).sort((a, b) => a - b);
+			const quantile = (q: number) => windows[Math.min(windows.length - 1, Math.floor(q * windows.length))] ?? 0;
 			const rotated = server.rotations();
 			console.info(
 				`soak: ${SOAK_MS} ms, ${spawned} processes, ${kills} SIGKILLs, ${rotated} rotations ` +
 					`(${server.refreshes.filter((refresh, index) => refresh.outcome === "rotated" && index % 3 === 2).length} answered late), ` +
 					`${finished.reduce((sum, r) => sum + r.verified, 0)} tokens verified, ${server.rejectedTokens.length} rejected, ` +
-					`${reused.length} reused refresh tokens`,
+					`${reused.length} reused refresh tokens; answer→commit window p50 ${quantile(0.5).toFixed(2)} ms, ` +
+					`p99 ${quantile(0.99).toFixed(2)} ms, max ${quantile(1).toFixed(2)} ms over ${windows.length} rotations`,
 			);
+			// The kill rule above assumes the window closes well within QUIET_BEFORE_KILL_MS.
+			expect(windows.length).toBeGreaterThan(0);
+			expect(quantile(1)).toBeLessThan(QUIET_BEFORE_KILL_MS);
 			expect(reused, "a refresh token was presented twice").toEqual([]);
 			expect(await store.rows.listDisabled()).toEqual([]);
 			expect(await store.rows.listActive(PROVIDER)).toHaveLength(ACCOUNTS.length);

@@ -44,6 +44,11 @@ export interface TrafficResult {
 	noKey: number;
 	errors: string[];
 	busyErrors: number;
+	/**
+	 * Per rotation this worker received: ms from reading the provider's answer to the rotated token being
+	 * committed (the window in which a SIGKILL loses the account — no client can close it, only shrink it).
+	 */
+	unpersistedWindowsMs: number[];
 }
 
 const config = JSON.parse(process.argv[2] ?? "{}") as WorkerConfig;
@@ -65,8 +70,33 @@ function describeError(error: unknown): string {
 
 async function traffic(cfg: Extract<WorkerConfig, { mode: "traffic" }>): Promise<void> {
 	const store = await createSqliteStore({ path: cfg.dbPath });
+	const idOfAccount = new Map<string, number>();
+	for (const row of await store.rows.listActive(PROVIDER)) {
+		const account = row.credential.type === "oauth" ? row.credential.accountId : undefined;
+		if (typeof account === "string") idOfAccount.set(account, row.id);
+	}
+	const answeredAt = new Map<number, number>();
+	const windows: number[] = [];
 	const storage = new AuthStorage(store, {
-		providers: [rotatingPlugin(cfg.serverUrl, cfg.worker)],
+		providers: [
+			rotatingPlugin(cfg.serverUrl, cfg.worker, (account) => {
+				const id = account === undefined ? undefined : idOfAccount.get(account);
+				if (id !== undefined) answeredAt.set(id, performance.now());
+			}),
+		],
+		logger: {
+			debug() {},
+			info(message, fields) {
+				const id = typeof fields?.credentialId === "number" ? fields.credentialId : undefined;
+				if (id === undefined || !/refreshed|stored after a retry/.test(message)) return;
+				const started = answeredAt.get(id);
+				if (started === undefined) return;
+				answeredAt.delete(id);
+				windows.push(performance.now() - started);
+			},
+			warn() {},
+			error() {},
+		},
 		owner: cfg.worker,
 		refreshSkewMs: REFRESH_SKEW_MS,
 		...(cfg.leaseTtlMs ? { refreshLeaseTtlMs: cfg.leaseTtlMs } : {}),
@@ -83,6 +113,7 @@ async function traffic(cfg: Extract<WorkerConfig, { mode: "traffic" }>): Promise
 		noKey: 0,
 		errors: [],
 		busyErrors: 0,
+		unpersistedWindowsMs: windows,
 	};
 	const deadline = Date.now() + cfg.durationMs;
 	const caller = async (index: number) => {

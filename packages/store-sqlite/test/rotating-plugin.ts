@@ -19,7 +19,15 @@ export function grantCredential(grant: { account: string; access: string; refres
 	};
 }
 
-export function rotatingPlugin(serverUrl: string, worker: string): ProviderPlugin {
+/**
+ * `onAnswer` is called the moment a rotated grant has been read off the wire (the start of the window in
+ * which only this process holds the account's live refresh token).
+ */
+export function rotatingPlugin(
+	serverUrl: string,
+	worker: string,
+	onAnswer?: (accountId: string | undefined) => void,
+): ProviderPlugin {
 	return {
 		id: PROVIDER,
 		oauth: {
@@ -47,6 +55,7 @@ export function rotatingPlugin(serverUrl: string, worker: string): ProviderPlugi
 						status: response.status,
 					});
 				}
+				onAnswer?.(typeof credential.accountId === "string" ? credential.accountId : undefined);
 				return {
 					access: String(body.access),
 					refresh: String(body.refresh),
