@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The README's test command (`npm test`): works on a fresh machine with only Node 20, npm and apt.
-# Gets pnpm if missing, installs with the frozen lockfile, builds, typechecks, lints, checks the
-# changesets and the API report, and runs every package's tests (starting any local server a test
-# needs). Each step prints its duration.
+# Gets pnpm if missing, installs with the frozen lockfile, builds, typechecks, lints, checks the API
+# report, runs the consumer test (scripts/consumer-test.sh: the packed packages installed with npm
+# outside the repo), checks the changesets, and runs every package's tests (starting any local
+# server a test needs). Each step prints its duration.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export npm_config_nodedir="${npm_config_nodedir:-/usr}"
@@ -37,6 +38,9 @@ begin "lint"
 end
 begin "api report"
 node scripts/api-report.mjs --check
+end
+begin "consumer (packed tarballs installed with npm outside the repo)"
+bash scripts/consumer-test.sh
 end
 begin "changesets"
 mkdir -p .tmp
