@@ -165,7 +165,10 @@ export class OAuthRefresher {
 	 * Rotations the provider handed us that are not in the store yet (the write failed, or the lease was
 	 * lost). Served, retried, and used as the base of any later refresh: the consumed token is never sent again.
 	 */
-	readonly #unpersisted = new Map<number, { row: StoredAuthCredential; consumed: string }>();
+	readonly #unpersisted = new Map<
+		number,
+		{ row: StoredAuthCredential; credential: OAuthCredential; consumed: string }
+	>();
 	readonly #retryTimers = new Map<number, ReturnType<typeof setTimeout>>();
 	#closed = false;
 
@@ -222,7 +225,7 @@ export class OAuthRefresher {
 		const credential = asOAuth(row);
 		if (!credential) return row;
 		const held = this.#unpersisted.get(row.id);
-		if (held && !options.force && asOAuth(held.row) && this.isFresh(asOAuth(held.row)!)) return held.row;
+		if (held && !options.force && this.isFresh(held.credential)) return held.row;
 		if (!options.force && this.isFresh(credential)) return row;
 		if (options.signal?.aborted) throw new AbortedError(`refresh of ${describe(row)} aborted by caller`);
 		let flight = this.#flights.get(row.id);
@@ -488,6 +491,11 @@ export class OAuthRefresher {
 	async #releaseQuietly(id: number, hold: LeaseHold): Promise<void> {
 		if (!hold.held) return;
 		hold.held = false;
+		await this.#releaseLease(id);
+	}
+
+	/** Best effort: a lease we fail to release lapses, and its heartbeat stops, so a waiter takes it over. */
+	async #releaseLease(id: number): Promise<void> {
 		await this.#options.store.leases?.release(id, this.#options.owner).catch(() => {});
 	}
 
@@ -656,7 +664,7 @@ export class OAuthRefresher {
 			} catch (error) {
 				if (!rotated) throw this.#storeFailure(row, error);
 				// The provider consumed the old token: this rotation is the account's only live grant.
-				return this.#keepUnpersisted(expected, toWrite, used, result, hold, error);
+				return this.#keepUnpersisted(expected, toWrite, used, hold, error);
 			}
 			if (cas.ok) {
 				this.#forgetUnpersisted(row.id);
@@ -724,29 +732,23 @@ export class OAuthRefresher {
 		base: StoredAuthCredential,
 		credential: OAuthCredential,
 		used: OAuthCredential,
-		result: OAuthRefreshResult,
 		hold: LeaseHold | undefined,
 		error: unknown,
 	): StoredAuthCredential {
 		const row: StoredAuthCredential = Object.assign({}, base, { credential });
 		const previous = this.#unpersisted.get(base.id);
-		this.#unpersisted.set(base.id, { row, consumed: previous?.consumed ?? used.refresh });
+		this.#unpersisted.set(base.id, { row, credential, consumed: previous?.consumed ?? used.refresh });
 		this.#options.logger.error("rotated refresh token could not be stored yet; serving it from memory and retrying", {
 			provider: base.provider,
 			credentialId: base.id,
 			error: redact(errorMessage(error), credentialSecrets(credential).concat(credentialSecrets(used))),
 		});
 		this.#notify("onRowUpdated", () => this.#options.onRowUpdated(row));
-		this.#scheduleUnpersistedRetry(base.id, result, hold, UNPERSISTED_RETRY_MIN_MS);
+		this.#scheduleUnpersistedRetry(base.id, hold, UNPERSISTED_RETRY_MIN_MS);
 		return row;
 	}
 
-	#scheduleUnpersistedRetry(
-		id: number,
-		result: OAuthRefreshResult,
-		hold: LeaseHold | undefined,
-		delayMs: number,
-	): void {
+	#scheduleUnpersistedRetry(id: number, hold: LeaseHold | undefined, delayMs: number): void {
 		if (this.#closed || this.#retryTimers.has(id)) return;
 		const cap = Math.min(
 			UNPERSISTED_RETRY_MAX_MS,
@@ -755,33 +757,26 @@ export class OAuthRefresher {
 		const wait = Math.min(cap, delayMs) * (0.75 + Math.random() * 0.5);
 		const timer = setTimeout(() => {
 			this.#retryTimers.delete(id);
-			void this.#retryUnpersisted(id, result, hold, Math.min(cap, delayMs * 2));
+			void this.#retryUnpersisted(id, hold, Math.min(cap, delayMs * 2));
 		}, wait);
 		// Keep the process alive: exiting now would lose the account's only live grant.
 		this.#retryTimers.set(id, timer);
 	}
 
-	async #retryUnpersisted(
-		id: number,
-		result: OAuthRefreshResult,
-		hold: LeaseHold | undefined,
-		nextDelayMs: number,
-	): Promise<void> {
+	async #retryUnpersisted(id: number, hold: LeaseHold | undefined, nextDelayMs: number): Promise<void> {
 		const held = this.#unpersisted.get(id);
 		if (!held || this.#closed) return;
 		const leases = this.#options.store.leases;
 		try {
-			let fence = hold;
 			if (leases) {
 				// Our lease may have been lost (e.g. a long stall): take it back only when free or ours.
-				fence = hold && !hold.lost ? hold : { held: false, lost: false };
-				if (!fence.held || fence.lost) {
+				const fence = hold && !hold.lost ? hold : { held: false, lost: false };
+				if (!fence.held) {
 					const lease = await leases.get(id);
 					if (lease !== null && lease.owner !== this.#options.owner) throw new LeaseLostError();
 					const taken = await leases.acquire(id, this.#options.owner, this.#leaseTtlMs);
 					if (!taken.acquired) throw new LeaseLostError();
 					fence.held = true;
-					fence.lost = false;
 				}
 				if (!(await this.#confirmLease(id, fence))) throw new LeaseLostError();
 			}
@@ -794,15 +789,15 @@ export class OAuthRefresher {
 			if (!storedCredential || storedCredential.refresh !== held.consumed) {
 				// Somebody stored a different grant meanwhile (a re-login): ours is moot.
 				this.#forgetUnpersisted(id);
-				if (leases) await leases.release(id, this.#options.owner).catch(() => {});
+				await this.#releaseLease(id);
 				this.#notify("onRowUpdated", () => this.#options.onRowUpdated(stored));
 				return;
 			}
-			const toWrite = mergeOAuthRefreshResult(stored.provider, storedCredential, asOAuth(held.row) ?? result);
+			const toWrite = mergeOAuthRefreshResult(stored.provider, storedCredential, held.credential);
 			const cas = await this.#options.store.rows.compareAndSet(id, stored.version, toWrite);
 			if (!cas.ok) throw new AuthpoolError("CONFLICT", "row moved; retrying");
 			this.#forgetUnpersisted(id);
-			if (leases) await leases.release(id, this.#options.owner).catch(() => {});
+			await this.#releaseLease(id);
 			this.#options.logger.info("rotated refresh token stored after a retry", {
 				provider: stored.provider,
 				credentialId: id,
@@ -813,9 +808,9 @@ export class OAuthRefresher {
 			this.#options.logger.warn("storing a rotated refresh token failed again; will retry", {
 				provider: held.row.provider,
 				credentialId: id,
-				error: redact(errorMessage(error), credentialSecrets(asOAuth(held.row) ?? ({} as OAuthCredential))),
+				error: redact(errorMessage(error), credentialSecrets(held.credential)),
 			});
-			this.#scheduleUnpersistedRetry(id, result, hold, nextDelayMs);
+			this.#scheduleUnpersistedRetry(id, hold, nextDelayMs);
 		}
 	}
 
