@@ -63,22 +63,24 @@ describe("postgres store", () => {
 		const b = await openStore(schema, { localPeers: false });
 		await vi.waitFor(() => expect(b.changes.listening).toBe(true));
 		const row = await a.rows.insert("openai", apiKey("test-key-1"));
+		// The insert's NOTIFY must have arrived first, or round 0 would measure it instead of its own write.
+		await vi.waitFor(() => expect(b.changes.revision()).toBe(a.changes.revision()));
 		const latencies: number[] = [];
 		const afterWrite: number[] = [];
 		for (let i = 0; i < 50; i++) {
-			const before = b.changes.revision();
 			const started = performance.now();
-			const moved = new Promise<void>((resolve) => {
+			await a.rows.update(row.id, apiKey(`test-key-${i + 2}`));
+			const written = performance.now();
+			const target = a.changes.revision();
+			await new Promise<void>((resolve) => {
+				if (b.changes.revision() >= target) return resolve();
 				const unsubscribe = b.changes.subscribe(() => {
-					if (b.changes.revision() !== before) {
+					if (b.changes.revision() >= target) {
 						unsubscribe();
 						resolve();
 					}
 				});
 			});
-			await a.rows.update(row.id, apiKey(`test-key-${i + 2}`));
-			const written = performance.now();
-			await moved;
 			const now = performance.now();
 			latencies.push(now - started);
 			afterWrite.push(now - written);
