@@ -757,8 +757,16 @@ declare class OAuthRefresher {
          */
         rejected?: (credential: OAuthCredential) => boolean;
     }): Promise<StoredAuthCredential>;
-    /** Stop background persistence retries (the pool closes). Rotations still unpersisted are logged. */
-    close(): void;
+    /**
+     * Drain, then stop (the pool closes): wait for token requests already sent, so a rotation answered during
+     * shutdown is stored rather than lost with the process; then make one last attempt to store every
+     * rotation still kept in memory, and stop the background retries. A request still unanswered after
+     * `drainTimeoutMs` (default: the hard cap, the longest a request can run anyway) is aborted and its
+     * outcome recorded as unknown. Rotations that still could not be stored are logged (no secrets). Idempotent.
+     */
+    close(options?: {
+        drainTimeoutMs?: number;
+    }): Promise<void>;
 }
 
 interface UsageServiceOptions {
@@ -1350,7 +1358,11 @@ interface AuthStorageOptions {
      * @default value names a set env var → its value; else literal (`!command` only with `allowCommandConfigValues`)
      */
     configValueResolver?: ConfigValueResolver;
-    /** Refresh lease owner id; unique per process/instance. @default a random UUID */
+    /**
+     * Refresh lease owner id; unique per process/instance. The default names this host and process
+     * (`<host>:<pid>:<uuid>`) so a waiter on the same host can tell a starved holder from a dead one.
+     * @default `<hostname>:<pid>:<random UUID>`
+     */
     owner?: string;
     /** Bound of one usage request. @default 10_000 */
     usageRequestTimeoutMs?: number;
@@ -1424,8 +1436,14 @@ declare class AuthStorage {
      * them (a broker polls this to wake its clients). Every request does the same check itself.
      */
     pollChanges(): Promise<void>;
-    /** Close the store. Idempotent. */
-    close(): Promise<void>;
+    /**
+     * Close the pool, then the store. Idempotent. A token request already sent is waited for first (at most
+     * `drainTimeoutMs`, default the refresh hard cap), so a rotation answered during shutdown is stored
+     * instead of dying with the process; refreshes not started yet are not started.
+     */
+    close(options?: {
+        drainTimeoutMs?: number;
+    }): Promise<void>;
     /** Counter bumped on every change of the loaded credential set. */
     getGeneration(): number;
     /** Subscribe to generation changes; returns unsubscribe. */
