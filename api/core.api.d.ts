@@ -1377,7 +1377,7 @@ interface AuthStorageOptions {
     refreshLeaseTtlMs?: number;
     /** Sessions whose pins are kept in memory (LRU). @default 10_000 */
     maxSessions?: number;
-    /** Let the default resolver run `!command` config values (via `child_process.execSync`). @default false */
+    /** Let the default resolver run `!command` config values (asynchronously through a shell, with a timeout). @default false */
     allowCommandConfigValues?: boolean;
     /** Label of the store in `describeCredentialSource`. @default `${store.kind} store` */
     sourceLabel?: string;
