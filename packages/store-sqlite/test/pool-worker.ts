@@ -7,6 +7,10 @@
  * - `writes`:  a burst of row/block/cache writes, reporting each committed row id as it lands.
  * - `block`:   resolve a session's row, mark its usage limit, report the row's key, exit.
  * - `resolve`: resolve one session and report the key.
+ * - `race`:    load the pool, report `ready`, wait for the parent's `go`, then resolve one key (so
+ *              processes of both runtimes hit an expiring row at the same moment).
+ *
+ * It runs on Bun as well (`bun --conditions=@authpool/source pool-worker.ts`; Bun speaks Node's IPC).
  */
 import { AuthStorage } from "@authpool/core";
 import { createSqliteStore } from "../src/index";
@@ -33,7 +37,8 @@ export type WorkerConfig =
 	  }
 	| { mode: "writes"; dbPath: string; worker: string }
 	| { mode: "block"; dbPath: string; serverUrl: string; worker: string; session: string }
-	| { mode: "resolve"; dbPath: string; serverUrl: string; worker: string; session: string };
+	| { mode: "resolve"; dbPath: string; serverUrl: string; worker: string; session: string }
+	| { mode: "race"; dbPath: string; serverUrl: string; worker: string };
 
 export interface TrafficResult {
 	type: "traffic";
@@ -180,9 +185,31 @@ async function single(cfg: Extract<WorkerConfig, { mode: "block" | "resolve" }>)
 	await store.close();
 }
 
+async function race(cfg: Extract<WorkerConfig, { mode: "race" }>): Promise<void> {
+	const store = await createSqliteStore({ path: cfg.dbPath });
+	const storage = new AuthStorage(store, {
+		providers: [rotatingPlugin(cfg.serverUrl, cfg.worker)],
+		owner: cfg.worker,
+		refreshSkewMs: REFRESH_SKEW_MS,
+	});
+	await storage.reload();
+	const go = new Promise<void>((resolve) => {
+		process.on("message", (message: { type?: string }) => {
+			if (message.type === "go") resolve();
+		});
+	});
+	await send({ type: "ready", worker: cfg.worker, runtime: process.versions.bun ? "bun" : "node" });
+	await go;
+	const key = await storage.getApiKey(PROVIDER);
+	await send({ type: "race", key });
+	await storage.close();
+	await store.close();
+}
+
 async function main(): Promise<void> {
 	if (config.mode === "traffic") await traffic(config);
 	else if (config.mode === "writes") await writes(config);
+	else if (config.mode === "race") await race(config);
 	else await single(config);
 }
 
