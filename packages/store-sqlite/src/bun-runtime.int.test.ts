@@ -18,13 +18,15 @@ import { spawnWorker, type WorkerHandle } from "../test/spawn-worker";
 import { createSqliteStore, type SqliteCredentialStore } from "./index";
 
 const PACKAGE_DIR = fileURLToPath(new URL("..", import.meta.url));
+/** Gives `bun test` the vitest helpers the shared suites use (`vi.waitFor`, `expect.poll`). */
+const VITEST_COMPAT = fileURLToPath(new URL("../../../scripts/bun/vitest-compat.ts", import.meta.url));
 
 /** `bun test` on one Bun-side file (vitest imports map to bun:test; the preload adds `vi.waitFor`). */
 async function bunTest(file: string): Promise<{ passed: number; failed: number; output: string }> {
-	const { status, output } = await runBun(
-		["test", "--preload", "./test/bun/vitest-compat.ts", "--conditions=@authpool/source", file],
-		{ cwd: PACKAGE_DIR, timeoutMs: 60_000 },
-	);
+	const { status, output } = await runBun(["test", "--preload", VITEST_COMPAT, "--conditions=@authpool/source", file], {
+		cwd: PACKAGE_DIR,
+		timeoutMs: 60_000,
+	});
 	const passed = Number(/^\s*(\d+) pass$/m.exec(output)?.[1] ?? 0);
 	const failed = Number(/^\s*(\d+) fail$/m.exec(output)?.[1] ?? 0);
 	if (status !== 0 || failed > 0) {
@@ -103,7 +105,7 @@ describe("Node and Bun processes on one file", () => {
 
 	it("Node and Bun callers under sustained traffic: one refresh per expiry, no invalid_grant, no error", async () => {
 		const ttlMs = 2_000;
-		const trafficMs = 4_000;
+		const trafficMs = 3_000;
 		server = await startRotatingTokenServer(ttlMs);
 		const store = await openStore();
 		await store.rows.insert(PROVIDER, grantCredential(server.addAccount("acct-shared")));
