@@ -101,7 +101,7 @@ describe("Node and Bun processes on one file", () => {
 		expect(row?.version).toBe(2);
 		expect(row?.credential.type === "oauth" && row.credential.access).toBe(fromNode.key);
 		console.log(`bun+node race: refreshed by ${server.refreshes[0]?.worker}`);
-	}, 30_000);
+	}, 60_000);
 
 	it("Node and Bun callers under sustained traffic: one refresh per expiry, no invalid_grant, no error", async () => {
 		const ttlMs = 2_000;
@@ -109,12 +109,22 @@ describe("Node and Bun processes on one file", () => {
 		server = await startRotatingTokenServer(ttlMs);
 		const store = await openStore();
 		await store.rows.insert(PROVIDER, grantCredential(server.addAccount("acct-shared")));
-		const started = Date.now();
-		const config = { mode: "traffic", dbPath, serverUrl: server.url, durationMs: trafficMs, callers: 10 } as const;
+		const config = {
+			mode: "traffic",
+			dbPath,
+			serverUrl: server.url,
+			durationMs: trafficMs,
+			callers: 10,
+			waitForGo: true,
+		} as const;
 		workers.push(
 			spawnWorker({ ...config, worker: "node-traffic" }),
 			spawnWorker({ ...config, worker: "bun-traffic" }, { runtime: "bun" }),
 		);
+		// Both loaded before either starts: their traffic overlaps however slow a start is.
+		await Promise.all(workers.map((worker) => worker.next("ready")));
+		const started = Date.now();
+		for (const worker of workers) worker.child.send({ type: "go" });
 		const results = (await Promise.all(workers.map((worker) => worker.next("traffic")))) as unknown as TrafficResult[];
 		const elapsed = Date.now() - started;
 		for (const result of results) {
@@ -137,7 +147,7 @@ describe("Node and Bun processes on one file", () => {
 		console.log(
 			`bun+node traffic: ${rotations} rotations in ${elapsed} ms, by worker ${JSON.stringify(Object.fromEntries(byWorker))}, verified ${results.map((r) => `${r.worker}=${r.verified}`).join(" ")}`,
 		);
-	}, 45_000);
+	}, 60_000);
 
 	it("a block set on Bun moves Node's change feed and is honoured by Node; one set on Node is honoured by Bun", async () => {
 		server = await startRotatingTokenServer(3_600_000);

@@ -34,6 +34,8 @@ export type WorkerConfig =
 			 * instead of its sessions moving to a sibling for good.
 			 */
 			sessions?: boolean;
+			/** Report `ready`, then start only on the parent's `go` (workers of both runtimes overlap). */
+			waitForGo?: boolean;
 	  }
 	| { mode: "writes"; dbPath: string; worker: string }
 	| { mode: "block"; dbPath: string; serverUrl: string; worker: string; session: string }
@@ -64,6 +66,15 @@ function send(message: unknown): Promise<void> {
 		process.send(message, (error: Error | null) => {
 			if (error) process.stderr.write(`worker send failed: ${error.message}\n`);
 			resolve();
+		});
+	});
+}
+
+/** Resolves on the parent's `{ type: "go" }` (listening starts before `ready` is sent). */
+function goSignal(): Promise<void> {
+	return new Promise((resolve) => {
+		process.on("message", (message: { type?: string }) => {
+			if (message.type === "go") resolve();
 		});
 	});
 }
@@ -108,7 +119,9 @@ async function traffic(cfg: Extract<WorkerConfig, { mode: "traffic" }>): Promise
 		...(cfg.refreshTimeoutMs ? { refreshTimeoutMs: cfg.refreshTimeoutMs } : {}),
 	});
 	await storage.reload();
+	const go = cfg.waitForGo ? goSignal() : undefined;
 	await send({ type: "ready", worker: cfg.worker });
+	await go;
 	const result: TrafficResult = {
 		type: "traffic",
 		worker: cfg.worker,
@@ -193,11 +206,7 @@ async function race(cfg: Extract<WorkerConfig, { mode: "race" }>): Promise<void>
 		refreshSkewMs: REFRESH_SKEW_MS,
 	});
 	await storage.reload();
-	const go = new Promise<void>((resolve) => {
-		process.on("message", (message: { type?: string }) => {
-			if (message.type === "go") resolve();
-		});
-	});
+	const go = goSignal();
 	await send({ type: "ready", worker: cfg.worker, runtime: process.versions.bun ? "bun" : "node" });
 	await go;
 	const key = await storage.getApiKey(PROVIDER);
