@@ -1,60 +1,29 @@
 /**
- * Test helper: the Bun executable the Bun runs use. `AUTHPOOL_BUN` when set; else the copy installed
- * under the repo's `.tmp/bun` (npm's `bun` package, no root or global write); else `bun` on PATH;
- * else installed into `.tmp/bun` from the npm registry now. A Bun that cannot be found or installed
- * throws: the Bun tests fail, they never skip.
+ * Test helper: the Bun executable the Bun runs use, found or installed by the repo's
+ * `scripts/bun/find-bun.mjs` (`AUTHPOOL_BUN`, the repo's `.tmp/bun`, `bun` on PATH, else
+ * `npm i --prefix .tmp/bun bun@1`). A Bun that cannot be found or installed throws: the Bun tests
+ * fail, they never skip.
  */
 import { execFile, execFileSync } from "node:child_process";
-import { existsSync } from "node:fs";
-import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
-/** Where `npm i --prefix .tmp/bun bun@1` (scripts/test.sh or this helper) puts it. */
-export const LOCAL_BUN = join(REPO_ROOT, ".tmp", "bun", "node_modules", ".bin", "bun");
-/** The major the tests are written against (`bun:sqlite` with `reader` on statements, Node IPC). */
-const BUN_SPEC = "bun@1";
+const FIND_BUN = fileURLToPath(new URL("../../../scripts/bun/find-bun.mjs", import.meta.url));
 
 let resolved: string | undefined;
 
-function runs(binary: string): boolean {
-	try {
-		execFileSync(binary, ["--version"], { stdio: "ignore", timeout: 10_000 });
-		return true;
-	} catch {
-		return false;
-	}
-}
-
 export function bunBinary(): string {
 	if (resolved) return resolved;
-	const fromEnv = process.env.AUTHPOOL_BUN;
-	if (fromEnv) {
-		if (!runs(fromEnv)) throw new Error(`AUTHPOOL_BUN=${fromEnv} does not run`);
-		resolved = fromEnv;
-		return resolved;
-	}
-	if (existsSync(LOCAL_BUN) && runs(LOCAL_BUN)) {
-		resolved = LOCAL_BUN;
-		return resolved;
-	}
-	if (runs("bun")) {
-		resolved = "bun";
-		return resolved;
-	}
 	try {
-		execFileSync(
-			"npm",
-			["install", "--prefix", join(REPO_ROOT, ".tmp", "bun"), "--no-audit", "--no-fund", "--loglevel=error", BUN_SPEC],
-			{ stdio: ["ignore", "ignore", "inherit"], timeout: 180_000 },
-		);
+		resolved = execFileSync(process.execPath, [FIND_BUN], {
+			encoding: "utf8",
+			stdio: ["ignore", "pipe", "inherit"],
+			timeout: 240_000,
+		}).trim();
 	} catch (error) {
-		throw new Error(`Bun is needed for the Bun tests and could not be installed with npm (${BUN_SPEC})`, {
+		throw new Error("Bun is needed for the Bun tests and could not be found or installed (scripts/bun/find-bun.mjs)", {
 			cause: error,
 		});
 	}
-	if (!runs(LOCAL_BUN)) throw new Error(`npm installed ${BUN_SPEC} but ${LOCAL_BUN} does not run`);
-	resolved = LOCAL_BUN;
 	return resolved;
 }
 
