@@ -1,13 +1,14 @@
 /**
  * Run by `bun test` (from src/bun-runtime.int.test.ts): the store on `bun:sqlite` keeps the guarantees
  * the Node tests check on better-sqlite3 — busy timeout first and the same pragmas, 0700/0600 files,
- * the O(1) change check across connections, STORE_BUSY after the deadline, reopen of a deleted file —
- * and never loads better-sqlite3.
+ * the O(1) change check across connections (the warm `getApiKey` runs no statement at all), STORE_BUSY
+ * after the deadline, reopen of a deleted file — and never loads better-sqlite3.
  */
 import { Database } from "bun:sqlite";
 import { mkdtempSync, rmSync, statSync, unlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { AuthStorage, type ProviderPlugin } from "@authpool/core";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createSqliteStore, type SqliteCredentialStore } from "../../src/index";
 import { runtimeSqliteDriver } from "../../src/sqlite-driver";
@@ -115,5 +116,71 @@ describe("bun:sqlite driver", () => {
 		await store.rows.insert("openai", { type: "api_key", key: "test-key-new" });
 		const again = await open({ path });
 		expect(await again.rows.listActive("openai")).toHaveLength(1);
+	});
+
+	it("runs no statement on a warm getApiKey, and sees a peer's write on the very next call", async () => {
+		const path = join(dir, "auth.db");
+		let executed = 0;
+		// A bun:sqlite connection whose statements count their executions.
+		class CountingDatabase extends Database {
+			override prepare(sql: string) {
+				const statement = super.prepare(sql) as unknown as Record<string, unknown>;
+				return new Proxy(statement, {
+					get(target, key) {
+						const value = Reflect.get(target, key, target);
+						if (typeof value !== "function") return value;
+						if (["run", "get", "all", "values", "iterate"].includes(String(key))) {
+							return (...args: unknown[]) => {
+								executed++;
+								return (value as (...a: unknown[]) => unknown).apply(target, args);
+							};
+						}
+						return (value as (...a: unknown[]) => unknown).bind(target);
+					},
+				}) as never;
+			}
+		}
+		const db = new CountingDatabase(path, { strict: true });
+		opened.push(db);
+		const store = await open({ database: db });
+		const plugin: ProviderPlugin = {
+			id: "warm",
+			oauth: {
+				rotatesRefreshToken: true,
+				refresh: async () => {
+					throw new Error("no refresh expected");
+				},
+			},
+		};
+		const storage = new AuthStorage(store, { providers: [plugin], env: {} });
+		opened.push(storage);
+		await storage.reload();
+		const expires = Date.now() + 3_600_000;
+		await storage.set("warm", [
+			{ type: "oauth", access: "test-access-1", refresh: "test-refresh-1", expires, email: "a@example.com" },
+			{ type: "oauth", access: "test-access-2", refresh: "test-refresh-2", expires, email: "b@example.com" },
+		]);
+		const first = await storage.getApiKey("warm", "session-1");
+		await storage.getApiKey("warm", "session-1");
+		const before = executed;
+		// The counter sees the store's statements at all (the loads and writes above ran some).
+		expect(before).toBeGreaterThan(0);
+		for (let call = 0; call < 100; call++) expect(await storage.getApiKey("warm", "session-1")).toBe(first);
+		expect(executed - before).toBe(0);
+
+		// Another connection blocks the session's row: the next call steps around it.
+		const peer = await open({ path });
+		const [row] = (await peer.rows.listActive("warm")).filter(
+			(candidate) => candidate.credential.type === "oauth" && candidate.credential.access === first,
+		);
+		await peer.blocks.upsert({
+			credentialId: row?.id ?? -1,
+			providerKey: "warm:oauth",
+			scope: "",
+			blockedUntil: Date.now() + 60_000,
+		});
+		const next = await storage.getApiKey("warm", "session-1");
+		expect(next).toBeDefined();
+		expect(next).not.toBe(first);
 	});
 });
