@@ -170,16 +170,42 @@ fi
 echo "consumer: README quick start ok, printed as documented:"
 sed 's/^/  /' quickstart.out
 
-# The same quick start on Bun, from the same install: the store runs on bun:sqlite and never loads
-# better-sqlite3 (an optional peer there).
+# The same quick start on Bun, from the same install with better-sqlite3 moved out of reach: on Bun
+# the store runs on bun:sqlite and needs no native module (better-sqlite3 is an optional peer).
 bun_bin="${AUTHPOOL_BUN:-$(node "$root/scripts/bun/find-bun.mjs")}"
-if ! "$bun_bin" quickstart.mjs >quickstart.bun.out 2>quickstart.bun.err; then
+mv node_modules/better-sqlite3 better-sqlite3.aside
+restore_bs3() {
+	if [ -d better-sqlite3.aside ]; then mv better-sqlite3.aside node_modules/better-sqlite3; fi
+}
+# On Node, without it, the first open says what to install (a typed error, not a crash at import).
+cat >missing-driver.mjs <<'JS'
+import { createSqliteStore } from "@authpool/store-sqlite";
+try {
+	await createSqliteStore({ path: ":memory:" });
+	console.log("opened without better-sqlite3");
+} catch (error) {
+	console.log(`${error.code}: ${error.message}`);
+}
+JS
+# No NODE_PATH: under `pnpm exec` it points into the workspace, where better-sqlite3 is installed.
+missing=$(env -u NODE_PATH node missing-driver.mjs 2>&1 || true)
+case "$missing" in
+"STORE_ERROR: "*"npm i better-sqlite3"*) echo "consumer: on Node without better-sqlite3: ${missing%%:*} saying to \`npm i better-sqlite3\`" ;;
+*)
+	restore_bs3
+	echo "consumer: on Node without better-sqlite3 the store did not fail with STORE_ERROR naming the install: $missing" >&2
+	exit 1
+	;;
+esac
+if ! env -u NODE_PATH "$bun_bin" quickstart.mjs >quickstart.bun.out 2>quickstart.bun.err; then
+	restore_bs3
 	echo "consumer: the README quick start failed on Bun $("$bun_bin" --version):" >&2
 	cat quickstart.bun.out quickstart.bun.err >&2
 	exit 1
 fi
+restore_bs3
 if ! diff -u quickstart.expected quickstart.bun.out; then
 	echo "consumer: on Bun the README quick start printed something other than the README says (diff above)" >&2
 	exit 1
 fi
-echo "consumer: README quick start ok on Bun $("$bun_bin" --version) too"
+echo "consumer: README quick start ok on Bun $("$bun_bin" --version) too, without better-sqlite3 installed"
