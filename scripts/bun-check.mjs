@@ -72,7 +72,8 @@ const started = Date.now();
 let failed = false;
 
 async function suite({ dir, skip = {} }) {
-	const args = ["test", "--preload", compat, "--conditions=@authpool/source", "./src"];
+	// The same per-test timeout as the vitest projects (vitest.shared.ts); bun test's default is 5 s.
+	const args = ["test", "--timeout", "20000", "--preload", compat, "--conditions=@authpool/source", "./src"];
 	const names = Object.keys(skip);
 	if (names.length > 0) args.push("-t", `^(?!.*(?:${names.map(escapeRegExp).join("|")})).*$`);
 	const t0 = Date.now();

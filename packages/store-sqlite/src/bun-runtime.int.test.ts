@@ -23,10 +23,9 @@ const VITEST_COMPAT = fileURLToPath(new URL("../../../scripts/bun/vitest-compat.
 
 /** `bun test` on one Bun-side file (vitest imports map to bun:test; the preload adds `vi.waitFor`). */
 async function bunTest(file: string): Promise<{ passed: number; failed: number; output: string }> {
-	const { status, output } = await runBun(["test", "--preload", VITEST_COMPAT, "--conditions=@authpool/source", file], {
-		cwd: PACKAGE_DIR,
-		timeoutMs: 60_000,
-	});
+	// The vitest projects' per-test timeout (vitest.shared.ts); bun test's default is 5 s.
+	const args = ["test", "--timeout", "20000", "--preload", VITEST_COMPAT, "--conditions=@authpool/source", file];
+	const { status, output } = await runBun(args, { cwd: PACKAGE_DIR, timeoutMs: 60_000 });
 	const passed = Number(/^\s*(\d+) pass$/m.exec(output)?.[1] ?? 0);
 	const failed = Number(/^\s*(\d+) fail$/m.exec(output)?.[1] ?? 0);
 	if (status !== 0 || failed > 0) {
