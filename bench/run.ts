@@ -16,6 +16,7 @@ import { sections } from "./common";
 import { type RecordedTable, recordedTables } from "./harness";
 import "./core.bench";
 import "./sqlite.bench";
+import "./runtimes.bench";
 
 const filter = process.argv.slice(2).find((arg) => arg !== "--");
 const header = `# authpool benchmarks — node ${process.version}, ${new Date().toISOString()}`;
