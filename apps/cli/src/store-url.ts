@@ -1,0 +1,69 @@
+/**
+ * `--store` URLs: `sqlite:/path/to/file.db` (or a bare path), `postgres://…` / `postgresql://…`
+ * (`?schema=name` picks the schema). The default is a SQLite file in the user's data directory.
+ * Other schemes (a broker URL, for instance) plug in here once their client package exists.
+ */
+import { homedir } from "node:os";
+import { isAbsolute, join, resolve } from "node:path";
+import type { AuthCredentialStore } from "@authpool/core";
+import { createPostgresStore } from "@authpool/store-postgres";
+import { createSqliteStore } from "@authpool/store-sqlite";
+import { CliError, EXIT } from "./errors";
+
+export type StoreTarget =
+	| { kind: "sqlite"; path: string; label: string }
+	| { kind: "postgres"; connectionString: string; schema?: string; label: string };
+
+/** The SQLite file used when neither `--store` nor `AUTHPOOL_STORE_URL` is set. */
+export function defaultStorePath(env: Record<string, string | undefined>): string {
+	const dataHome = env.XDG_DATA_HOME && isAbsolute(env.XDG_DATA_HOME) ? env.XDG_DATA_HOME : undefined;
+	const home = env.HOME || homedir();
+	return join(dataHome ?? join(home, ".local", "share"), "authpool", "authpool.db");
+}
+
+/** Parse a store URL without opening anything. @throws CliError (usage) on an unsupported URL. */
+export function parseStoreUrl(url: string | undefined, env: Record<string, string | undefined>): StoreTarget {
+	const raw = url ?? env.AUTHPOOL_STORE_URL;
+	if (raw === undefined || raw === "") {
+		const path = defaultStorePath(env);
+		return { kind: "sqlite", path, label: `sqlite:${path}` };
+	}
+	if (/^postgres(ql)?:\/\//i.test(raw)) {
+		let parsed: URL;
+		try {
+			parsed = new URL(raw);
+		} catch {
+			throw new CliError("--store: not a valid postgres URL", EXIT.USAGE);
+		}
+		const schema = parsed.searchParams.get("schema") ?? undefined;
+		parsed.searchParams.delete("schema");
+		const label = `postgres://${parsed.host}${parsed.pathname}${schema ? ` (schema ${schema})` : ""}`;
+		return { kind: "postgres", connectionString: parsed.toString(), ...(schema ? { schema } : {}), label };
+	}
+	let path: string;
+	if (/^sqlite:/i.test(raw)) {
+		path = raw.slice("sqlite:".length).replace(/^\/\/(?=\/)/, "");
+		if (path === "") throw new CliError("--store: sqlite: needs a file path (sqlite:/path/to/file.db)", EXIT.USAGE);
+	} else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(raw)) {
+		const scheme = raw.slice(0, raw.indexOf(":"));
+		throw new CliError(`--store: unsupported scheme "${scheme}" (use sqlite:/path or postgres://…)`, EXIT.USAGE);
+	} else {
+		path = raw;
+	}
+	const absolute = resolve(path);
+	return { kind: "sqlite", path: absolute, label: `sqlite:${absolute}` };
+}
+
+/** Open the store a target names. @throws CliError (store) when it cannot be opened. */
+export async function openStore(target: StoreTarget): Promise<AuthCredentialStore> {
+	try {
+		if (target.kind === "sqlite") return await createSqliteStore({ path: target.path, openAttempts: 3 });
+		return await createPostgresStore(
+			{ connectionString: target.connectionString },
+			{ ...(target.schema ? { schema: target.schema } : {}), retryDeadlineMs: 1_500, statementTimeoutMs: 5_000 },
+		);
+	} catch (error) {
+		const reason = error instanceof Error ? error.message.split("\n")[0] : String(error);
+		throw new CliError(`cannot open store ${target.label}: ${reason}`, EXIT.STORE);
+	}
+}
