@@ -16,6 +16,8 @@ const stop = () => {
 	if (interrupted) process.exit(130);
 	interrupted = true;
 	controller.abort();
+	// Long-running commands (gateway, usage --watch, login) stop on the abort; anything else exits shortly.
+	setTimeout(() => process.exit(130), 2_000).unref();
 };
 process.on("SIGINT", stop);
 process.on("SIGTERM", stop);

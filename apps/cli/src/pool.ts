@@ -10,7 +10,7 @@ import {
 	withEncryption,
 } from "@authpool/core";
 import { CliError, EXIT, toCliError } from "./errors";
-import { builtinPlugins } from "./plugins";
+import { BUILTIN_PROVIDER_IDS } from "./plugins";
 import { openStore, parseStoreUrl, type StoreTarget } from "./store-url";
 
 export interface GlobalOptions {
@@ -65,6 +65,7 @@ export interface OpenPool {
 export async function openPool(options: GlobalOptions, env: Record<string, string | undefined>): Promise<OpenPool> {
 	const target = parseStoreUrl(options.store, env);
 	const keys = await loadKeys(options, env);
+	const { builtinPlugins } = await import("./plugins-load");
 	const plugins = builtinPlugins(env);
 	const raw = await openStore(target);
 	let store: AuthCredentialStore = raw;
@@ -91,15 +92,12 @@ export async function openPool(options: GlobalOptions, env: Record<string, strin
 }
 
 /** `true` when a plugin with this id is built in. */
-export function knownProvider(id: string, env: Record<string, string | undefined>): boolean {
-	return builtinPlugins(env).some((p) => p.id === id);
+export function knownProvider(id: string): boolean {
+	return (BUILTIN_PROVIDER_IDS as readonly string[]).includes(id);
 }
 
 /** @throws CliError (usage) naming the known providers. */
-export function requireProvider(id: string, env: Record<string, string | undefined>): void {
-	if (knownProvider(id, env)) return;
-	const ids = builtinPlugins(env)
-		.map((p) => p.id)
-		.join(", ");
-	throw new CliError(`unknown provider "${id}" (known: ${ids})`, EXIT.USAGE);
+export function requireProvider(id: string, _env?: Record<string, string | undefined>): void {
+	if (knownProvider(id)) return;
+	throw new CliError(`unknown provider "${id}" (known: ${BUILTIN_PROVIDER_IDS.join(", ")})`, EXIT.USAGE);
 }

@@ -2,14 +2,9 @@
 import { createRequire } from "node:module";
 import type { Readable } from "node:stream";
 import { Command, CommanderError, Option } from "commander";
-import { addCommand, importCommand, listCommand, loginCommand, removeCommand } from "./commands/credentials";
-import { demoCommand } from "./commands/demo";
-import { gatewayCommand } from "./commands/gateway";
-import { checkCommand, historyCommand, usageCommand } from "./commands/inspect";
-import { keysCommand } from "./commands/keys";
 import type { CommandContext } from "./context";
 import { EXIT, toCliError } from "./errors";
-import { IMPORT_SOURCES } from "./importers/importers";
+import { IMPORT_SOURCES } from "./importers/sources";
 import { createOutput } from "./output";
 import type { GlobalOptions } from "./pool";
 
@@ -21,6 +16,10 @@ export interface CliIo {
 	stderr: NodeJS.WritableStream;
 	signal: AbortSignal;
 }
+
+// Command modules load on use, so `--help` and argument errors start fast.
+const credentials = () => import("./commands/credentials");
+const inspect = () => import("./commands/inspect");
 
 const examples = (lines: string[]) => `\nExamples:\n${lines.map((l) => `  $ ${l}`).join("\n")}\n`;
 
@@ -111,7 +110,9 @@ export async function runCli(io: CliIo): Promise<number> {
 			]),
 		)
 		.action(
-			action((ctx, provider: string, opts: { apiKey?: string; oauthJson?: string }) => addCommand(ctx, provider, opts)),
+			action(async (ctx, provider: string, opts: { apiKey?: string; oauthJson?: string }) =>
+				(await credentials()).addCommand(ctx, provider, opts),
+			),
 		);
 
 	program
@@ -131,7 +132,9 @@ export async function runCli(io: CliIo): Promise<number> {
 ${examples(["authpool import --dry-run", "authpool import claude-code codex", "authpool import codex --file ./backup/auth.json"])}`,
 		)
 		.action(
-			action((ctx, sources: string[], opts: { file?: string; dryRun?: boolean }) => importCommand(ctx, sources, opts)),
+			action(async (ctx, sources: string[], opts: { file?: string; dryRun?: boolean }) =>
+				(await credentials()).importCommand(ctx, sources, opts),
+			),
 		);
 
 	program
@@ -145,7 +148,7 @@ ${examples(["authpool import --dry-run", "authpool import claude-code codex", "a
 				"authpool login github-copilot # device code",
 			]),
 		)
-		.action(action((ctx, provider: string) => loginCommand(ctx, provider)));
+		.action(action(async (ctx, provider: string) => (await credentials()).loginCommand(ctx, provider)));
 
 	program
 		.command("list")
@@ -157,7 +160,11 @@ ${examples(["authpool import --dry-run", "authpool import claude-code codex", "a
 			"after",
 			examples(["authpool list", "authpool list anthropic --all", "authpool list --json | jq '.credentials[].id'"]),
 		)
-		.action(action((ctx, provider: string | undefined, opts: { all?: boolean }) => listCommand(ctx, provider, opts)));
+		.action(
+			action(async (ctx, provider: string | undefined, opts: { all?: boolean }) =>
+				(await credentials()).listCommand(ctx, provider, opts),
+			),
+		);
 
 	program
 		.command("remove")
@@ -167,7 +174,11 @@ ${examples(["authpool import --dry-run", "authpool import claude-code codex", "a
 		.option("--provider <id>", "remove every credential of this provider")
 		.option("-y, --yes", "do not ask for confirmation (required when not on a terminal)")
 		.addHelpText("after", examples(["authpool remove 3", "authpool remove --provider zai --yes"]))
-		.action(action((ctx, ids: string[], opts: { provider?: string; yes?: boolean }) => removeCommand(ctx, ids, opts)));
+		.action(
+			action(async (ctx, ids: string[], opts: { provider?: string; yes?: boolean }) =>
+				(await credentials()).removeCommand(ctx, ids, opts),
+			),
+		);
 
 	program
 		.command("check")
@@ -177,7 +188,7 @@ ${examples(["authpool import --dry-run", "authpool import claude-code codex", "a
 			"after",
 			examples(["authpool check", "authpool check anthropic --json"]) + "\nExits 5 when a credential failed.\n",
 		)
-		.action(action((ctx, provider: string | undefined) => checkCommand(ctx, provider)));
+		.action(action(async (ctx, provider: string | undefined) => (await inspect()).checkCommand(ctx, provider)));
 
 	program
 		.command("usage")
@@ -190,8 +201,8 @@ ${examples(["authpool import --dry-run", "authpool import claude-code codex", "a
 			examples(["authpool usage", "authpool usage anthropic --watch --interval 60", "authpool usage --json"]),
 		)
 		.action(
-			action((ctx, provider: string | undefined, opts: { watch?: boolean; interval?: string }) =>
-				usageCommand(ctx, provider, opts),
+			action(async (ctx, provider: string | undefined, opts: { watch?: boolean; interval?: string }) =>
+				(await inspect()).usageCommand(ctx, provider, opts),
 			),
 		);
 
@@ -202,7 +213,9 @@ ${examples(["authpool import --dry-run", "authpool import claude-code codex", "a
 		.option("--since <duration>", "how far back: 30m, 12h, 7d", "7d")
 		.addHelpText("after", examples(["authpool history", "authpool history openai-codex --since 30d --json"]))
 		.action(
-			action((ctx, provider: string | undefined, opts: { since?: string }) => historyCommand(ctx, provider, opts)),
+			action(async (ctx, provider: string | undefined, opts: { since?: string }) =>
+				(await inspect()).historyCommand(ctx, provider, opts),
+			),
 		);
 
 	const keys = program
@@ -219,12 +232,12 @@ ${examples(["authpool import --dry-run", "authpool import claude-code codex", "a
 		.command("rotate")
 		.description("re-seal every row under the active (first) key; old keys stay readable")
 		.addHelpText("after", examples(['AUTHPOOL_ENCRYPTION_KEYS="k2:<new>,k1:<old>" authpool keys rotate']))
-		.action(action((ctx) => keysCommand(ctx, "rotate")));
+		.action(action(async (ctx) => (await import("./commands/keys")).keysCommand(ctx, "rotate")));
 	keys
 		.command("migrate")
 		.description("seal a store written in plaintext under the active key")
 		.addHelpText("after", examples(["authpool keys migrate --key-file ~/.config/authpool/keys"]))
-		.action(action((ctx) => keysCommand(ctx, "migrate")));
+		.action(action(async (ctx) => (await import("./commands/keys")).keysCommand(ctx, "migrate")));
 
 	program
 		.command("gateway")
@@ -245,7 +258,11 @@ ${examples([
 	"ANTHROPIC_BASE_URL=http://127.0.0.1:8787/anthropic ANTHROPIC_API_KEY=<gateway token> claude",
 ])}`,
 		)
-		.action(action((ctx, opts: { host?: string; port?: string; upstream?: string[] }) => gatewayCommand(ctx, opts)));
+		.action(
+			action(async (ctx, opts: { host?: string; port?: string; upstream?: string[] }) =>
+				(await import("./commands/gateway")).gatewayCommand(ctx, opts),
+			),
+		);
 
 	program
 		.command("demo")
@@ -253,7 +270,11 @@ ${examples([
 		.option("--requests <n>", "requests in the burst", "40")
 		.option("--keep", "keep the demo's temp dir")
 		.addHelpText("after", examples(["authpool demo", "npm run demo   # from a clone of the repository"]))
-		.action(action((ctx, opts: { requests?: string; keep?: boolean }) => demoCommand(ctx, opts)));
+		.action(
+			action(async (ctx, opts: { requests?: string; keep?: boolean }) =>
+				(await import("./commands/demo")).demoCommand(ctx, opts),
+			),
+		);
 
 	try {
 		await program.parseAsync(io.argv, { from: "user" });

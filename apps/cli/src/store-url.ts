@@ -3,11 +3,10 @@
  * (`?schema=name` picks the schema). The default is a SQLite file in the user's data directory.
  * Other schemes (a broker URL, for instance) plug in here once their client package exists.
  */
+import { mkdirSync, statSync } from "node:fs";
 import { homedir } from "node:os";
-import { isAbsolute, join, resolve } from "node:path";
+import { dirname, isAbsolute, join, resolve } from "node:path";
 import type { AuthCredentialStore } from "@authpool/core";
-import { createPostgresStore } from "@authpool/store-postgres";
-import { createSqliteStore } from "@authpool/store-sqlite";
 import { CliError, EXIT } from "./errors";
 
 export type StoreTarget =
@@ -57,7 +56,13 @@ export function parseStoreUrl(url: string | undefined, env: Record<string, strin
 /** Open the store a target names. @throws CliError (store) when it cannot be opened. */
 export async function openStore(target: StoreTarget): Promise<AuthCredentialStore> {
 	try {
-		if (target.kind === "sqlite") return await createSqliteStore({ path: target.path, openAttempts: 3 });
+		// Drivers load only when used: a command that fails validation starts fast.
+		if (target.kind === "sqlite") {
+			ensureDirectory(dirname(target.path));
+			const { createSqliteStore } = await import("@authpool/store-sqlite");
+			return await createSqliteStore({ path: target.path, openAttempts: 3 });
+		}
+		const { createPostgresStore } = await import("@authpool/store-postgres");
 		return await createPostgresStore(
 			{ connectionString: target.connectionString },
 			{ ...(target.schema ? { schema: target.schema } : {}), retryDeadlineMs: 1_500, statementTimeoutMs: 5_000 },
@@ -66,4 +71,14 @@ export async function openStore(target: StoreTarget): Promise<AuthCredentialStor
 		const reason = error instanceof Error ? error.message.split("\n")[0] : String(error);
 		throw new CliError(`cannot open store ${target.label}: ${reason}`, EXIT.STORE);
 	}
+}
+
+/** The store's directory exists (created 0700 when missing) and is a directory; fails fast otherwise. */
+function ensureDirectory(dir: string): void {
+	try {
+		mkdirSync(dir, { recursive: true, mode: 0o700 });
+	} catch (error) {
+		throw new Error(`cannot create directory ${dir} (${(error as NodeJS.ErrnoException).code ?? "error"})`);
+	}
+	if (!statSync(dir).isDirectory()) throw new Error(`${dir} is not a directory`);
 }

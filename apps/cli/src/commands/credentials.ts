@@ -138,7 +138,8 @@ export async function importCommand(
 	const where = { home: ctx.env.HOME || homedir(), env: ctx.env, now: Date.now() };
 	const wanted = sources.length > 0 ? (sources as ImportSource[]) : presentSources(where);
 	// Read everything first: one bad file means nothing is written.
-	const results: ScanResult[] = wanted.map((s) => readSource(s, where, options.file));
+	const results: ScanResult[] = [];
+	for (const source of wanted) results.push(await readSource(source, where, options.file));
 	const found: FoundCredential[] = results.flatMap((r) => r.found);
 	const skipped = results.flatMap((r) => r.skipped);
 	if (wanted.length === 0) {

@@ -14,7 +14,7 @@ import { createSqliteStore } from "@authpool/store-sqlite";
 import { SingleBar } from "cli-progress";
 import { collectUsage, renderUsage } from "../commands/inspect";
 import type { Output } from "../output";
-import { fakeProviderPlugins } from "../plugins";
+import { fakeProviderPlugins } from "../plugins-load";
 
 /** A page served next to the gateway (the broker's dashboard plugs in here). */
 export type DemoDashboardHook = (pool: {

@@ -13,11 +13,11 @@
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { type AuthCredential, decodeJwtClaims, jwtIdentity, type OAuthCredential } from "@authpool/core";
-import Database from "better-sqlite3";
 import { CliError, EXIT } from "../errors";
 
-export type ImportSource = "claude-code" | "codex" | "gemini-cli" | "opencode" | "oh-my-pi";
-export const IMPORT_SOURCES: readonly ImportSource[] = ["claude-code", "codex", "gemini-cli", "opencode", "oh-my-pi"];
+import { IMPORT_SOURCES, type ImportSource } from "./sources";
+
+export { IMPORT_SOURCES, type ImportSource };
 
 export interface FoundCredential {
 	source: ImportSource;
@@ -241,13 +241,14 @@ function readOpencode(file: string): ScanResult {
 	return { found, skipped };
 }
 
-function readOhMyPi(file: string): ScanResult {
+async function readOhMyPi(file: string): Promise<ScanResult> {
 	try {
 		statSync(file);
 	} catch {
 		throw new CliError(`${file}: no such file`, EXIT.NOT_FOUND);
 	}
-	let db: Database.Database;
+	const { default: Database } = await import("better-sqlite3");
+	let db: InstanceType<typeof Database>;
 	try {
 		db = new Database(file, { readonly: true, fileMustExist: true });
 	} catch {
@@ -304,7 +305,7 @@ function readOhMyPi(file: string): ScanResult {
 }
 
 /** Read one source's file (its default location unless `file` is given). */
-export function readSource(source: ImportSource, where: ImportEnv, file?: string): ScanResult {
+export async function readSource(source: ImportSource, where: ImportEnv, file?: string): Promise<ScanResult> {
 	const path = file ?? defaultSourcePath(source, where);
 	switch (source) {
 		case "claude-code":
