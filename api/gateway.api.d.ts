@@ -44,7 +44,6 @@ interface GatewayPool {
     listStoredCredentials(provider?: string): ReadonlyArray<{
         credential: {
             type: string;
-            access?: unknown;
         };
     }>;
     onGenerationChanged(listener: (generation: number) => void): () => void;

@@ -95,28 +95,32 @@ function retryAfterMs(value: string | string[] | undefined, now: number): number
 	return Number.isFinite(at) ? Math.max(0, at - now) : undefined;
 }
 
-/** Keys that are OAuth access tokens of stored rows (cached per pool generation). */
+/** Is a key an OAuth access token of a stored row (else an API key)? Cached per pool generation. */
 function createOAuthKeyIndex(storage: GatewayPool) {
-	let cache: Map<string, Set<string>> | undefined;
+	let cache: Map<string, { oauth: Set<string>; other: Set<string> }> | undefined;
 	storage.onGenerationChanged(() => {
 		cache = undefined;
 	});
-	const build = (provider: string): Set<string> => {
-		const set = new Set<string>();
+	const build = (provider: string) => {
+		const oauth = new Set<string>();
+		const other = new Set<string>();
 		for (const row of storage.listStoredCredentials(provider)) {
-			if (row.credential.type === "oauth" && typeof row.credential.access === "string") set.add(row.credential.access);
+			const credential = row.credential as { type: string; access?: unknown; key?: unknown };
+			if (credential.type === "oauth" && typeof credential.access === "string") oauth.add(credential.access);
+			else if (typeof credential.key === "string") other.add(credential.key);
 		}
-		return set;
+		return { oauth, other };
 	};
 	return (provider: string, key: string): boolean => {
 		cache ??= new Map();
-		let set = cache.get(provider);
-		if (!set?.has(key)) {
-			// A refresh may have changed the token without a generation bump seen yet: rebuild once.
-			set = build(provider);
-			cache.set(provider, set);
-		}
-		return set.has(key);
+		let sets = cache.get(provider);
+		if (sets?.oauth.has(key)) return true;
+		if (sets?.other.has(key)) return false;
+		// Unknown key (a refresh changed a token, or it comes from the environment): rebuild once.
+		sets = build(provider);
+		cache.set(provider, sets);
+		if (!sets.oauth.has(key)) sets.other.add(key);
+		return sets.oauth.has(key);
 	};
 }
 

@@ -31,7 +31,7 @@ export interface GatewayPool {
 		headers: Record<string, string>,
 		options?: { sessionId?: string },
 	): Promise<boolean>;
-	listStoredCredentials(provider?: string): ReadonlyArray<{ credential: { type: string; access?: unknown } }>;
+	listStoredCredentials(provider?: string): ReadonlyArray<{ credential: { type: string } }>;
 	onGenerationChanged(listener: (generation: number) => void): () => void;
 }
 

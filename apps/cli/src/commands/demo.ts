@@ -8,8 +8,8 @@ export async function demoCommand(
 	options: { requests?: string; keep?: boolean },
 ): Promise<number> {
 	const requests = options.requests === undefined ? 40 : Number(options.requests);
-	if (!Number.isInteger(requests) || requests < 10 || requests > 10_000) {
-		throw new CliError("--requests: a whole number from 10 to 10000", EXIT.USAGE);
+	if (!Number.isInteger(requests) || requests < 20 || requests > 10_000) {
+		throw new CliError("--requests: a whole number from 20 to 10000", EXIT.USAGE);
 	}
 	const result = await runDemo({ out: ctx.out, requests, ...(options.keep ? { keep: true } : {}) });
 	if (ctx.out.json) ctx.out.data(result);

@@ -78,7 +78,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
 
 		step(2, "Three Claude accounts");
 		// alice has a small quota (she will hit it); carol's access token is about to expire.
-		const alice = fake.addAccount("anthropic", { email: EMAILS[0], quota: 3, windowMs: 5 * 3_600_000, plan: "pro" });
+		const alice = fake.addAccount("anthropic", { email: EMAILS[0], quota: 2, windowMs: 5 * 3_600_000, plan: "pro" });
 		// bob and carol have already used part of their window, so the pool ranks alice first.
 		const bob = fake.addAccount("anthropic", {
 			email: EMAILS[1],
