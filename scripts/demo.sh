@@ -1,16 +1,12 @@
 #!/usr/bin/env bash
 # `npm run demo`: works on a fresh clone with only Node 20 and npm. Installs (frozen lockfile) when
-# node_modules is missing, builds the CLI and what it depends on, then runs `authpool demo` offline.
+# node_modules is missing, then runs `authpool demo` offline. Nothing needs building: the CLI runs from
+# source through tsx and the `@authpool/source` export condition (the same way the tests run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export npm_config_nodedir="${npm_config_nodedir:-/usr}"
-PNPM=(bash scripts/pnpm.sh)
-if [ ! -d node_modules/.pnpm ] || [ ! -e apps/cli/node_modules/commander ]; then
+if [ ! -d node_modules/.pnpm ] || [ ! -e apps/cli/node_modules/commander ] || [ ! -e node_modules/tsx ]; then
 	echo "== installing dependencies (once)"
-	"${PNPM[@]}" install --frozen-lockfile --reporter=silent
+	bash scripts/pnpm.sh install --frozen-lockfile --reporter=silent
 fi
-if [ ! -f apps/cli/dist/bin.js ] || [ -n "$(find apps/cli/src apps/gateway/src packages/*/src -newer apps/cli/dist/bin.js -name '*.ts' -print -quit 2>/dev/null)" ]; then
-	echo "== building the CLI"
-	"${PNPM[@]}" exec turbo run build --filter=@authpool/cli... --output-logs=errors-only
-fi
-exec node apps/cli/dist/bin.js demo "$@"
+exec node --conditions=@authpool/source --import tsx apps/cli/src/bin.ts demo "$@"
