@@ -80,3 +80,39 @@ describe("long-running commands stop cleanly on Ctrl-C", () => {
 		expect(watch.output().stdout).toMatch(/Claude 5 Hour/);
 	});
 });
+
+describe("device-code login", () => {
+	it("login kimi-code shows the code, waits for approval and stores the account", async () => {
+		const deviceFake = await startFakeProvider({ deviceIntervalSeconds: 1 });
+		try {
+			const home = tempHome();
+			const child = spawn(process.execPath, [BIN, "login", "kimi-code"], {
+				env: { PATH: process.env.PATH ?? "", HOME: home, NO_COLOR: "1", AUTHPOOL_FAKE_PROVIDER_URL: deviceFake.url },
+			});
+			let stderr = "";
+			let stdout = "";
+			child.stdout.on("data", (d) => {
+				stdout += d;
+			});
+			let approved = false;
+			child.stderr.on("data", (d) => {
+				stderr += d;
+				const code = /Enter code: (\S+)/.exec(stderr)?.[1];
+				if (code && !approved) {
+					approved = true;
+					deviceFake.approveDeviceCode(code, { email: "kim@example.com" });
+				}
+			});
+			const exit = await new Promise<number | null>((resolve) => child.on("close", resolve));
+			expect(exit).toBe(0);
+			expect(stderr).toMatch(/Open this URL to log in:/);
+			expect(stdout).toMatch(/Logged in to kimi-code as #1/);
+			const list = JSON.parse((await runCli(["list", "--json"], { home })).stdout) as {
+				credentials: Array<{ provider: string }>;
+			};
+			expect(list.credentials.map((c) => c.provider)).toEqual(["kimi-code"]);
+		} finally {
+			await deviceFake.close();
+		}
+	});
+});
