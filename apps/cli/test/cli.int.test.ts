@@ -91,20 +91,22 @@ describe("add, list, remove", () => {
 		);
 		expect(oauth.stdout).toMatch(/Added anthropic login #2 \(a@example.com\)/);
 
-		const list = await runCli(["list", "--json"], { home });
+		const [list, human, shown] = await Promise.all([
+			runCli(["list", "--json"], { home }),
+			runCli(["list"], { home }),
+			runCli(["list", "--show-secrets", "--json"], { home }),
+		]);
 		const parsed = JSON.parse(list.stdout) as { credentials: Array<Record<string, unknown>> };
 		expect(parsed.credentials.map((c) => [c.id, c.provider, c.type, c.status])).toEqual([
 			[1, "zai", "api_key", "active"],
 			[2, "anthropic", "oauth", "active"],
 		]);
-		const human = await runCli(["list"], { home });
 		for (const text of [list.stdout, human.stdout, added.stdout, oauth.stdout]) {
 			expect(text).not.toContain("test-key-zai-1");
 			expect(text).not.toContain("test-access-1");
 			expect(text).not.toContain("test-refresh-1");
 		}
 		expect(human.stdout).toMatch(/a@example.com\s+active/);
-		const shown = await runCli(["list", "--show-secrets", "--json"], { home });
 		expect(shown.stdout).toContain("test-key-zai-1");
 
 		const removed = await runCli(["remove", "1", "--yes", "--json"], { home });
@@ -280,7 +282,10 @@ describe("against the fake provider", () => {
 			});
 			expect(r.code).toBe(0);
 		}
-		const usage = await runCli(["usage", "--json"], { home, env: env() });
+		const [usage, table] = await Promise.all([
+			runCli(["usage", "--json"], { home, env: env() }),
+			runCli(["usage"], { home, env: env() }),
+		]);
 		expect(usage.code).toBe(0);
 		const accounts = (
 			JSON.parse(usage.stdout) as {
@@ -289,25 +294,26 @@ describe("against the fake provider", () => {
 		).accounts;
 		const goodUsage = accounts.find((a) => a.account === "good@example.com");
 		expect(goodUsage?.report.limits[0]?.amount.usedFraction).toBeCloseTo(0.4);
-		const table = await runCli(["usage"], { home, env: env() });
 		expect(table.stdout).toMatch(/good@example.com/);
 		expect(table.stdout).toMatch(/40%\s+resets in \d/);
 
 		fake.revoke(bad.id);
-		const check = await runCli(["check", "--json"], { home, env: env() });
+		const [check, human, history] = await Promise.all([
+			runCli(["check", "--json"], { home, env: env() }),
+			runCli(["check"], { home, env: env() }),
+			runCli(["history", "--json"], { home, env: env() }),
+		]);
 		expect(check.code).toBe(5);
 		const results = (JSON.parse(check.stdout) as { results: Array<{ email?: string; ok: boolean | null }> }).results;
 		expect(results.map((r) => [r.email, r.ok])).toEqual([
 			["good@example.com", true],
 			["bad@example.com", false],
 		]);
-		const human = await runCli(["check"], { home, env: env() });
 		expect(human.code).toBe(5);
 		expect(human.stderr).toMatch(/\[2\/2\] anthropic #2: failed/);
 		expect(human.stdout).toMatch(/good@example.com\s+ok/);
 		expect(human.stdout).toMatch(/1 ok, 1 failed/);
 
-		const history = await runCli(["history", "--json"], { home, env: env() });
 		const entries = (JSON.parse(history.stdout) as { entries: Array<{ email?: string; usedFraction?: number }> })
 			.entries;
 		expect(entries.some((e) => e.email === "good@example.com")).toBe(true);
