@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type FakeProvider, startFakeProvider } from "@authpool/fake-provider";
 import Database from "better-sqlite3";
@@ -389,6 +389,19 @@ describe("keys", () => {
 			env: { AUTHPOOL_ENCRYPTION_KEYS: `k2:${k2},k1:${k1}` },
 		});
 		expect(JSON.parse(rotate.stdout)).toMatchObject({ activeKeyId: "k2", resealed: 1 });
+		const keyFile = join(home, "keys");
+		writeFileSync(keyFile, `k2:${k2}\nk1:${k1}\n`, { mode: 0o600 });
+		const openKeyFile = join(home, "keys-readable");
+		writeFileSync(openKeyFile, `k2:${k2}\n`, { mode: 0o644 });
+		chmodSync(openKeyFile, 0o644);
+		const [fromFile, readable] = await Promise.all([
+			runCli(["--key-file", keyFile, "list", "--show-secrets", "--json"], { home }),
+			runCli(["--key-file", openKeyFile, "list"], { home }),
+		]);
+		expect(fromFile.code).toBe(0);
+		expect(fromFile.stdout).toContain("test-key-sealed-1");
+		expect(readable.code).toBe(2);
+		expectOneLineError(readable);
 		const wrong = await runCli(["list"], { home, env: { AUTHPOOL_ENCRYPTION_KEYS: "k1:not-base64!" } });
 		expect(wrong.code).toBe(2);
 		expectOneLineError(wrong);
