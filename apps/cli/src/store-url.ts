@@ -75,10 +75,30 @@ export async function openStore(target: StoreTarget): Promise<AuthCredentialStor
 
 /** The store's directory exists (created 0700 when missing) and is a directory; fails fast otherwise. */
 function ensureDirectory(dir: string): void {
-	try {
-		mkdirSync(dir, { recursive: true, mode: 0o700 });
-	} catch (error) {
-		throw new Error(`cannot create directory ${dir} (${(error as NodeJS.ErrnoException).code ?? "error"})`);
+	// One level at a time: a recursive mkdir can spin forever on some pseudo file systems (/proc).
+	const missing: string[] = [];
+	let current = dir;
+	for (;;) {
+		try {
+			if (!statSync(current).isDirectory()) throw new Error(`${current} is not a directory`);
+			break;
+		} catch (error) {
+			if ((error as NodeJS.ErrnoException).code !== "ENOENT") {
+				if (error instanceof Error && !("code" in error)) throw error;
+				throw new Error(`cannot use directory ${current} (${(error as NodeJS.ErrnoException).code ?? "error"})`);
+			}
+			missing.push(current);
+			const parent = dirname(current);
+			if (parent === current) break;
+			current = parent;
+		}
 	}
-	if (!statSync(dir).isDirectory()) throw new Error(`${dir} is not a directory`);
+	for (const path of missing.reverse()) {
+		try {
+			mkdirSync(path, { mode: 0o700 });
+		} catch (error) {
+			const code = (error as NodeJS.ErrnoException).code;
+			if (code !== "EEXIST") throw new Error(`cannot create directory ${path} (${code ?? "error"})`);
+		}
+	}
 }

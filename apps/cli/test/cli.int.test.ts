@@ -38,8 +38,9 @@ describe("bad input: one line on stderr, a non-zero exit, nothing written", () =
 			[
 				["--store", "sqlite:/etc/passwd/a.db", "list"],
 				3,
-				/cannot open store sqlite:\/etc\/passwd\/a.db: cannot create directory/,
+				/cannot open store sqlite:\/etc\/passwd\/a.db: \/etc\/passwd is not a directory/,
 			],
+			[["--store", "sqlite:/proc/no/such/dir/a.db", "list"], 3, /cannot create directory \/proc\/no/],
 			[["list", "no-such-provider"], 2, /unknown provider/],
 			[["remove", "abc", "--yes"], 2, /not a credential id/],
 			[["remove", "1"], 2, /pass --yes/],
