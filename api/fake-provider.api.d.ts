@@ -285,6 +285,11 @@ interface FakeProviderOptions {
     rotateRefreshTokens?: boolean;
     /** Real-time delay before every response. @default 0 */
     latencyMs?: number;
+    /**
+     * Pause between the chunks of a streamed inference answer (a request body with `"stream": true`).
+     * @default 10
+     */
+    streamChunkDelayMs?: number;
     /** `interval` (seconds) advertised by device-code endpoints. @default 5 */
     deviceIntervalSeconds?: number;
 }

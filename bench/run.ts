@@ -15,6 +15,7 @@ import { fileURLToPath } from "node:url";
 import { sections } from "./common";
 import { type RecordedTable, recordedTables } from "./harness";
 import "./core.bench";
+import "./gateway.bench";
 import "./sqlite.bench";
 import "./runtimes.bench";
 

@@ -24,9 +24,10 @@ function dtsFiles(dir) {
 // changes with unrelated edits, so the report names them without it.
 const unhash = (text) => text.replace(/([\w-]+)-[A-Za-z0-9_]{8}(\.d\.ts|\.js)/g, "$1-[hash]$2");
 
-function report(dir) {
-	const dist = join(root, "packages", dir, "dist");
-	if (!existsSync(dist)) throw new Error(`packages/${dir}/dist is missing: run \`pnpm build\` first`);
+function report(entry) {
+	const { folder, dir } = entry;
+	const dist = join(root, folder, dir, "dist");
+	if (!existsSync(dist)) throw new Error(`${folder}/${dir}/dist is missing: run \`pnpm build\` first`);
 	const files = dtsFiles(dist)
 		.map((path) => ({ name: unhash(relative(dist, path)), path }))
 		.sort((a, b) => a.name.localeCompare(b.name));
@@ -42,16 +43,24 @@ function report(dir) {
 	return parts.join("\n");
 }
 
-const publicPackages = readdirSync(join(root, "packages"))
-	.filter((dir) => existsSync(join(root, "packages", dir, "package.json")))
-	.filter((dir) => !JSON.parse(readFileSync(join(root, "packages", dir, "package.json"), "utf8")).private)
-	.sort();
+// Public packages under packages/, and apps that export a library (apps/gateway; the CLI is a bin only).
+const manifest = (folder, dir) => JSON.parse(readFileSync(join(root, folder, dir, "package.json"), "utf8"));
+const publicPackages = ["packages", "apps"]
+	.filter((folder) => existsSync(join(root, folder)))
+	.flatMap((folder) =>
+		readdirSync(join(root, folder))
+			.filter((dir) => existsSync(join(root, folder, dir, "package.json")))
+			.filter((dir) => !manifest(folder, dir).private)
+			.filter((dir) => folder === "packages" || Boolean(manifest(folder, dir).exports?.["."]))
+			.map((dir) => ({ folder, dir })),
+	)
+	.sort((a, b) => a.dir.localeCompare(b.dir));
 
 const stale = [];
 if (!check) mkdirSync(apiDir, { recursive: true });
-for (const dir of publicPackages) {
-	const file = join(apiDir, `${dir}.api.d.ts`);
-	const next = report(dir);
+for (const entry of publicPackages) {
+	const file = join(apiDir, `${entry.dir}.api.d.ts`);
+	const next = report(entry);
 	if (check) {
 		if (!existsSync(file) || readFileSync(file, "utf8") !== next) stale.push(relative(root, file));
 	} else {
@@ -59,7 +68,7 @@ for (const dir of publicPackages) {
 	}
 }
 if (!check) {
-	const wanted = new Set(publicPackages.map((dir) => `${dir}.api.d.ts`));
+	const wanted = new Set(publicPackages.map((entry) => `${entry.dir}.api.d.ts`));
 	for (const name of readdirSync(apiDir)) if (!wanted.has(name)) rmSync(join(apiDir, name));
 	console.log(`api report: wrote ${publicPackages.length} file(s) to api/`);
 } else if (stale.length > 0) {

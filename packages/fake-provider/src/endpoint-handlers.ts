@@ -25,6 +25,8 @@ export interface HandlerContext {
 	world: FakeWorld;
 	provider: string;
 	endpoint: FakeEndpoint;
+	/** Request path relative to `baseUrl(provider)`. */
+	path: string;
 	headers: Record<string, string>;
 	body: unknown;
 	query: Record<string, string>;
@@ -205,10 +207,58 @@ function rateLimitHeaders(
 	return headers;
 }
 
+function streamRequested(body: unknown): boolean {
+	return typeof body === "object" && body !== null && (body as Record<string, unknown>).stream === true;
+}
+
+const STREAM_WORDS = ["o", "k", " from", " the", " fake"];
+
+/** A short server-sent-event answer: OpenAI chunks on `/v1/chat/completions`, Anthropic events otherwise. */
+function sseChunks(path: string, model: string, accountId: string): string[] {
+	const id = `msg_fake_${randomUUID()}`;
+	const event = (name: string | undefined, data: unknown) =>
+		`${name ? `event: ${name}\n` : ""}data: ${typeof data === "string" ? data : JSON.stringify(data)}\n\n`;
+	if (path === "/v1/chat/completions") {
+		return [
+			...STREAM_WORDS.map((word) =>
+				event(undefined, {
+					id,
+					object: "chat.completion.chunk",
+					model,
+					choices: [{ index: 0, delta: { content: word } }],
+				}),
+			),
+			event(undefined, "[DONE]"),
+		];
+	}
+	return [
+		event("message_start", { type: "message_start", message: { id, model, fakeAccountId: accountId } }),
+		...STREAM_WORDS.map((word) =>
+			event("content_block_delta", {
+				type: "content_block_delta",
+				index: 0,
+				delta: { type: "text_delta", text: word },
+			}),
+		),
+		event("message_stop", { type: "message_stop" }),
+	];
+}
+
 const inference: Handler = (ctx) =>
 	authenticated(ctx, "any", (record) => {
 		const outcome = ctx.world.spend(record);
 		const model = field(ctx.body, "model") ?? "fake-model";
+		if (outcome.ok && streamRequested(ctx.body)) {
+			return {
+				status: 200,
+				headers: {
+					...rateLimitHeaders(ctx, record),
+					"content-type": "text/event-stream",
+					"cache-control": "no-cache",
+				},
+				chunks: sseChunks(ctx.path, model, record.id),
+			};
+		}
 		if (outcome.ok) {
 			return json(
 				200,

@@ -83,6 +83,8 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
 	if (!isLoopback(host)) throw new TypeError("fake-provider: host must be a loopback address");
 	nonNegative("accessTokenTtlMs", options.accessTokenTtlMs);
 	nonNegative("latencyMs", options.latencyMs);
+	nonNegative("streamChunkDelayMs", options.streamChunkDelayMs);
+	const streamChunkDelayMs = options.streamChunkDelayMs ?? 10;
 	nonNegative("port", options.port);
 	const now = options.now ?? Date.now;
 	const world = new FakeWorld({
@@ -163,7 +165,7 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
 		const answer = (response: FakeResponse) => {
 			if (res.destroyed || res.writableEnded) return;
 			record.status = response.status;
-			send(res, response);
+			send(res, response, streamChunkDelayMs);
 		};
 
 		const delay = latencyFor(record.provider, record.endpoint);
@@ -187,6 +189,7 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
 				world,
 				provider,
 				endpoint: route.endpoint,
+				path: `/${rest.join("/")}`,
 				headers,
 				body: parsed.value,
 				query: record.query,

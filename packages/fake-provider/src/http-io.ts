@@ -5,6 +5,8 @@ export interface FakeResponse {
 	status: number;
 	headers?: Record<string, string>;
 	body?: unknown;
+	/** Sent instead of `body` as a chunked stream, one chunk every `streamChunkDelayMs`. */
+	chunks?: string[];
 }
 
 const MAX_BODY_BYTES = 1_048_576;
@@ -44,9 +46,13 @@ export function parseBody(raw: string, contentType: string | undefined): { ok: t
 }
 
 /** Writes a response unless the socket is already gone. */
-export function send(res: ServerResponse, response: FakeResponse): void {
+export function send(res: ServerResponse, response: FakeResponse, chunkDelayMs = 0): void {
 	if (res.destroyed || res.writableEnded) return;
 	const headers: Record<string, string> = { ...response.headers };
+	if (response.chunks) {
+		sendChunks(res, response.status, headers, response.chunks, chunkDelayMs);
+		return;
+	}
 	let payload = "";
 	if (response.body !== undefined) {
 		if (typeof response.body === "string") payload = response.body;
@@ -70,4 +76,27 @@ export function lowerCaseHeaders(req: IncomingMessage): Record<string, string> {
 		out[name.toLowerCase()] = Array.isArray(value) ? value.join(", ") : value;
 	}
 	return out;
+}
+
+function sendChunks(
+	res: ServerResponse,
+	status: number,
+	headers: Record<string, string>,
+	chunks: string[],
+	delayMs: number,
+): void {
+	res.writeHead(status, headers);
+	let index = 0;
+	const next = () => {
+		if (res.destroyed || res.writableEnded) return;
+		const chunk = chunks[index++];
+		if (chunk === undefined) {
+			res.end();
+			return;
+		}
+		res.write(chunk);
+		if (index >= chunks.length) res.end();
+		else setTimeout(next, delayMs);
+	};
+	next();
 }

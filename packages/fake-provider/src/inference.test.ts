@@ -160,3 +160,40 @@ describe("inference", () => {
 		expect((await infer(f, "example", `Bearer ${a.accessToken}`)).status).toBe(429);
 	});
 });
+
+describe("streamed inference", () => {
+	async function stream(f: FakeProvider, path: string, token: string) {
+		const response = await fetch(`${f.baseUrl("anthropic")}${path}`, {
+			method: "POST",
+			headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+			body: JSON.stringify({ model: "m-1", stream: true }),
+		});
+		const arrivals: number[] = [];
+		let text = "";
+		const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+		const decoder = new TextDecoder();
+		for (;;) {
+			const { done, value } = await reader.read();
+			if (done) break;
+			arrivals.push(performance.now());
+			text += decoder.decode(value, { stream: true });
+		}
+		return { response, text, arrivals };
+	}
+
+	it("answers `stream: true` with server-sent events in several chunks, Anthropic and OpenAI shapes", async () => {
+		fake = await startFakeProvider({ streamChunkDelayMs: 15 });
+		const a = fake.addAccount("anthropic", { quota: 5 });
+		const messages = await stream(fake, "/v1/messages", a.accessToken);
+		expect(messages.response.status).toBe(200);
+		expect(messages.response.headers.get("content-type")).toBe("text/event-stream");
+		expect(messages.response.headers.get("anthropic-ratelimit-unified-status")).toBe("allowed");
+		expect(messages.text).toContain("event: message_start");
+		expect(messages.text.trimEnd().endsWith('data: {"type":"message_stop"}')).toBe(true);
+		expect(messages.arrivals.length).toBeGreaterThan(1);
+		const chat = await stream(fake, "/v1/chat/completions", a.accessToken);
+		expect(chat.text).toContain('"object":"chat.completion.chunk"');
+		expect(chat.text.trimEnd().endsWith("data: [DONE]")).toBe(true);
+		expect(fake.inferenceCount(a.id)).toBe(2);
+	});
+});

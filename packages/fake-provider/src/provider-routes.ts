@@ -62,6 +62,10 @@ const GENERIC: Route[] = [{ method: "POST", path: "/oauth/token", endpoint: "tok
 
 const COMMON: Route[] = [
 	{ method: "POST", path: "/inference", endpoint: "inference" },
+	// The real APIs' paths, so a gateway or SDK pointed at baseUrl(provider) works unchanged.
+	{ method: "POST", path: "/v1/messages", endpoint: "inference" },
+	{ method: "POST", path: "/v1/chat/completions", endpoint: "inference" },
+	{ method: "POST", path: "/v1/responses", endpoint: "inference" },
 	{ method: "GET", path: "/_fake/whoami", endpoint: "whoami" },
 ];
 
