@@ -107,25 +107,40 @@ function Account({ account }) {
 	</article>`;
 }
 
+/** Width of an element in CSS px, kept current (the chart draws in real pixels so its text stays legible). */
+function useWidth(fallback) {
+	const ref = useRef(null);
+	const [width, setWidth] = useState(fallback);
+	useEffect(() => {
+		if (!ref.current) return undefined;
+		const observer = new ResizeObserver(([entry]) => setWidth(Math.max(200, Math.floor(entry.contentRect.width))));
+		observer.observe(ref.current);
+		return () => observer.disconnect();
+	}, [ref.current]);
+	return [ref, width];
+}
+
 function HistoryChart({ points }) {
-	if (points.length === 0) return html`<div class="chart muted" data-testid="history">No usage history yet.</div>`;
+	const [ref, width] = useWidth(600);
+	if (points.length === 0)
+		return html`<div class="chart muted" data-testid="history" ref=${ref}>No usage history yet.</div>`;
 	const series = new Map();
 	for (const point of points) {
 		if (point.usedFraction === undefined || point.usedFraction === null) continue;
 		const key = `${point.provider} · ${point.account} · ${point.label}`;
-		if (!series.has(key)) series.set(key, []);
-		series.get(key).push(point);
+		const id = `${point.provider}\n${point.credentialId ?? point.account}\n${point.limitId}`;
+		if (!series.has(id)) series.set(id, { key, list: [] });
+		series.get(id).list.push(point);
 	}
-	const all = [...series.values()].flat();
+	const all = [...series.values()].flatMap((entry) => entry.list);
 	const minX = Math.min(...all.map((p) => p.recordedAt));
 	const maxX = Math.max(...all.map((p) => p.recordedAt), minX + 1);
-	const width = 600;
-	const height = 200;
+	const height = Math.round(Math.min(260, Math.max(160, width * 0.4)));
 	const pad = { left: 34, right: 8, top: 8, bottom: 20 };
 	const x = (t) => pad.left + ((t - minX) / (maxX - minX)) * (width - pad.left - pad.right);
 	const y = (f) => pad.top + (1 - Math.max(0, Math.min(1, f))) * (height - pad.top - pad.bottom);
-	const entries = [...series.entries()];
-	return html`<div class="chart" data-testid="history">
+	const entries = [...series.values()].map((entry) => [entry.key, entry.list]);
+	return html`<div class="chart" data-testid="history" ref=${ref}>
 		<svg viewBox="0 0 ${width} ${height}" role="img" aria-label="Usage history">
 			${[0, 0.5, 1].map(
 				(f) => html`<line class="axis" x1=${pad.left} x2=${width - pad.right} y1=${y(f)} y2=${y(f)} />
@@ -138,7 +153,8 @@ function HistoryChart({ points }) {
 					[key, list],
 					index,
 				) => html`<polyline key=${key} fill="none" stroke=${COLORS[index % COLORS.length]} stroke-width="2"
-					points=${list.map((p) => `${x(p.recordedAt).toFixed(1)},${y(p.usedFraction).toFixed(1)}`).join(" ")} />`,
+					points=${list.map((p) => `${x(p.recordedAt).toFixed(1)},${y(p.usedFraction).toFixed(1)}`).join(" ")} />
+				${list.map((p) => html`<circle cx=${x(p.recordedAt)} cy=${y(p.usedFraction)} r="3" fill=${COLORS[index % COLORS.length]} />`)}`,
 			)}
 		</svg>
 		<div class="legend">${entries.map(
@@ -244,6 +260,10 @@ function App() {
 
 	useEffect(() => {
 		void (async () => {
+			// Ask /api/session only with a token to try (or when the app runs without tokens): a request
+			// bound to fail would only put a 401 in the console.
+			const health = await api("/healthz");
+			if (!token && health.body?.auth !== "none") return setPhase("out");
 			const { status } = await api("/api/session", token);
 			if (status === 200) setPhase("in");
 			else {

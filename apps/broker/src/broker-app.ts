@@ -220,7 +220,8 @@ export async function startBrokerApp(options: BrokerAppOptions): Promise<BrokerA
 		const url = new URL(request.url ?? "/", "http://app.invalid");
 		const path = url.pathname;
 		const method = request.method ?? "GET";
-		if (path === "/healthz") return sendJson(response, 200, { ok: true });
+		// Public: load balancers probe it, and the page learns whether it must ask for a token.
+		if (path === "/healthz") return sendJson(response, 200, { ok: true, auth: open ? "none" : "token" });
 		if (isAssetPath(path)) {
 			if (method !== "GET" && method !== "HEAD") return sendJson(response, 405, { error: "method not allowed" });
 			const asset = await loadAsset(path);

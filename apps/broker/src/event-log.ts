@@ -59,6 +59,7 @@ export function createEventLog(storage: AuthStorage, options: { capacity: number
 	let rows = new Map<number, RowLook>();
 	let blocks = new Map<number, number>();
 	const reportedDisabled = new Set<number>();
+	let missing = new Map<number, { provider: string; label: string }>();
 	let primed = false;
 
 	const push = (event: Omit<DashboardEvent, "seq" | "at"> & { at?: number }) => {
@@ -111,9 +112,13 @@ export function createEventLog(storage: AuthStorage, options: { capacity: number
 					push({ ...base, kind: "unblocked" });
 				}
 			}
+			// A row gone without a disable event by the next look was removed (or disabled by another process).
+			for (const [id, look] of missing) {
+				if (!reportedDisabled.has(id) && !next.has(id)) push({ ...look, credentialId: id, kind: "removed" });
+			}
+			missing = new Map();
 			for (const [id, look] of rows) {
-				if (next.has(id) || reportedDisabled.has(id)) continue;
-				push({ provider: look.provider, credentialId: id, label: look.label, kind: "removed" });
+				if (!next.has(id) && !reportedDisabled.has(id)) missing.set(id, { provider: look.provider, label: look.label });
 			}
 		}
 		rows = next;

@@ -64,7 +64,8 @@ export async function startFixture(extra: Partial<BrokerAppOptions> = {}): Promi
 				accountKey,
 				email: "alice@example.com",
 				limitId: "anthropic:5h",
-				label: "5 hour",
+				label: "Claude 5 Hour",
+				windowLabel: "5 Hour",
 				usedFraction: 0.05 + index * 0.07,
 			})),
 		);
