@@ -103,7 +103,14 @@ export async function main(
 	const logger = extra.logger ?? createStderrLogger();
 	const config = await loadConfig(env);
 	const store = await openStore(config.storeUrl, logger);
-	const storage = new AuthStorage(store, { providers: config.providers, logger, env });
+	let storage: AuthStorage;
+	try {
+		// A plain copy: `process.env` is an exotic object that option validation does not take as a record.
+		storage = new AuthStorage(store, { providers: config.providers, logger, env: { ...env } });
+	} catch (error) {
+		await store.close();
+		throw error;
+	}
 	let app: BrokerApp;
 	try {
 		await storage.reload();
