@@ -36,7 +36,7 @@ export interface BrokerAppOptions {
 	storage: AuthStorage;
 	/** The storage's store: lets the dashboard list disabled accounts (tombstones) too. */
 	store?: AuthCredentialStore;
-	/** `host:port`, `[v6]:port` or `:port`. @default "127.0.0.1:8787" */
+	/** `host:port`, `[v6]:port` or `:port`. @default "127.0.0.1:8765" */
 	bind?: string;
 	/**
 	 * sha256 hex of each admin token (array, or one comma-separated string). Required unless the bind is
@@ -121,7 +121,7 @@ function sendJson(response: ServerResponse, status: number, body: unknown): void
  * @example
  * const storage = new AuthStorage(await createSqliteStore({ path }), { providers });
  * await storage.reload();
- * const app = await startBrokerApp({ storage, bind: "0.0.0.0:8787", adminTokenHashes: [hashAdminToken(token)] });
+ * const app = await startBrokerApp({ storage, bind: "0.0.0.0:8765", adminTokenHashes: [hashAdminToken(token)] });
  * @throws AuthpoolError `INVALID_OPTIONS` on bad options, or a non-loopback bind without admin tokens.
  */
 export async function startBrokerApp(options: BrokerAppOptions): Promise<BrokerApp> {
@@ -130,7 +130,7 @@ export async function startBrokerApp(options: BrokerAppOptions): Promise<BrokerA
 	const storage = options.storage;
 	const logger = options.logger ?? silentLogger;
 	const now = options.now ?? Date.now;
-	const bind = parseBind(options.bind ?? "127.0.0.1:8787");
+	const bind = parseBind(options.bind ?? "127.0.0.1:8765");
 	const hashes =
 		typeof options.adminTokenHashes === "string"
 			? parseAdminTokenHashes(options.adminTokenHashes)

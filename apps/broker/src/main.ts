@@ -43,7 +43,7 @@ export interface BrokerAppConfig {
  */
 export async function loadConfig(env: Record<string, string | undefined>): Promise<BrokerAppConfig> {
 	const storeUrl = env.AUTHPOOL_STORE_URL?.trim() || "./authpool.db";
-	const bind = env.AUTHPOOL_BIND?.trim() || "127.0.0.1:8787";
+	const bind = env.AUTHPOOL_BIND?.trim() || "127.0.0.1:8765";
 	let hashSpec = env.AUTHPOOL_ADMIN_TOKEN_HASHES ?? "";
 	if (env.AUTHPOOL_ADMIN_TOKEN_FILE) {
 		try {
