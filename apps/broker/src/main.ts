@@ -31,6 +31,8 @@ export const BUILT_IN_PROVIDERS: readonly ProviderPlugin[] = [
 
 export interface BrokerAppConfig {
 	storeUrl: string;
+	/** Postgres schema of the store tables. */
+	storeSchema?: string;
 	bind: string;
 	adminTokenHashes: string[];
 	tls?: { cert: Buffer; key: Buffer };
@@ -74,12 +76,21 @@ export async function loadConfig(env: Record<string, string | undefined>): Promi
 	if (unknown.length > 0) {
 		throw new AuthpoolError("INVALID_OPTIONS", `AUTHPOOL_PROVIDERS names unknown providers: ${unknown.join(", ")}`);
 	}
-	return { storeUrl, bind, adminTokenHashes, tls, providers };
+	const storeSchema = env.AUTHPOOL_STORE_SCHEMA?.trim() || undefined;
+	return { storeUrl, storeSchema, bind, adminTokenHashes, tls, providers };
 }
 
 /** `postgres://` / `postgresql://` → Postgres; `sqlite:<path>`, `file:<path>` or a plain path → SQLite. */
-export async function openStore(storeUrl: string, logger?: Logger): Promise<AuthCredentialStore> {
-	if (/^postgres(ql)?:\/\//i.test(storeUrl)) return createPostgresStore({ connectionString: storeUrl }, { logger });
+export async function openStore(
+	storeUrl: string,
+	options: { logger?: Logger; schema?: string } = {},
+): Promise<AuthCredentialStore> {
+	if (/^postgres(ql)?:\/\//i.test(storeUrl)) {
+		return createPostgresStore({ connectionString: storeUrl }, { logger: options.logger, schema: options.schema });
+	}
+	if (options.schema)
+		throw new AuthpoolError("INVALID_OPTIONS", "AUTHPOOL_STORE_SCHEMA applies to Postgres store URLs only");
+	const logger = options.logger;
 	const path = storeUrl.replace(/^(sqlite|file):(\/\/)?/i, "");
 	return createSqliteStore({ path, logger });
 }
@@ -102,7 +113,7 @@ export async function main(
 ): Promise<{ app: BrokerApp; storage: AuthStorage; stop(): Promise<void> }> {
 	const logger = extra.logger ?? createStderrLogger();
 	const config = await loadConfig(env);
-	const store = await openStore(config.storeUrl, logger);
+	const store = await openStore(config.storeUrl, { logger, schema: config.storeSchema });
 	let storage: AuthStorage;
 	try {
 		// A plain copy: `process.env` is an exotic object that option validation does not take as a record.
