@@ -183,8 +183,9 @@ export async function startBrokerApp(options: BrokerAppOptions): Promise<BrokerA
 	};
 	const offEvents = events.subscribe((event: DashboardEvent) => broadcast("event", event));
 	let ticking = false;
+	let closed = false;
 	const tick = async () => {
-		if (ticking) return;
+		if (ticking || closed) return;
 		ticking = true;
 		try {
 			await storage.pollChanges();
@@ -350,6 +351,7 @@ export async function startBrokerApp(options: BrokerAppOptions): Promise<BrokerA
 		url,
 		close() {
 			closing ??= (async () => {
+				closed = true;
 				cleanup();
 				for (const stream of streams) stream.end();
 				streams.clear();

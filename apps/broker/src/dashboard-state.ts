@@ -84,7 +84,8 @@ function identityOf(row: StoredAuthCredential): { email?: string; accountId?: st
 	return { email: str(credential.email), accountId: str(credential.accountId), projectId: str(credential.projectId) };
 }
 
-function labelOf(row: StoredAuthCredential): string {
+/** How an account is named everywhere in the dashboard: email, account id, project id, or `API key #<id>`. */
+export function labelOf(row: StoredAuthCredential): string {
 	const id = identityOf(row);
 	return (
 		id.email ??

@@ -4,7 +4,8 @@
  * shows as a new row version with a new access token; a block as a new or longer block).
  */
 import { createHash } from "node:crypto";
-import type { AuthStorage, StoredAuthCredential } from "@authpool/core";
+import type { AuthStorage } from "@authpool/core";
+import { labelOf } from "./dashboard-state";
 
 export type DashboardEventKind = "added" | "refreshed" | "updated" | "disabled" | "removed" | "blocked" | "unblocked";
 
@@ -38,17 +39,6 @@ interface RowLook {
 	accessDigest?: string;
 	label: string;
 	provider: string;
-}
-
-function labelOf(row: StoredAuthCredential): string {
-	const credential = row.credential;
-	if (credential.type === "oauth") {
-		for (const value of [credential.email, credential.accountId, credential.projectId]) {
-			if (typeof value === "string" && value) return value;
-		}
-		return `account #${row.id}`;
-	}
-	return `API key #${row.id}`;
 }
 
 /** @param capacity events kept (oldest dropped first). */
