@@ -136,10 +136,12 @@ describe("dashboard data", () => {
 		expect(blocked).toHaveLength(1);
 		expect(blocked[0]?.blockedUntil).toBeGreaterThan(Date.now() + 30 * 60_000);
 		await expect
-			.poll(async () =>
-				(JSON.parse((await getJson("/api/events")).text) as { events: Array<{ kind: string }> }).events.map(
-					(e) => e.kind,
-				),
+			.poll(
+				async () =>
+					(JSON.parse((await getJson("/api/events")).text) as { events: Array<{ kind: string }> }).events.map(
+						(e) => e.kind,
+					),
+				{ timeout: 10_000 },
 			)
 			.toContain("blocked");
 	});

@@ -12,6 +12,9 @@ import { ADMIN_TOKEN, type Fixture, startFixture } from "./test-support";
 const root = fileURLToPath(new URL("../../../", import.meta.url));
 const artifacts = `${root}.tmp/artifacts`;
 
+/** A busy shared machine is slow; these bound waits, they are not asserted durations. */
+const LIVE = { timeout: 10_000 };
+
 let browser: Browser;
 let fixture: Fixture;
 
@@ -50,7 +53,7 @@ it("logs in, shows the fake provider's accounts, updates live, fits 375 px", asy
 	await page.fill("#token", "test-wrong-token");
 	await page.click("button[type=submit]");
 	expect((await wrong).status()).toBe(401);
-	await expect.poll(() => page.locator("[data-testid=login-error]").textContent()).toContain("401");
+	await expect.poll(() => page.locator("[data-testid=login-error]").textContent(), LIVE).toContain("401");
 	// The browser reports the refused request itself; nothing else may have gone wrong.
 	expect(errors.every((text) => text.includes("401"))).toBe(true);
 	const errorsAfterLogin = errors.length;
@@ -61,20 +64,20 @@ it("logs in, shows the fake provider's accounts, updates live, fits 375 px", asy
 	expect(await page.evaluate('sessionStorage.getItem("authpool.adminToken")')).toBe(ADMIN_TOKEN);
 
 	const accounts = page.locator("[data-testid=account]");
-	await expect.poll(() => accounts.count()).toBe(4);
+	await expect.poll(() => accounts.count(), LIVE).toBe(4);
 	const labels = await page.locator("[data-testid=account] .label").allTextContents();
 	expect(labels.slice(0, 3)).toEqual(["alice@example.com", "bob@example.com", "carol@example.com"]);
 	expect(await page.locator('[data-state="disabled"] [data-testid=disabled-cause]').textContent()).toContain(
 		"refresh token revoked",
 	);
 	// Quota bars from the fake provider's usage reports (fetched by the app at start).
-	await expect.poll(() => page.locator("[data-testid=quota]").count()).toBeGreaterThanOrEqual(4);
+	await expect.poll(() => page.locator("[data-testid=quota]").count(), LIVE).toBeGreaterThanOrEqual(4);
 	const aliceBars = await page
 		.locator("[data-account-id] >> nth=0 >> [role=progressbar]")
 		.evaluateAll((bars) => bars.map((bar) => Number(bar.getAttribute("aria-valuenow"))));
 	expect(aliceBars).toEqual(expect.arrayContaining([35, 62]));
-	await expect.poll(() => page.locator("[data-testid=history] polyline").count()).toBeGreaterThanOrEqual(1);
-	await expect.poll(() => page.locator("[data-testid=live]").textContent()).toBe("live");
+	await expect.poll(() => page.locator("[data-testid=history] polyline").count(), LIVE).toBeGreaterThanOrEqual(1);
+	await expect.poll(() => page.locator("[data-testid=live]").textContent(), LIVE).toBe("live");
 
 	// Live: a block set through the storage reaches the page over the stream, without a reload.
 	expect(await page.locator('[data-state="blocked"]').count()).toBe(0);
@@ -91,7 +94,7 @@ it("logs in, shows the fake provider's accounts, updates live, fits 375 px", asy
 		.locator('[data-testid=events] [data-kind="disabled"]')
 		.filter({ hasText: "test disable" })
 		.waitFor({ timeout: 10_000 });
-	await expect.poll(() => page.locator('[data-state="disabled"]').count()).toBe(2);
+	await expect.poll(() => page.locator('[data-state="disabled"]').count(), LIVE).toBe(2);
 	expect(await page.locator('[data-testid=events] [data-kind="removed"]').count()).toBe(0);
 	await page.screenshot({ path: `${artifacts}/dashboard-desktop.png`, fullPage: true });
 
