@@ -66,6 +66,10 @@ end
 begin "services (PostgreSQL, Redis: found, started, or installed)"
 eval "$(bash scripts/services.sh env)"
 end
+begin "browser (Chromium for the dashboard test: found or installed)"
+AUTHPOOL_CHROMIUM="$(bash scripts/chromium.sh)"
+export AUTHPOOL_CHROMIUM
+end
 begin "test"
 status=0
 "${PNPM[@]}" exec vitest run --reporter=default --reporter=json --outputFile=.tmp/vitest-results.json "$@" || status=$?
