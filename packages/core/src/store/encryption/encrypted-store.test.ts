@@ -238,6 +238,58 @@ describe("rotateEncryptionKeys", () => {
 		await expect(rotateEncryptionKeys(after, { batchSize: 0 })).rejects.toMatchObject({ code: "INVALID_OPTIONS" });
 	});
 
+	it("re-seals tombstones too (they stay disabled and open under the new key alone)", async () => {
+		const inner = createMemoryStore();
+		const before = withEncryption(inner, { keys: new Map([["old", OLD]]), activeKeyId: "old" });
+		const first = await before.rows.insert("anthropic", oauth("a@example.com"));
+		await before.rows.update(first.id, oauth("a@example.com", 2));
+		await before.rows.disable(first.id, "gone");
+		const fresh = await before.rows.insert("anthropic", oauth("b@example.com"));
+		await before.rows.disable(fresh.id, "gone too");
+		const both = new Map([
+			["old", OLD],
+			["k1", NEW],
+		]);
+		const after = withEncryption(inner, { keys: both, activeKeyId: "k1" });
+		expect(await rotateEncryptionKeys(after)).toEqual({ resealed: 2, skipped: 0, failed: [], disabledPending: [] });
+		expect(await rawText(inner)).not.toMatch(/enc:v1:old:|hmac:old:/);
+		const onlyNew = withEncryption(inner, { keys: new Map([["k1", NEW]]), activeKeyId: "k1" });
+		expect(await onlyNew.rows.listActive()).toEqual([]);
+		expect((await onlyNew.rows.listDisabled()).map((row) => [row.id, row.disabledCause, row.credential])).toEqual([
+			[first.id, "gone", oauth("a@example.com", 2)],
+			[fresh.id, "gone too", oauth("b@example.com")],
+		]);
+		// The re-sealed tombstone keeps its identity under the new HMAC: re-adding the login purges it.
+		await onlyNew.rows.upsertByIdentity("anthropic", oauth("a@example.com", 3));
+		expect((await onlyNew.rows.listDisabled()).map((row) => row.id)).toEqual([fresh.id]);
+		expect(await rotateEncryptionKeys(after)).toMatchObject({ resealed: 0, disabledPending: [] });
+	});
+
+	it("a store without compareAndSetDisabled reports its old-key tombstones as pending, untouched", async () => {
+		const inner = createMemoryStore();
+		const before = withEncryption(inner, { keys: new Map([["old", OLD]]), activeKeyId: "old" });
+		const row = await before.rows.insert("anthropic", oauth("a@example.com"));
+		await before.rows.disable(row.id, "gone");
+		const { compareAndSetDisabled: _dropped, ...rowsWithout } = inner.rows;
+		const limited: AuthCredentialStore = { ...inner, rows: rowsWithout };
+		const after = withEncryption(limited, {
+			keys: new Map([
+				["old", OLD],
+				["k1", NEW],
+			]),
+			activeKeyId: "k1",
+		});
+		expect(after.rows.compareAndSetDisabled).toBeUndefined();
+		const raw = await inner.rows.get(row.id);
+		expect(await rotateEncryptionKeys(after)).toEqual({
+			resealed: 0,
+			skipped: 0,
+			failed: [],
+			disabledPending: [row.id],
+		});
+		expect(await inner.rows.get(row.id)).toEqual(raw);
+	});
+
 	it("never overwrites a concurrent write: the lost CAS is re-read and retried", async () => {
 		const inner = createMemoryStore();
 		const stale = withEncryption(inner, { keys: new Map([["old", OLD]]), activeKeyId: "old" });

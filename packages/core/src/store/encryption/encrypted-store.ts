@@ -88,9 +88,12 @@ export interface EncryptionControl {
 	needsReseal(raw: StoredAuthCredential): boolean;
 	/** The plaintext view of a stored row. @throws AuthpoolError `DECRYPTION_FAILED` / `UNKNOWN_KEY` */
 	open(raw: StoredAuthCredential): StoredAuthCredential;
+	/** The wrapped store can rewrite tombstones (`rows.compareAndSetDisabled`), so rotation re-seals them. */
+	readonly canResealDisabled: boolean;
 	/**
-	 * Rewrite an active row with `credential` under the active key by compare-and-set at `raw.version`.
-	 * `null` when the row moved on (lost race) or is no longer active.
+	 * Rewrite a row with `credential` under the active key by compare-and-set at `raw.version`: an active
+	 * row through `compareAndSet`, a tombstone through `compareAndSetDisabled` (it stays disabled).
+	 * `null` when the row moved on (lost race), changed state, or the store cannot rewrite tombstones.
 	 */
 	reseal(raw: StoredAuthCredential, credential: AuthCredential): Promise<StoredAuthCredential | null>;
 }
@@ -274,8 +277,11 @@ export function withEncryption(store: AuthCredentialStore, options: EncryptionOp
 	};
 
 	const reseal = async (raw: StoredAuthCredential, credential: AuthCredential) => {
-		const sealed = seal(raw.provider, credential, rowBinding(raw.provider, raw.id, raw.version + 1));
-		const result = await inner.compareAndSet(raw.id, raw.version, sealed);
+		// The binding of the version this write creates (a tombstone's data binds the version before it).
+		const sealed = seal(raw.provider, credential, bindingOfRow({ ...raw, version: raw.version + 1 }));
+		const write = raw.disabledCause === null ? inner.compareAndSet : inner.compareAndSetDisabled;
+		if (!write) return null;
+		const result = await write.call(inner, raw.id, raw.version, sealed);
 		return result.ok ? result.row : null;
 	};
 
@@ -395,8 +401,24 @@ export function withEncryption(store: AuthCredentialStore, options: EncryptionOp
 		},
 	};
 
+	if (inner.compareAndSetDisabled) {
+		const writeDisabled = inner.compareAndSetDisabled.bind(inner);
+		rows.compareAndSetDisabled = async (id, expectedVersion, credential) => {
+			checkStoreInput(input.id, id, "credential id");
+			checkStoreInput(input.version, expectedVersion, "expected version");
+			validated(credential);
+			const raw = await inner.get(id);
+			if (!raw || raw.disabledCause === null || raw.version !== expectedVersion) {
+				return { ok: false, current: raw ? open(raw) : null };
+			}
+			const sealed = seal(raw.provider, credential, bindingOfRow({ ...raw, version: expectedVersion + 1 }));
+			return openCas(await writeDisabled(id, expectedVersion, sealed));
+		};
+	}
+
 	const encryption: EncryptionControl = {
 		activeKeyId: active.id,
+		canResealDisabled: inner.compareAndSetDisabled !== undefined,
 		inner: store,
 		async listUndecryptableRows() {
 			const all = [...(await inner.listActive()), ...(await inner.listDisabled())].sort((a, b) => a.id - b.id);
