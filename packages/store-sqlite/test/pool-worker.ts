@@ -8,7 +8,7 @@
  * - `block`:   resolve a session's row, mark its usage limit, report the row's key, exit.
  * - `resolve`: resolve one session and report the key.
  */
-import { AuthStorage } from "@authpool/core";
+import { AuthStorage, parseEncryptionKeys, withEncryption } from "@authpool/core";
 import { createSqliteStore } from "../src/index";
 import { PROVIDER, REFRESH_SKEW_MS, rotatingPlugin } from "./rotating-plugin";
 
@@ -30,6 +30,10 @@ export type WorkerConfig =
 			 * instead of its sessions moving to a sibling for good.
 			 */
 			sessions?: boolean;
+			/** How long before expiry a token is refreshed. @default REFRESH_SKEW_MS */
+			refreshSkewMs?: number;
+			/** Open the file through `withEncryption` (`keys` in the `AUTHPOOL_ENCRYPTION_KEYS` format). */
+			encryption?: { keys: string; activeKeyId: string };
 	  }
 	| { mode: "writes"; dbPath: string; worker: string }
 	| { mode: "block"; dbPath: string; serverUrl: string; worker: string; session: string }
@@ -69,7 +73,13 @@ function describeError(error: unknown): string {
 }
 
 async function traffic(cfg: Extract<WorkerConfig, { mode: "traffic" }>): Promise<void> {
-	const store = await createSqliteStore({ path: cfg.dbPath });
+	const sqlite = await createSqliteStore({ path: cfg.dbPath });
+	const store = cfg.encryption
+		? withEncryption(sqlite, {
+				keys: parseEncryptionKeys(cfg.encryption.keys),
+				activeKeyId: cfg.encryption.activeKeyId,
+			})
+		: sqlite;
 	const idOfAccount = new Map<string, number>();
 	for (const row of await store.rows.listActive(PROVIDER)) {
 		const account = row.credential.type === "oauth" ? row.credential.accountId : undefined;
@@ -98,7 +108,7 @@ async function traffic(cfg: Extract<WorkerConfig, { mode: "traffic" }>): Promise
 			error() {},
 		},
 		owner: cfg.worker,
-		refreshSkewMs: REFRESH_SKEW_MS,
+		refreshSkewMs: cfg.refreshSkewMs ?? REFRESH_SKEW_MS,
 		...(cfg.leaseTtlMs ? { refreshLeaseTtlMs: cfg.leaseTtlMs } : {}),
 		...(cfg.refreshTimeoutMs ? { refreshTimeoutMs: cfg.refreshTimeoutMs } : {}),
 	});
