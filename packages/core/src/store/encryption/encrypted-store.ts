@@ -36,6 +36,7 @@ import { checkStoreInput, storeInputSchemas as input } from "../store-input";
 import { type EncryptionKeys, KEY_ID_PATTERN } from "./keys";
 import {
 	bindingOfRow,
+	bindingSignature,
 	type DerivedKey,
 	deriveKey,
 	identityHmac,
@@ -196,54 +197,68 @@ export function withEncryption(store: AuthCredentialStore, options: EncryptionOp
 	});
 
 	/**
-	 * Opened rows by id, keyed on the exact stored bytes: a pool reload re-lists every row, and GCM per
-	 * field per reload is most of the wrapper's cost. Any change to the stored row (tampering included)
-	 * misses and is opened, and so verified, again.
+	 * Opened values by row id: field → the sealed string, where it was bound, and its plaintext. A pool
+	 * reload re-lists every row, and GCM per field per reload is most of the wrapper's cost. A value is
+	 * taken from here only when the stored sealed string and its binding are exactly those once verified
+	 * (GCM is deterministic, so that is what opening it again would give); any change, tampering
+	 * included, misses and is opened, and so verified, again. Everything else is read from the row itself.
 	 */
-	const openedCache = new LruMap<number, { signature: string; credential: string }>(OPENED_CACHE_ROWS);
+	const openedCache = new LruMap<number, Map<string, { sealed: string; where: string; plain: string }>>(
+		OPENED_CACHE_ROWS,
+	);
+
+	const reportOf = (
+		raw: StoredAuthCredential,
+		keyId: string,
+		field: string,
+		code: UndecryptableRowReport["code"],
+	): UndecryptableRowReport => ({
+		id: raw.id,
+		provider: raw.provider,
+		active: raw.disabledCause === null,
+		keyId,
+		field,
+		code,
+	});
 
 	const open = (raw: StoredAuthCredential): StoredAuthCredential => {
-		const signature = `${raw.provider}\u0000${raw.version}\u0000${raw.disabledCause}\u0000${raw.identityKey}\u0000${JSON.stringify(raw.credential)}`;
-		const hit = openedCache.get(raw.id);
-		if (hit?.signature === signature) {
-			const credential = JSON.parse(hit.credential) as AuthCredential;
-			return { ...raw, credential, identityKey: credentialIdentityKey(raw.provider, credential) };
-		}
-		const opened = openUncached(raw);
-		openedCache.set(raw.id, { signature, credential: JSON.stringify(opened.credential) });
-		return opened;
-	};
-
-	const openUncached = (raw: StoredAuthCredential): StoredAuthCredential => {
 		const binding = bindingOfRow(raw);
+		const where = bindingSignature(binding);
+		let opened = openedCache.get(raw.id);
 		const plain: Record<string, unknown> = {};
-		for (const [field, value] of Object.entries(raw.credential)) {
+		for (const field in raw.credential) {
 			if (field === IDENTITY_FIELD) continue;
+			const value = (raw.credential as unknown as Record<string, unknown>)[field];
 			if (typeof value !== "string" || !value.startsWith(SEALED_PREFIX)) {
 				plain[field] = value;
 				continue;
 			}
+			const hit = opened?.get(field);
+			if (hit !== undefined && hit.sealed === value && hit.where === where) {
+				plain[field] = hit.plain;
+				continue;
+			}
 			const keyId = sealedKeyId(value) ?? "?";
 			const key = keys.get(keyId);
-			const report = (code: UndecryptableRowReport["code"]): UndecryptableRowReport => ({
-				id: raw.id,
-				provider: raw.provider,
-				active: raw.disabledCause === null,
-				keyId,
-				field,
-				code,
-			});
 			if (!key) {
-				throw new OpenError(report("UNKNOWN_KEY"), `Credential row ${raw.id} is sealed with unknown key "${keyId}"`);
-			}
-			const opened = openValue(key, binding, field, value);
-			if (opened === null) {
 				throw new OpenError(
-					report("DECRYPTION_FAILED"),
+					reportOf(raw, keyId, field, "UNKNOWN_KEY"),
+					`Credential row ${raw.id} is sealed with unknown key "${keyId}"`,
+				);
+			}
+			const text = openValue(key, binding, field, value);
+			if (text === null) {
+				throw new OpenError(
+					reportOf(raw, keyId, field, "DECRYPTION_FAILED"),
 					`Credential row ${raw.id} field "${field}" failed to open under key "${keyId}" (tampered, moved or rolled back)`,
 				);
 			}
-			plain[field] = opened;
+			if (!opened) {
+				opened = new Map();
+				openedCache.set(raw.id, opened);
+			}
+			opened.set(field, { sealed: value, where, plain: text });
+			plain[field] = text;
 		}
 		const credential = plain as unknown as AuthCredential;
 		return { ...raw, credential, identityKey: credentialIdentityKey(raw.provider, credential) };

@@ -52,12 +52,17 @@ export function bindingOfRow(row: {
 		: { kind: "row", provider: row.provider, id: row.id, version: written };
 }
 
-function associatedData(binding: SealBinding, field: string): Buffer {
+/** The binding as one string: the associated data of a field is this plus the field name. */
+export function bindingSignature(binding: SealBinding): string {
 	const where =
 		binding.kind === "new"
 			? `new\u0000${binding.identityKey ?? "-"}\u0000v1`
 			: `row\u0000${binding.id}\u0000v${binding.version}`;
-	return Buffer.from(`authpool-enc-v1\u0000${binding.provider}\u0000${where}\u0000${field}`, "utf8");
+	return `authpool-enc-v1\u0000${binding.provider}\u0000${where}`;
+}
+
+function associatedData(binding: SealBinding, field: string): Buffer {
+	return Buffer.from(`${bindingSignature(binding)}\u0000${field}`, "utf8");
 }
 
 /** Seal one string field. */
@@ -86,8 +91,10 @@ export function openValue(key: DerivedKey, binding: SealBinding, field: string, 
 		const decipher = createDecipheriv("aes-256-gcm", key.seal, payload.subarray(0, IV_BYTES));
 		decipher.setAAD(associatedData(binding, field));
 		decipher.setAuthTag(payload.subarray(payload.length - TAG_BYTES));
-		const body = payload.subarray(IV_BYTES, payload.length - TAG_BYTES);
-		return Buffer.concat([decipher.update(body), decipher.final()]).toString("utf8");
+		return (
+			decipher.update(payload.subarray(IV_BYTES, payload.length - TAG_BYTES), undefined, "utf8") +
+			decipher.final("utf8")
+		);
 	} catch {
 		return null;
 	}
