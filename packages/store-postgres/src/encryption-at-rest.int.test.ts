@@ -11,7 +11,9 @@ import {
 	AuthStorage,
 	type CredentialDisabledEvent,
 	type OAuthCredential,
+	OAuthRefreshError,
 	type ProviderPlugin,
+	rotateEncryptionKeys,
 	withEncryption,
 } from "@authpool/core";
 import { afterEach, expect, it } from "vitest";
@@ -184,4 +186,117 @@ it("a flipped byte, a moved value and a replayed version: typed errors, not serv
 		[flipped.id, moved.id, intact.id, replayed.id].map((id) => [id, null]),
 	);
 	await storage.close();
+});
+
+/** A token endpoint in memory: rotates the refresh token on every use, answers a reused one `invalid_grant`. */
+function rotatingEndpoint(ttlMs: number) {
+	const live = new Map<string, string>();
+	const counts = { rotated: 0, reused: 0 };
+	const plugin: ProviderPlugin = {
+		id: "rotating",
+		oauth: {
+			rotatesRefreshToken: true,
+			async refresh(credential) {
+				const account = String(credential.accountId);
+				// A network round trip: lets refreshes and the rotation pass interleave.
+				await new Promise((resolve) => setTimeout(resolve, 5));
+				if (live.get(account) !== credential.refresh) {
+					counts.reused++;
+					throw new OAuthRefreshError("refresh token rejected", {
+						provider: "rotating",
+						definitive: true,
+						status: 400,
+						errorCode: "invalid_grant",
+					});
+				}
+				counts.rotated++;
+				const refresh = `test-refresh-${account}-${counts.rotated}`;
+				live.set(account, refresh);
+				return { access: `test-access-${account}-${counts.rotated}`, refresh, expires: Date.now() + ttlMs };
+			},
+		},
+	};
+	const grant = (account: string) => {
+		const refresh = `test-refresh-${account}-0`;
+		live.set(account, refresh);
+		return {
+			type: "oauth" as const,
+			access: `test-access-${account}-0`,
+			refresh,
+			expires: Date.now() + ttlMs,
+			accountId: account,
+		};
+	};
+	return { plugin, grant, counts };
+}
+
+it("4 pools refresh rotating tokens while keys rotate: every row under the new key, 0 tokens lost or reused", async () => {
+	const schema = randomSchema("encrot");
+	schemas.push(schema);
+	const open = async () => {
+		const inner = await createPostgresStore({ connectionString }, { schema });
+		opened.push(inner);
+		return inner;
+	};
+	const OLD = Buffer.alloc(32, 0x01);
+	const NEW = Buffer.alloc(32, 0x02);
+	const both = new Map([
+		["old", OLD],
+		["new", NEW],
+	]);
+	const endpoint = rotatingEndpoint(1_500);
+	const seed = withEncryption(await open(), { keys: new Map([["old", OLD]]), activeKeyId: "old" });
+	const accounts = ["acct-p1", "acct-p2", "acct-p3", "acct-p4"];
+	for (const account of accounts) await seed.rows.insert("rotating", endpoint.grant(account));
+	for (let n = 0; n < 60; n++) await seed.rows.insert("filler", { type: "api_key", key: `test-filler-key-${n}` });
+	const gone = await seed.rows.insert("filler", { type: "api_key", key: "test-filler-key-gone" });
+	await seed.rows.disable(gone.id, "deleted by user");
+
+	const events: CredentialDisabledEvent[] = [];
+	const pools = await Promise.all(
+		[0, 1, 2, 3].map(async () => {
+			const storage = new AuthStorage(withEncryption(await open(), { keys: both, activeKeyId: "new" }), {
+				providers: [endpoint.plugin],
+				refreshSkewMs: 1_000,
+				onCredentialDisabled: (event) => void events.push(event),
+			});
+			await storage.reload();
+			return storage;
+		}),
+	);
+	const deadline = Date.now() + 3_000;
+	let served = 0;
+	const traffic = pools.map(async (storage) => {
+		while (Date.now() < deadline) {
+			if ((await storage.getApiKey("rotating")) !== undefined) served++;
+			await new Promise((resolve) => setTimeout(resolve, 2));
+		}
+	});
+	await new Promise((resolve) => setTimeout(resolve, 600));
+	const rotator = withEncryption(await open(), { keys: both, activeKeyId: "new" });
+	const result = await rotateEncryptionKeys(rotator, { batchSize: 4 });
+	await Promise.all(traffic);
+	for (const storage of pools) await storage.close();
+	console.log(
+		`postgres rotation under load: resealed ${result.resealed}, skipped ${result.skipped}, ` +
+			`${endpoint.counts.rotated} token rotations, ${served} keys served`,
+	);
+
+	expect(result).toMatchObject({ failed: [], disabledPending: [] });
+	expect(result.resealed + result.skipped).toBe(accounts.length + 61);
+	expect(endpoint.counts.reused).toBe(0);
+	expect(endpoint.counts.rotated).toBeGreaterThanOrEqual(accounts.length);
+	expect(events).toEqual([]);
+	const dump = await dumpSchema(schema);
+	expect(dump.includes("enc:v1:old:"), "value under the old key").toBe(false);
+	expect(dump.includes("hmac:old:"), "identity under the old key").toBe(false);
+	const onlyNew = withEncryption(await open(), { keys: new Map([["new", NEW]]), activeKeyId: "new" });
+	expect(await onlyNew.encryption.listUndecryptableRows()).toEqual([]);
+	expect((await onlyNew.rows.listDisabled()).map((row) => row.id)).toEqual([gone.id]);
+	// Each stored refresh token is still the live one: one more refresh of every row succeeds.
+	const check = new AuthStorage(onlyNew, { providers: [endpoint.plugin] });
+	await check.reload();
+	for (const row of await onlyNew.rows.listActive("rotating")) await check.refreshCredentialById(row.id);
+	expect(endpoint.counts.reused).toBe(0);
+	await check.close();
 });
