@@ -118,6 +118,47 @@ describe("withEncryption", () => {
 		expect((await inner.rows.get(row.id))?.disabledCause).toBeNull();
 	});
 
+	it("any single byte changed in a sealed value, prefix included, is a typed error, never served", async () => {
+		const { inner, store } = setup();
+		const row = await store.rows.insert("openai", { type: "api_key", key: "test-api-key-1" });
+		await store.rows.update(row.id, { type: "api_key", key: "test-api-key-2" });
+		const raw = (await inner.rows.get(row.id))!;
+		const sealed = (raw.credential as { key: string }).key;
+		const codes = new Set<string>();
+		for (let at = 0; at < sealed.length; at++) {
+			const swapped = `${sealed.slice(0, at)}${sealed[at] === "x" ? "y" : "x"}${sealed.slice(at + 1)}`;
+			// Each damaged variant is read by a fresh process (nothing remembered from an intact read).
+			const reader = withEncryption(
+				{
+					...inner,
+					rows: { ...inner.rows, get: async () => ({ ...raw, credential: { type: "api_key", key: swapped } }) },
+				},
+				{ keys: new Map([["k1", NEW]]), activeKeyId: "k1" },
+			);
+			const error = await caught(reader.rows.get(row.id));
+			expect(["DECRYPTION_FAILED", "UNKNOWN_KEY"], `byte ${at}`).toContain(error.code);
+			expect(error.message).toContain(`row ${row.id}`);
+			expect(error.message).not.toContain("test-api-key");
+			codes.add(error.code);
+		}
+		expect([...codes].sort()).toEqual(["DECRYPTION_FAILED", "UNKNOWN_KEY"]);
+		// A plaintext secret put into a sealed row is refused too (wholly plaintext rows read: migration test).
+		const planted = withEncryption(
+			{
+				...inner,
+				rows: {
+					...inner.rows,
+					get: async () => ({ ...raw, credential: { type: "api_key", key: "test-api-key-planted" } }),
+				},
+			},
+			{ keys: new Map([["k1", NEW]]), activeKeyId: "k1" },
+		);
+		expect(await caught(planted.rows.get(row.id))).toMatchObject({
+			code: "DECRYPTION_FAILED",
+			details: { id: row.id, keyId: "k1", field: "key" },
+		});
+	});
+
 	it("a sealed value moved to another row fails to open", async () => {
 		const { inner, store } = setup();
 		const a = await store.rows.update(

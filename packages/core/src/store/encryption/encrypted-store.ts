@@ -104,6 +104,7 @@ export interface EncryptedCredentialStore extends AuthCredentialStore {
 	readonly encryption: EncryptionControl;
 }
 
+const DEFAULT_SECRET_SET: ReadonlySet<string> = new Set(DEFAULT_SECRET_FIELDS);
 const MAX_WRITE_ATTEMPTS = 32;
 const OPENED_CACHE_ROWS = 10_000;
 
@@ -221,15 +222,37 @@ export function withEncryption(store: AuthCredentialStore, options: EncryptionOp
 		code,
 	});
 
+	/** The key id a row was sealed under (any sealed value, or its identity HMAC); `null` for a plaintext row. */
+	const rowKeyId = (raw: StoredAuthCredential): string | null => {
+		for (const field in raw.credential) {
+			const value = (raw.credential as unknown as Record<string, unknown>)[field];
+			if (typeof value === "string" && value.startsWith(SEALED_PREFIX)) return sealedKeyId(value) ?? "?";
+		}
+		const hmac = raw.identityKey?.startsWith("hmac:") ? raw.identityKey.slice(5) : null;
+		return hmac === null ? null : hmac.slice(0, Math.max(0, hmac.indexOf(":"))) || "?";
+	};
+
 	const open = (raw: StoredAuthCredential): StoredAuthCredential => {
 		const binding = bindingOfRow(raw);
 		const where = bindingSignature(binding);
 		let opened = openedCache.get(raw.id);
 		const plain: Record<string, unknown> = {};
+		let sealedUnder: string | null | undefined;
 		for (const field in raw.credential) {
 			if (field === IDENTITY_FIELD) continue;
 			const value = (raw.credential as unknown as Record<string, unknown>)[field];
 			if (typeof value !== "string" || !value.startsWith(SEALED_PREFIX)) {
+				// The wrapper seals every default secret field of a write together, so one in clear inside a
+				// sealed row was put there (or its prefix damaged): never served as a credential.
+				if (typeof value === "string" && DEFAULT_SECRET_SET.has(field)) {
+					sealedUnder ??= rowKeyId(raw);
+					if (sealedUnder !== null) {
+						throw new OpenError(
+							reportOf(raw, sealedUnder, field, "DECRYPTION_FAILED"),
+							`Credential row ${raw.id} field "${field}" is not sealed in a row sealed under key "${sealedUnder}" (tampered)`,
+						);
+					}
+				}
 				plain[field] = value;
 				continue;
 			}
