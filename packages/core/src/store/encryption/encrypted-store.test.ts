@@ -9,6 +9,7 @@ import type { AuthCredentialStore } from "../store";
 import { pluginSecretFields, withEncryption } from "./encrypted-store";
 import { loadEncryptionKeyFile, parseEncryptionKeys } from "./keys";
 import { rotateEncryptionKeys, sealPlaintextRows } from "./rotate";
+import { bindingOfRow, deriveKey, sealValue } from "./seal";
 
 // Obviously fake keys: constant bytes.
 const OLD = Buffer.alloc(32, 0x11);
@@ -72,7 +73,10 @@ describe("withEncryption", () => {
 
 		const raw = (await inner.rows.get(a.id))!;
 		expect(raw.identityKey).toMatch(/^hmac:k1:[0-9a-f]{64}$/);
-		expect((raw.credential as OAuthCredential).access).toMatch(/^enc:v1:k1:[A-Za-z0-9_-]+$/);
+		// One GCM bundle for all secret fields, in the first by name; the others refer to it.
+		expect((raw.credential as OAuthCredential).access).toMatch(/^enc:v1:k1:\*[A-Za-z0-9_-]+$/);
+		expect((raw.credential as OAuthCredential).refresh).toBe("enc:v1:k1:=");
+		expect((raw.credential as OAuthCredential).email).toBe("enc:v1:k1:=");
 		const text = await rawText(inner);
 		for (const secret of ["test-access-2", "test-refresh-2", "test-api-key-1", "ada@example.com"]) {
 			expect(text).not.toContain(secret);
@@ -159,6 +163,42 @@ describe("withEncryption", () => {
 		});
 	});
 
+	it("a bundle opens only with exactly its fields; single sealed values (one per field) still open", async () => {
+		const { inner, store } = setup();
+		const row = await store.rows.insert("anthropic", oauth("a@example.com"));
+		const raw = (await inner.rows.get(row.id))!;
+		const reading = (credential: Record<string, unknown>) =>
+			withEncryption(
+				{
+					...inner,
+					rows: { ...inner.rows, get: async () => ({ ...raw, credential: credential as unknown as AuthCredential }) },
+				},
+				{ keys: new Map([["k1", NEW]]), activeKeyId: "k1" },
+			).rows.get(row.id);
+		const stored = raw.credential as unknown as Record<string, unknown>;
+		const { email: _email, ...withoutEmail } = stored;
+		for (const damaged of [
+			withoutEmail,
+			{ ...stored, access: "enc:v1:k1:=" },
+			{ ...stored, refresh: stored.access },
+			{ ...stored, projectId: "enc:v1:k1:=" },
+		]) {
+			expect(await caught(reading(damaged))).toMatchObject({ code: "DECRYPTION_FAILED", details: { id: row.id } });
+		}
+		// The single-value format: each field its own message, bound to its field name.
+		const key = deriveKey("k1", NEW);
+		const binding = bindingOfRow(raw);
+		const single = {
+			...stored,
+			access: sealValue(key, binding, "access", "test-access-1"),
+			refresh: sealValue(key, binding, "refresh", "test-refresh-1"),
+			email: sealValue(key, binding, "email", "a@example.com"),
+		};
+		expect((await reading(single))?.credential).toEqual(oauth("a@example.com"));
+		const swapped = { ...single, access: single.refresh, refresh: single.access };
+		expect(await caught(reading(swapped))).toMatchObject({ code: "DECRYPTION_FAILED" });
+	});
+
 	it("a sealed value moved to another row fails to open", async () => {
 		const { inner, store } = setup();
 		const a = await store.rows.update(
@@ -168,7 +208,7 @@ describe("withEncryption", () => {
 		const b = await store.rows.insert("anthropic", oauth("b@example.com"));
 		const rawA = (await inner.rows.get(a!.id))!;
 		const rawB = (await inner.rows.get(b.id))!;
-		const stolen = { ...rawB.credential, refresh: (rawA.credential as OAuthCredential).refresh } as AuthCredential;
+		const stolen = { ...rawB.credential, access: (rawA.credential as OAuthCredential).access } as AuthCredential;
 		expect((await inner.rows.compareAndSet(b.id, rawB.version, stolen)).ok).toBe(true);
 		expect((await caught(store.rows.get(b.id))).code).toBe("DECRYPTION_FAILED");
 		expect((await store.rows.listActive()).map((row) => row.id)).toEqual([a!.id]);
