@@ -112,6 +112,12 @@ const DEFAULT_SECRET_SET: ReadonlySet<string> = new Set(DEFAULT_SECRET_FIELDS);
 /** Cache slot of a row's bundle (apart from the per-field slots of single sealed values). */
 const BUNDLE_SLOT = "\u0000bundle";
 
+/** What one row opened to, for the binding (`where`) it was verified under. */
+interface RowCache {
+	where: string;
+	opened: Map<string, OpenedEntry>;
+}
+
 /** One verified sealed string and what it opened to. */
 interface OpenedEntry {
 	sealed: string;
@@ -226,7 +232,7 @@ export function withEncryption(store: AuthCredentialStore, options: EncryptionOp
 	 * (GCM is deterministic, so that is what opening it again would give); any change, tampering
 	 * included, misses and is opened, and so verified, again. Everything else is read from the row itself.
 	 */
-	const openedCache = new LruMap<number, { where: string; opened: Map<string, OpenedEntry> }>(OPENED_CACHE_ROWS);
+	const openedCache = new LruMap<number, RowCache>(OPENED_CACHE_ROWS);
 
 	const reportOf = (
 		raw: StoredAuthCredential,
@@ -269,18 +275,19 @@ export function withEncryption(store: AuthCredentialStore, options: EncryptionOp
 		return hmac === null ? null : hmac.slice(0, Math.max(0, hmac.indexOf(":"))) || "?";
 	};
 
+	/** The row's cache entry for `where`, created (replacing one for another binding) on first use. */
+	const cacheOf = (id: number, where: string, current: RowCache | undefined): RowCache => {
+		if (current) return current;
+		const created: RowCache = { where, opened: new Map() };
+		openedCache.set(id, created);
+		return created;
+	};
+
 	const open = (raw: StoredAuthCredential): StoredAuthCredential => {
 		const binding = bindingOfRow(raw);
 		const where = bindingSignature(binding);
 		let cached = openedCache.get(raw.id);
 		if (cached?.where !== where) cached = undefined;
-		const remember = (slot: string, entry: OpenedEntry) => {
-			if (!cached) {
-				cached = { where, opened: new Map() };
-				openedCache.set(raw.id, cached);
-			}
-			cached.opened.set(slot, entry);
-		};
 		const stored = raw.credential as unknown as Record<string, unknown>;
 		const plain: Record<string, unknown> = {};
 		let bundleField: string | null = null;
@@ -320,7 +327,8 @@ export function withEncryption(store: AuthCredentialStore, options: EncryptionOp
 			const keyId = sealedKeyId(value) ?? "?";
 			const text = openValue(keyFor(raw, keyId, field), binding, field, value);
 			if (text === null) throw failed(raw, keyId, field, "tampered, moved or rolled back");
-			remember(field, { sealed: value, fields: field, value: text });
+			cached = cacheOf(raw.id, where, cached);
+			cached.opened.set(field, { sealed: value, fields: field, value: text });
 			plain[field] = text;
 		}
 		if (bundleField !== null || references.length > 0) {
@@ -333,15 +341,16 @@ export function withEncryption(store: AuthCredentialStore, options: EncryptionOp
 			for (const field of references) {
 				if (sealedKeyId(stored[field] as string) !== keyId) throw failed(raw, keyId, field, "reference to another key");
 			}
-			const fields = [bundleField, ...references].sort();
-			const fieldList = fields.join(",");
+			const fields = references.length === 0 ? [bundleField] : [bundleField, ...references].sort();
+			const fieldList = references.length === 0 ? bundleField : fields.join(",");
 			const hit = cached?.opened.get(BUNDLE_SLOT);
 			let values: Record<string, string>;
 			if (hit?.sealed === bundle && hit.fields === fieldList && typeof hit.value === "object") values = hit.value;
 			else {
 				const opened = openBundle(keyFor(raw, keyId, bundleField), binding, fields, bundle);
 				if (opened === null) throw failed(raw, keyId, bundleField, "tampered, moved or rolled back");
-				remember(BUNDLE_SLOT, { sealed: bundle, fields: fieldList, value: opened });
+				cached = cacheOf(raw.id, where, cached);
+				cached.opened.set(BUNDLE_SLOT, { sealed: bundle, fields: fieldList, value: opened });
 				values = opened;
 			}
 			for (const field of fields) plain[field] = values[field];
