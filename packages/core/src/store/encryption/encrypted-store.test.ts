@@ -9,7 +9,7 @@ import type { AuthCredentialStore } from "../store";
 import { pluginSecretFields, withEncryption } from "./encrypted-store";
 import { loadEncryptionKeyFile, parseEncryptionKeys } from "./keys";
 import { rotateEncryptionKeys, sealPlaintextRows } from "./rotate";
-import { bindingOfRow, deriveKey, sealValue } from "./seal";
+import { bindingOfRow, deriveKey, identityHmac, sealValue } from "./seal";
 
 // Obviously fake keys: constant bytes.
 const OLD = Buffer.alloc(32, 0x11);
@@ -369,6 +369,28 @@ describe("rotateEncryptionKeys", () => {
 			disabledPending: [row.id],
 		});
 		expect(await inner.rows.get(row.id)).toEqual(raw);
+	});
+
+	it("re-seals rows in the single-value layout (one message per field) as bundles", async () => {
+		const inner = createMemoryStore();
+		const key = deriveKey("k1", NEW);
+		const identityKey = identityHmac(key, "anthropic", "email:a@example.com");
+		const binding = { kind: "new" as const, provider: "anthropic", identityKey };
+		const login = oauth("a@example.com");
+		const row = await inner.rows.insert("anthropic", {
+			...login,
+			access: sealValue(key, binding, "access", login.access),
+			refresh: sealValue(key, binding, "refresh", login.refresh),
+			email: sealValue(key, binding, "email", login.email as string),
+			authpoolIdentity: identityKey,
+		} as AuthCredential);
+		const store = withEncryption(inner, { keys: new Map([["k1", NEW]]), activeKeyId: "k1" });
+		expect((await store.rows.get(row.id))?.credential).toEqual(login);
+		expect(await rotateEncryptionKeys(store)).toMatchObject({ resealed: 1, failed: [] });
+		const raw = (await inner.rows.get(row.id))!.credential as OAuthCredential;
+		expect([raw.access.slice(0, 11), raw.refresh, raw.email]).toEqual(["enc:v1:k1:*", "enc:v1:k1:=", "enc:v1:k1:="]);
+		expect((await store.rows.get(row.id))?.credential).toEqual(login);
+		expect(await rotateEncryptionKeys(store)).toMatchObject({ resealed: 0, skipped: 1 });
 	});
 
 	it("never overwrites a concurrent write: the lost CAS is re-read and retried", async () => {

@@ -381,7 +381,10 @@ export function withEncryption(store: AuthCredentialStore, options: EncryptionOp
 		for (const [field, value] of Object.entries(raw.credential)) {
 			if (typeof value !== "string" || field === IDENTITY_FIELD) continue;
 			const keyId = sealedKeyId(value);
-			if (keyId !== null ? keyId !== active.id : secretFields.has(field)) return true;
+			// Under another key, in clear, or in the single-value layout (re-sealed as a bundle: cheaper to open).
+			if (keyId !== null ? keyId !== active.id || sealedKind(value) === "value" : secretFields.has(field)) {
+				return true;
+			}
 		}
 		return false;
 	};
