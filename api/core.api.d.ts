@@ -379,6 +379,13 @@ interface CredentialRowStore {
     update(id: number, credential: AuthCredential): Promise<StoredAuthCredential | null>;
     /** Write only if the row is active and still at `expectedVersion`. */
     compareAndSet(id: number, expectedVersion: number, credential: AuthCredential): Promise<CasResult>;
+    /**
+     * Optional. Rewrite a tombstone's data only if the row is disabled and still at `expectedVersion`:
+     * it stays disabled (cause and `disabledAt` kept), the identity key is recomputed from `credential`,
+     * the version bumps. Never revives a row. Key rotation (`rotateEncryptionKeys`) re-seals tombstones
+     * with it; a store without it keeps its tombstones as they were written until they are purged.
+     */
+    compareAndSetDisabled?(id: number, expectedVersion: number, credential: AuthCredential): Promise<CasResult>;
     /** Soft-disable only if the row is active and still at `expectedVersion`. */
     compareAndDisable(id: number, expectedVersion: number, cause: string): Promise<CasResult>;
     /** Soft-disable one active row; `false` when it was missing or already disabled. */
@@ -1881,9 +1888,12 @@ interface EncryptionControl {
     needsReseal(raw: StoredAuthCredential): boolean;
     /** The plaintext view of a stored row. @throws AuthpoolError `DECRYPTION_FAILED` / `UNKNOWN_KEY` */
     open(raw: StoredAuthCredential): StoredAuthCredential;
+    /** The wrapped store can rewrite tombstones (`rows.compareAndSetDisabled`), so rotation re-seals them. */
+    readonly canResealDisabled: boolean;
     /**
-     * Rewrite an active row with `credential` under the active key by compare-and-set at `raw.version`.
-     * `null` when the row moved on (lost race) or is no longer active.
+     * Rewrite a row with `credential` under the active key by compare-and-set at `raw.version`: an active
+     * row through `compareAndSet`, a tombstone through `compareAndSetDisabled` (it stays disabled).
+     * `null` when the row moved on (lost race), changed state, or the store cannot rewrite tombstones.
      */
     reseal(raw: StoredAuthCredential, credential: AuthCredential): Promise<StoredAuthCredential | null>;
 }
@@ -1913,15 +1923,17 @@ interface RotateEncryptionResult {
     /** Rows that could not be opened (see `listUndecryptableRows`) or kept losing races: untouched. */
     failed: number[];
     /**
-     * Tombstones still under an old key or in plaintext: the store contract has no write for a
-     * disabled row, so they stay as they are until purged (re-adding the identity purges them).
+     * Tombstones still under an old key or in plaintext because the store has no
+     * `rows.compareAndSetDisabled`: they stay as they are until purged (re-adding the identity purges
+     * them). Empty on the memory, SQLite and Postgres stores, which re-seal tombstones like active rows.
      */
     disabledPending: number[];
 }
 /**
- * Re-seal every row not under the active key, in batches, by compare-and-set: a concurrent refresh is
- * never overwritten (the row is re-read and retried; if the concurrent write already sealed it under
- * the active key it is skipped). Idempotent and resumable: run it again after a crash.
+ * Re-seal every row not under the active key (tombstones too, where the store can rewrite them), in
+ * batches, by compare-and-set: a concurrent refresh is never overwritten (the row is re-read and
+ * retried; if the concurrent write already sealed it under the active key it is skipped). Idempotent
+ * and resumable: run it again after a crash.
  * @throws AuthpoolError `INVALID_OPTIONS` on a bad batch size.
  */
 declare function rotateEncryptionKeys(store: EncryptedCredentialStore, options?: RotateEncryptionOptions): Promise<RotateEncryptionResult>;

@@ -79,8 +79,11 @@ declare function describeLifecycle(options: StoreConformanceOptions): void;
 /** Rows: insert, list order, get, update, version bumps, compare-and-set, extension fields; two-instance reads and CAS races. */
 declare function describeRows(options: StoreConformanceOptions): void;
 
+/** The optional tombstone rewrite (key rotation re-seals disabled rows with it). */
+declare function describeTombstoneRewrite(options: StoreConformanceOptions): void;
+
 /** Usage ledger: one snapshot per account+limit per hour, costs, filters, oldest first. */
 declare function describeUsageLedger(options: StoreConformanceOptions): void;
 
-export { CONFORMANCE_START_MS, createTestClock, describeBlocks, describeCache, describeChangeFeed, describeCredentialStore, describeDisable, describeIdentity, describeLeases, describeLifecycle, describeRows, describeUsageLedger };
+export { CONFORMANCE_START_MS, createTestClock, describeBlocks, describeCache, describeChangeFeed, describeCredentialStore, describeDisable, describeIdentity, describeLeases, describeLifecycle, describeRows, describeTombstoneRewrite, describeUsageLedger };
 export type { StoreConformanceContext, StoreConformanceOptions, TestClock };

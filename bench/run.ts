@@ -18,6 +18,7 @@ import "./core.bench";
 import "./gateway.bench";
 import "./sqlite.bench";
 import "./runtimes.bench";
+import "./encryption.bench";
 
 const filter = process.argv.slice(2).find((arg) => arg !== "--");
 const header = `# authpool benchmarks — node ${process.version}, ${new Date().toISOString()}`;

@@ -7,6 +7,7 @@ import { describeIdentity } from "./describe-identity";
 import { describeLeases } from "./describe-leases";
 import { describeLifecycle } from "./describe-lifecycle";
 import { describeRows } from "./describe-rows";
+import { describeTombstoneRewrite } from "./describe-tombstone-rewrite";
 import { describeUsageLedger } from "./describe-usage-ledger";
 import type { StoreConformanceOptions } from "./options";
 
@@ -25,6 +26,7 @@ export function describeCredentialStore(name: string, options: StoreConformanceO
 		describeRows(options);
 		describeIdentity(options);
 		describeDisable(options);
+		describeTombstoneRewrite(options);
 		describeCache(options);
 		describeBlocks(options);
 		describeLeases(options);

@@ -7,6 +7,7 @@ export * from "./describe-identity";
 export * from "./describe-leases";
 export * from "./describe-lifecycle";
 export * from "./describe-rows";
+export * from "./describe-tombstone-rewrite";
 export * from "./describe-usage-ledger";
 export type { StoreConformanceContext, StoreConformanceOptions } from "./options";
 export { CONFORMANCE_START_MS, createTestClock, type TestClock } from "./test-clock";

@@ -114,6 +114,9 @@ export function createPostgresRowStore(ctx: PgContext): CredentialRowStore {
 		update:
 			`UPDATE ${T} SET credential_type = $1, data = $2, identity_key = $3, version = version + 1, updated_at = $4 ` +
 			`WHERE id = $5 AND disabled_cause IS NULL AND ($6::int IS NULL OR version = $6) RETURNING ${COLUMNS}`,
+		updateDisabled:
+			`UPDATE ${T} SET credential_type = $1, data = $2, identity_key = $3, version = version + 1, updated_at = $4 ` +
+			`WHERE id = $5 AND disabled_cause IS NOT NULL AND version = $6 RETURNING ${COLUMNS}`,
 		disable:
 			`UPDATE ${T} SET disabled_cause = $1, disabled_at = $2, updated_at = $2, version = version + 1 ` +
 			`WHERE id = $3 AND disabled_cause IS NULL AND ($4::int IS NULL OR version = $4) RETURNING ${COLUMNS}`,
@@ -206,6 +209,28 @@ export function createPostgresRowStore(ctx: PgContext): CredentialRowStore {
 			const encoded = encode(credential);
 			return ctx.write("compareAndSet", async (db): Promise<CasResult> => {
 				const row = await updateIn(db, id, encoded, expectedVersion);
+				return row ? { ok: true, row } : { ok: false, current: decode(await one(db, SQL.get, [id])) };
+			});
+		},
+		async compareAndSetDisabled(id, expectedVersion, credential): Promise<CasResult> {
+			ctx.assertOpen("compareAndSetDisabled");
+			checkStoreInput(input.id, id, "credential id");
+			checkStoreInput(input.version, expectedVersion, "expected version");
+			const encoded = encode(credential);
+			return ctx.write("compareAndSetDisabled", async (db): Promise<CasResult> => {
+				const current = await one(db, `${SQL.get} FOR UPDATE`, [id]);
+				const row = current
+					? decode(
+							await one(db, SQL.updateDisabled, [
+								encoded.type,
+								encoded.data,
+								credentialIdentityKey(current.provider, encoded.credential),
+								ctx.now(),
+								id,
+								expectedVersion,
+							]),
+						)
+					: null;
 				return row ? { ok: true, row } : { ok: false, current: decode(await one(db, SQL.get, [id])) };
 			});
 		},

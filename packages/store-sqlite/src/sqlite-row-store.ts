@@ -39,6 +39,9 @@ const SQL = {
 	compareAndSet:
 		"UPDATE auth_credentials SET credential_type = ?, data = ?, identity_key = ?, version = version + 1, updated_at = ? " +
 		`WHERE id = ? AND version = ? AND disabled_cause IS NULL RETURNING ${COLUMNS}`,
+	compareAndSetDisabled:
+		"UPDATE auth_credentials SET credential_type = ?, data = ?, identity_key = ?, version = version + 1, updated_at = ? " +
+		`WHERE id = ? AND version = ? AND disabled_cause IS NOT NULL RETURNING ${COLUMNS}`,
 	disable:
 		"UPDATE auth_credentials SET disabled_cause = ?, disabled_at = ?, updated_at = ?, version = version + 1 " +
 		`WHERE id = ? AND disabled_cause IS NULL RETURNING ${COLUMNS}`,
@@ -183,6 +186,23 @@ export function createSqliteRowStore(ctx: SqliteContext, decoder: CredentialDeco
 				(): CasResult => {
 					const provider = providerOf(id);
 					const row = provider === null ? null : writeSync(SQL.compareAndSet, id, provider, encoded, expectedVersion);
+					return row ? { ok: true, row } : { ok: false, current: getSync(id) };
+				},
+				durable,
+			);
+		},
+
+		async compareAndSetDisabled(id, expectedVersion, credential): Promise<CasResult> {
+			guard("compareAndSetDisabled");
+			checkStoreInput(input.id, id, "credential id");
+			checkStoreInput(input.version, expectedVersion, "expected version");
+			const encoded = encode(credential);
+			return ctx.write(
+				"compareAndSetDisabled",
+				(): CasResult => {
+					const provider = providerOf(id);
+					const row =
+						provider === null ? null : writeSync(SQL.compareAndSetDisabled, id, provider, encoded, expectedVersion);
 					return row ? { ok: true, row } : { ok: false, current: getSync(id) };
 				},
 				durable,

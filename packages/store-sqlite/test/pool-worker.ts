@@ -12,7 +12,7 @@
  *
  * It runs on Bun as well (`bun --conditions=@authpool/source pool-worker.ts`; Bun speaks Node's IPC).
  */
-import { AuthStorage } from "@authpool/core";
+import { AuthStorage, parseEncryptionKeys, withEncryption } from "@authpool/core";
 import { createSqliteStore } from "../src/index";
 import { PROVIDER, REFRESH_SKEW_MS, rotatingPlugin } from "./rotating-plugin";
 
@@ -36,6 +36,10 @@ export type WorkerConfig =
 			sessions?: boolean;
 			/** Report `ready`, then start only on the parent's `go` (workers of both runtimes overlap). */
 			waitForGo?: boolean;
+			/** How long before expiry a token is refreshed. @default REFRESH_SKEW_MS */
+			refreshSkewMs?: number;
+			/** Open the file through `withEncryption` (`keys` in the `AUTHPOOL_ENCRYPTION_KEYS` format). */
+			encryption?: { keys: string; activeKeyId: string };
 	  }
 	| { mode: "writes"; dbPath: string; worker: string }
 	| { mode: "block"; dbPath: string; serverUrl: string; worker: string; session: string }
@@ -85,7 +89,13 @@ function describeError(error: unknown): string {
 }
 
 async function traffic(cfg: Extract<WorkerConfig, { mode: "traffic" }>): Promise<void> {
-	const store = await createSqliteStore({ path: cfg.dbPath });
+	const sqlite = await createSqliteStore({ path: cfg.dbPath });
+	const store = cfg.encryption
+		? withEncryption(sqlite, {
+				keys: parseEncryptionKeys(cfg.encryption.keys),
+				activeKeyId: cfg.encryption.activeKeyId,
+			})
+		: sqlite;
 	const idOfAccount = new Map<string, number>();
 	for (const row of await store.rows.listActive(PROVIDER)) {
 		const account = row.credential.type === "oauth" ? row.credential.accountId : undefined;
@@ -114,7 +124,7 @@ async function traffic(cfg: Extract<WorkerConfig, { mode: "traffic" }>): Promise
 			error() {},
 		},
 		owner: cfg.worker,
-		refreshSkewMs: REFRESH_SKEW_MS,
+		refreshSkewMs: cfg.refreshSkewMs ?? REFRESH_SKEW_MS,
 		...(cfg.leaseTtlMs ? { refreshLeaseTtlMs: cfg.leaseTtlMs } : {}),
 		...(cfg.refreshTimeoutMs ? { refreshTimeoutMs: cfg.refreshTimeoutMs } : {}),
 	});

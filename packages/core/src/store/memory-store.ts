@@ -268,6 +268,18 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): AuthCredent
 			bump();
 			return { ok: true, row: copy(row) };
 		}),
+		compareAndSetDisabled: op((id: number, expectedVersion: number, credential: AuthCredential): CasResult => {
+			check(schemas.id, id, "credential id");
+			check(schemas.version, expectedVersion, "expected version");
+			const normalised = normaliseCredential(credential);
+			const row = state.rows.get(id);
+			if (!row || row.disabledCause === null || row.version !== expectedVersion) {
+				return { ok: false, current: row ? copy(row) : null };
+			}
+			writeRow(row, normalised);
+			bump();
+			return { ok: true, row: copy(row) };
+		}),
 		compareAndDisable: op((id: number, expectedVersion: number, cause: string): CasResult => {
 			check(schemas.id, id, "credential id");
 			check(schemas.version, expectedVersion, "expected version");

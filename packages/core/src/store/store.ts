@@ -34,6 +34,13 @@ export interface CredentialRowStore {
 	update(id: number, credential: AuthCredential): Promise<StoredAuthCredential | null>;
 	/** Write only if the row is active and still at `expectedVersion`. */
 	compareAndSet(id: number, expectedVersion: number, credential: AuthCredential): Promise<CasResult>;
+	/**
+	 * Optional. Rewrite a tombstone's data only if the row is disabled and still at `expectedVersion`:
+	 * it stays disabled (cause and `disabledAt` kept), the identity key is recomputed from `credential`,
+	 * the version bumps. Never revives a row. Key rotation (`rotateEncryptionKeys`) re-seals tombstones
+	 * with it; a store without it keeps its tombstones as they were written until they are purged.
+	 */
+	compareAndSetDisabled?(id: number, expectedVersion: number, credential: AuthCredential): Promise<CasResult>;
 	/** Soft-disable only if the row is active and still at `expectedVersion`. */
 	compareAndDisable(id: number, expectedVersion: number, cause: string): Promise<CasResult>;
 	/** Soft-disable one active row; `false` when it was missing or already disabled. */

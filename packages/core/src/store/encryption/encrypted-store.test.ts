@@ -9,6 +9,7 @@ import type { AuthCredentialStore } from "../store";
 import { pluginSecretFields, withEncryption } from "./encrypted-store";
 import { loadEncryptionKeyFile, parseEncryptionKeys } from "./keys";
 import { rotateEncryptionKeys, sealPlaintextRows } from "./rotate";
+import { bindingOfRow, deriveKey, identityHmac, sealValue } from "./seal";
 
 // Obviously fake keys: constant bytes.
 const OLD = Buffer.alloc(32, 0x11);
@@ -72,7 +73,10 @@ describe("withEncryption", () => {
 
 		const raw = (await inner.rows.get(a.id))!;
 		expect(raw.identityKey).toMatch(/^hmac:k1:[0-9a-f]{64}$/);
-		expect((raw.credential as OAuthCredential).access).toMatch(/^enc:v1:k1:[A-Za-z0-9_-]+$/);
+		// One GCM bundle for all secret fields, in the first by name; the others refer to it.
+		expect((raw.credential as OAuthCredential).access).toMatch(/^enc:v1:k1:\*[A-Za-z0-9_-]+$/);
+		expect((raw.credential as OAuthCredential).refresh).toBe("enc:v1:k1:=");
+		expect((raw.credential as OAuthCredential).email).toBe("enc:v1:k1:=");
 		const text = await rawText(inner);
 		for (const secret of ["test-access-2", "test-refresh-2", "test-api-key-1", "ada@example.com"]) {
 			expect(text).not.toContain(secret);
@@ -118,6 +122,83 @@ describe("withEncryption", () => {
 		expect((await inner.rows.get(row.id))?.disabledCause).toBeNull();
 	});
 
+	it("any single byte changed in a sealed value, prefix included, is a typed error, never served", async () => {
+		const { inner, store } = setup();
+		const row = await store.rows.insert("openai", { type: "api_key", key: "test-api-key-1" });
+		await store.rows.update(row.id, { type: "api_key", key: "test-api-key-2" });
+		const raw = (await inner.rows.get(row.id))!;
+		const sealed = (raw.credential as { key: string }).key;
+		const codes = new Set<string>();
+		for (let at = 0; at < sealed.length; at++) {
+			const swapped = `${sealed.slice(0, at)}${sealed[at] === "x" ? "y" : "x"}${sealed.slice(at + 1)}`;
+			// Each damaged variant is read by a fresh process (nothing remembered from an intact read).
+			const reader = withEncryption(
+				{
+					...inner,
+					rows: { ...inner.rows, get: async () => ({ ...raw, credential: { type: "api_key", key: swapped } }) },
+				},
+				{ keys: new Map([["k1", NEW]]), activeKeyId: "k1" },
+			);
+			const error = await caught(reader.rows.get(row.id));
+			expect(["DECRYPTION_FAILED", "UNKNOWN_KEY"], `byte ${at}`).toContain(error.code);
+			expect(error.message).toContain(`row ${row.id}`);
+			expect(error.message).not.toContain("test-api-key");
+			codes.add(error.code);
+		}
+		expect([...codes].sort()).toEqual(["DECRYPTION_FAILED", "UNKNOWN_KEY"]);
+		// A plaintext secret put into a sealed row is refused too (wholly plaintext rows read: migration test).
+		const planted = withEncryption(
+			{
+				...inner,
+				rows: {
+					...inner.rows,
+					get: async () => ({ ...raw, credential: { type: "api_key", key: "test-api-key-planted" } }),
+				},
+			},
+			{ keys: new Map([["k1", NEW]]), activeKeyId: "k1" },
+		);
+		expect(await caught(planted.rows.get(row.id))).toMatchObject({
+			code: "DECRYPTION_FAILED",
+			details: { id: row.id, keyId: "k1", field: "key" },
+		});
+	});
+
+	it("a bundle opens only with exactly its fields; single sealed values (one per field) still open", async () => {
+		const { inner, store } = setup();
+		const row = await store.rows.insert("anthropic", oauth("a@example.com"));
+		const raw = (await inner.rows.get(row.id))!;
+		const reading = (credential: Record<string, unknown>) =>
+			withEncryption(
+				{
+					...inner,
+					rows: { ...inner.rows, get: async () => ({ ...raw, credential: credential as unknown as AuthCredential }) },
+				},
+				{ keys: new Map([["k1", NEW]]), activeKeyId: "k1" },
+			).rows.get(row.id);
+		const stored = raw.credential as unknown as Record<string, unknown>;
+		const { email: _email, ...withoutEmail } = stored;
+		for (const damaged of [
+			withoutEmail,
+			{ ...stored, access: "enc:v1:k1:=" },
+			{ ...stored, refresh: stored.access },
+			{ ...stored, projectId: "enc:v1:k1:=" },
+		]) {
+			expect(await caught(reading(damaged))).toMatchObject({ code: "DECRYPTION_FAILED", details: { id: row.id } });
+		}
+		// The single-value format: each field its own message, bound to its field name.
+		const key = deriveKey("k1", NEW);
+		const binding = bindingOfRow(raw);
+		const single = {
+			...stored,
+			access: sealValue(key, binding, "access", "test-access-1"),
+			refresh: sealValue(key, binding, "refresh", "test-refresh-1"),
+			email: sealValue(key, binding, "email", "a@example.com"),
+		};
+		expect((await reading(single))?.credential).toEqual(oauth("a@example.com"));
+		const swapped = { ...single, access: single.refresh, refresh: single.access };
+		expect(await caught(reading(swapped))).toMatchObject({ code: "DECRYPTION_FAILED" });
+	});
+
 	it("a sealed value moved to another row fails to open", async () => {
 		const { inner, store } = setup();
 		const a = await store.rows.update(
@@ -127,7 +208,7 @@ describe("withEncryption", () => {
 		const b = await store.rows.insert("anthropic", oauth("b@example.com"));
 		const rawA = (await inner.rows.get(a!.id))!;
 		const rawB = (await inner.rows.get(b.id))!;
-		const stolen = { ...rawB.credential, refresh: (rawA.credential as OAuthCredential).refresh } as AuthCredential;
+		const stolen = { ...rawB.credential, access: (rawA.credential as OAuthCredential).access } as AuthCredential;
 		expect((await inner.rows.compareAndSet(b.id, rawB.version, stolen)).ok).toBe(true);
 		expect((await caught(store.rows.get(b.id))).code).toBe("DECRYPTION_FAILED");
 		expect((await store.rows.listActive()).map((row) => row.id)).toEqual([a!.id]);
@@ -236,6 +317,80 @@ describe("rotateEncryptionKeys", () => {
 		);
 		expect(await rotateEncryptionKeys(after, { batchSize: 2 })).toMatchObject({ resealed: 0, skipped: 5 });
 		await expect(rotateEncryptionKeys(after, { batchSize: 0 })).rejects.toMatchObject({ code: "INVALID_OPTIONS" });
+	});
+
+	it("re-seals tombstones too (they stay disabled and open under the new key alone)", async () => {
+		const inner = createMemoryStore();
+		const before = withEncryption(inner, { keys: new Map([["old", OLD]]), activeKeyId: "old" });
+		const first = await before.rows.insert("anthropic", oauth("a@example.com"));
+		await before.rows.update(first.id, oauth("a@example.com", 2));
+		await before.rows.disable(first.id, "gone");
+		const fresh = await before.rows.insert("anthropic", oauth("b@example.com"));
+		await before.rows.disable(fresh.id, "gone too");
+		const both = new Map([
+			["old", OLD],
+			["k1", NEW],
+		]);
+		const after = withEncryption(inner, { keys: both, activeKeyId: "k1" });
+		expect(await rotateEncryptionKeys(after)).toEqual({ resealed: 2, skipped: 0, failed: [], disabledPending: [] });
+		expect(await rawText(inner)).not.toMatch(/enc:v1:old:|hmac:old:/);
+		const onlyNew = withEncryption(inner, { keys: new Map([["k1", NEW]]), activeKeyId: "k1" });
+		expect(await onlyNew.rows.listActive()).toEqual([]);
+		expect((await onlyNew.rows.listDisabled()).map((row) => [row.id, row.disabledCause, row.credential])).toEqual([
+			[first.id, "gone", oauth("a@example.com", 2)],
+			[fresh.id, "gone too", oauth("b@example.com")],
+		]);
+		// The re-sealed tombstone keeps its identity under the new HMAC: re-adding the login purges it.
+		await onlyNew.rows.upsertByIdentity("anthropic", oauth("a@example.com", 3));
+		expect((await onlyNew.rows.listDisabled()).map((row) => row.id)).toEqual([fresh.id]);
+		expect(await rotateEncryptionKeys(after)).toMatchObject({ resealed: 0, disabledPending: [] });
+	});
+
+	it("a store without compareAndSetDisabled reports its old-key tombstones as pending, untouched", async () => {
+		const inner = createMemoryStore();
+		const before = withEncryption(inner, { keys: new Map([["old", OLD]]), activeKeyId: "old" });
+		const row = await before.rows.insert("anthropic", oauth("a@example.com"));
+		await before.rows.disable(row.id, "gone");
+		const { compareAndSetDisabled: _dropped, ...rowsWithout } = inner.rows;
+		const limited: AuthCredentialStore = { ...inner, rows: rowsWithout };
+		const after = withEncryption(limited, {
+			keys: new Map([
+				["old", OLD],
+				["k1", NEW],
+			]),
+			activeKeyId: "k1",
+		});
+		expect(after.rows.compareAndSetDisabled).toBeUndefined();
+		const raw = await inner.rows.get(row.id);
+		expect(await rotateEncryptionKeys(after)).toEqual({
+			resealed: 0,
+			skipped: 0,
+			failed: [],
+			disabledPending: [row.id],
+		});
+		expect(await inner.rows.get(row.id)).toEqual(raw);
+	});
+
+	it("re-seals rows in the single-value layout (one message per field) as bundles", async () => {
+		const inner = createMemoryStore();
+		const key = deriveKey("k1", NEW);
+		const identityKey = identityHmac(key, "anthropic", "email:a@example.com");
+		const binding = { kind: "new" as const, provider: "anthropic", identityKey };
+		const login = oauth("a@example.com");
+		const row = await inner.rows.insert("anthropic", {
+			...login,
+			access: sealValue(key, binding, "access", login.access),
+			refresh: sealValue(key, binding, "refresh", login.refresh),
+			email: sealValue(key, binding, "email", login.email as string),
+			authpoolIdentity: identityKey,
+		} as AuthCredential);
+		const store = withEncryption(inner, { keys: new Map([["k1", NEW]]), activeKeyId: "k1" });
+		expect((await store.rows.get(row.id))?.credential).toEqual(login);
+		expect(await rotateEncryptionKeys(store)).toMatchObject({ resealed: 1, failed: [] });
+		const raw = (await inner.rows.get(row.id))!.credential as OAuthCredential;
+		expect([raw.access.slice(0, 11), raw.refresh, raw.email]).toEqual(["enc:v1:k1:*", "enc:v1:k1:=", "enc:v1:k1:="]);
+		expect((await store.rows.get(row.id))?.credential).toEqual(login);
+		expect(await rotateEncryptionKeys(store)).toMatchObject({ resealed: 0, skipped: 1 });
 	});
 
 	it("never overwrites a concurrent write: the lost CAS is re-read and retried", async () => {

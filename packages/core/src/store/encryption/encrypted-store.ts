@@ -5,11 +5,13 @@
  * an identity key) and every store, memory, SQLite or a later Postgres, gets encryption for free,
  * with one implementation to review.
  *
- * - Secret fields (`access`, `refresh`, `key`, `email`, `accountId` plus `secretFields`) are sealed
- *   with AES-256-GCM into `"enc:v1:<keyId>:<base64url(iv|ciphertext|tag)>"`. Emails and account ids
- *   are sealed too: callers still see them (they read through this wrapper), but a copied database
- *   file does not say whose accounts it holds.
- * - Associated data binds provider, field and the place the value was written. Every write of an
+ * - Secret fields (`access`, `refresh`, `key`, `email`, `accountId` plus `secretFields`) of a write
+ *   are sealed together as one AES-256-GCM message (see seal.ts): the first by name holds
+ *   `"enc:v1:<keyId>:*<base64url(iv|ciphertext|tag)>"`, the others `"enc:v1:<keyId>:="`, so opening a
+ *   row is one cipher setup. Single sealed values (one message per field) still open. Emails and
+ *   account ids are sealed too: callers still see them (they read through this wrapper), but a copied
+ *   database file does not say whose accounts it holds.
+ * - Associated data binds provider, the sealed field names and the place the row was written. Every write of an
  *   existing row is a compare-and-set, so the writer knows the version it creates (`expected + 1`)
  *   and binds row id + that version; a value moved to another row or a row rolled back to an older
  *   value (with the newer version number kept) fails to open. Inserts do not know their id yet but
@@ -20,8 +22,8 @@
  *   plaintext, HMACs it (`hmac:<keyId>:<hex>`, key derived from the active key by HKDF) and passes it
  *   in the reserved `authpoolIdentity` field, which `credentialIdentityKey` prefers. Rows read back
  *   carry the plaintext identity key again.
- * - Reads accept any known key; writes use `activeKeyId`. Plaintext values (no `enc:` prefix) read as
- *   they are. A row that fails to open (unknown key, tampered, moved, rolled back) is left out of
+ * - Reads accept any known key; writes use `activeKeyId`. Plaintext rows (no `enc:` value, no HMAC
+ *   identity) read as they are; a default secret field in clear inside a sealed row does not. A row that fails to open (unknown key, tampered, moved, rolled back) is left out of
  *   listings, reported by `encryption.listUndecryptableRows()`, and `get` throws
  *   `DECRYPTION_FAILED`/`UNKNOWN_KEY` naming key id and row id: never garbage, never a disable.
  * - Cache, blocks, leases, ledger and the change feed pass through unchanged (nothing secret).
@@ -36,14 +38,17 @@ import { checkStoreInput, storeInputSchemas as input } from "../store-input";
 import { type EncryptionKeys, KEY_ID_PATTERN } from "./keys";
 import {
 	bindingOfRow,
+	bindingSignature,
 	type DerivedKey,
 	deriveKey,
 	identityHmac,
+	openBundle,
 	openValue,
 	SEALED_PREFIX,
 	type SealBinding,
+	sealBundle,
 	sealedKeyId,
-	sealValue,
+	sealedKind,
 } from "./seal";
 
 /** Fields sealed by default. Plugins declaring other secret fields pass them in `secretFields`. */
@@ -88,9 +93,12 @@ export interface EncryptionControl {
 	needsReseal(raw: StoredAuthCredential): boolean;
 	/** The plaintext view of a stored row. @throws AuthpoolError `DECRYPTION_FAILED` / `UNKNOWN_KEY` */
 	open(raw: StoredAuthCredential): StoredAuthCredential;
+	/** The wrapped store can rewrite tombstones (`rows.compareAndSetDisabled`), so rotation re-seals them. */
+	readonly canResealDisabled: boolean;
 	/**
-	 * Rewrite an active row with `credential` under the active key by compare-and-set at `raw.version`.
-	 * `null` when the row moved on (lost race) or is no longer active.
+	 * Rewrite a row with `credential` under the active key by compare-and-set at `raw.version`: an active
+	 * row through `compareAndSet`, a tombstone through `compareAndSetDisabled` (it stays disabled).
+	 * `null` when the row moved on (lost race), changed state, or the store cannot rewrite tombstones.
 	 */
 	reseal(raw: StoredAuthCredential, credential: AuthCredential): Promise<StoredAuthCredential | null>;
 }
@@ -100,6 +108,23 @@ export interface EncryptedCredentialStore extends AuthCredentialStore {
 	readonly encryption: EncryptionControl;
 }
 
+const DEFAULT_SECRET_SET: ReadonlySet<string> = new Set(DEFAULT_SECRET_FIELDS);
+/** Cache slot of a row's bundle (apart from the per-field slots of single sealed values). */
+const BUNDLE_SLOT = "\u0000bundle";
+
+/** What one row opened to, for the binding (`where`) it was verified under. */
+interface RowCache {
+	where: string;
+	opened: Map<string, OpenedEntry>;
+}
+
+/** One verified sealed string and what it opened to. */
+interface OpenedEntry {
+	sealed: string;
+	/** The field (single value) or sorted comma-joined fields (bundle) it was verified for. */
+	fields: string;
+	value: string | Record<string, string>;
+}
 const MAX_WRITE_ATTEMPTS = 32;
 const OPENED_CACHE_ROWS = 10_000;
 
@@ -169,10 +194,18 @@ export function withEncryption(store: AuthCredentialStore, options: EncryptionOp
 
 	const seal = (provider: string, credential: AuthCredential, binding: SealBinding): AuthCredential => {
 		const out: Record<string, unknown> = {};
+		const secrets: Record<string, string> = {};
 		for (const [field, value] of Object.entries(credential)) {
 			if (field === IDENTITY_FIELD) continue;
-			out[field] =
-				secretFields.has(field) && typeof value === "string" ? sealValue(active, binding, field, value) : value;
+			if (secretFields.has(field) && typeof value === "string") secrets[field] = value;
+			out[field] = value;
+		}
+		const fields = Object.keys(secrets).sort();
+		if (fields.length > 0) {
+			const { bundle, reference } = sealBundle(active, binding, secrets);
+			fields.forEach((field, index) => {
+				out[field] = index === 0 ? bundle : reference;
+			});
 		}
 		const hmac = hmacOf(provider, credential);
 		if (hmac !== null) out[IDENTITY_FIELD] = hmac;
@@ -193,54 +226,134 @@ export function withEncryption(store: AuthCredentialStore, options: EncryptionOp
 	});
 
 	/**
-	 * Opened rows by id, keyed on the exact stored bytes: a pool reload re-lists every row, and GCM per
-	 * field per reload is most of the wrapper's cost. Any change to the stored row (tampering included)
-	 * misses and is opened, and so verified, again.
+	 * Opened values by row id, for the binding they were verified under: a pool reload re-lists every
+	 * row, and GCM per row per reload is most of the wrapper's cost. A value is taken from here only
+	 * when the stored sealed string, its field list and its binding are exactly those once verified
+	 * (GCM is deterministic, so that is what opening it again would give); any change, tampering
+	 * included, misses and is opened, and so verified, again. Everything else is read from the row itself.
 	 */
-	const openedCache = new LruMap<number, { signature: string; credential: string }>(OPENED_CACHE_ROWS);
+	const openedCache = new LruMap<number, RowCache>(OPENED_CACHE_ROWS);
 
-	const open = (raw: StoredAuthCredential): StoredAuthCredential => {
-		const signature = `${raw.provider}\u0000${raw.version}\u0000${raw.disabledCause}\u0000${raw.identityKey}\u0000${JSON.stringify(raw.credential)}`;
-		const hit = openedCache.get(raw.id);
-		if (hit?.signature === signature) {
-			const credential = JSON.parse(hit.credential) as AuthCredential;
-			return { ...raw, credential, identityKey: credentialIdentityKey(raw.provider, credential) };
+	const reportOf = (
+		raw: StoredAuthCredential,
+		keyId: string,
+		field: string,
+		code: UndecryptableRowReport["code"],
+	): UndecryptableRowReport => ({
+		id: raw.id,
+		provider: raw.provider,
+		active: raw.disabledCause === null,
+		keyId,
+		field,
+		code,
+	});
+
+	const failed = (raw: StoredAuthCredential, keyId: string, field: string, why: string) =>
+		new OpenError(
+			reportOf(raw, keyId, field, "DECRYPTION_FAILED"),
+			`Credential row ${raw.id} field "${field}" failed to open under key "${keyId}" (${why})`,
+		);
+
+	const keyFor = (raw: StoredAuthCredential, keyId: string, field: string): DerivedKey => {
+		const key = keys.get(keyId);
+		if (!key) {
+			throw new OpenError(
+				reportOf(raw, keyId, field, "UNKNOWN_KEY"),
+				`Credential row ${raw.id} is sealed with unknown key "${keyId}"`,
+			);
 		}
-		const opened = openUncached(raw);
-		openedCache.set(raw.id, { signature, credential: JSON.stringify(opened.credential) });
-		return opened;
+		return key;
 	};
 
-	const openUncached = (raw: StoredAuthCredential): StoredAuthCredential => {
+	/** The key id a row was sealed under (any sealed value, or its identity HMAC); `null` for a plaintext row. */
+	const rowKeyId = (raw: StoredAuthCredential): string | null => {
+		for (const field in raw.credential) {
+			const value = (raw.credential as unknown as Record<string, unknown>)[field];
+			if (typeof value === "string" && value.startsWith(SEALED_PREFIX)) return sealedKeyId(value) ?? "?";
+		}
+		const hmac = raw.identityKey?.startsWith("hmac:") ? raw.identityKey.slice(5) : null;
+		return hmac === null ? null : hmac.slice(0, Math.max(0, hmac.indexOf(":"))) || "?";
+	};
+
+	/** The row's cache entry for `where`, created (replacing one for another binding) on first use. */
+	const cacheOf = (id: number, where: string, current: RowCache | undefined): RowCache => {
+		if (current) return current;
+		const created: RowCache = { where, opened: new Map() };
+		openedCache.set(id, created);
+		return created;
+	};
+
+	const open = (raw: StoredAuthCredential): StoredAuthCredential => {
 		const binding = bindingOfRow(raw);
+		const where = bindingSignature(binding);
+		let cached = openedCache.get(raw.id);
+		if (cached?.where !== where) cached = undefined;
+		const stored = raw.credential as unknown as Record<string, unknown>;
 		const plain: Record<string, unknown> = {};
-		for (const [field, value] of Object.entries(raw.credential)) {
+		let bundleField: string | null = null;
+		const references: string[] = [];
+		let sealedUnder: string | null | undefined;
+		for (const field in stored) {
 			if (field === IDENTITY_FIELD) continue;
+			const value = stored[field];
 			if (typeof value !== "string" || !value.startsWith(SEALED_PREFIX)) {
+				// The wrapper seals every default secret field of a write together, so one in clear inside a
+				// sealed row was put there (or its prefix damaged): never served as a credential.
+				if (typeof value === "string" && DEFAULT_SECRET_SET.has(field)) {
+					sealedUnder ??= rowKeyId(raw);
+					if (sealedUnder !== null) {
+						throw new OpenError(
+							reportOf(raw, sealedUnder, field, "DECRYPTION_FAILED"),
+							`Credential row ${raw.id} field "${field}" is not sealed in a row sealed under key "${sealedUnder}" (tampered)`,
+						);
+					}
+				}
 				plain[field] = value;
 				continue;
 			}
+			const kind = sealedKind(value);
+			if (kind !== "value") {
+				if (kind === "reference") references.push(field);
+				else if (bundleField === null) bundleField = field;
+				else throw failed(raw, sealedKeyId(value) ?? "?", field, "two bundles in one row");
+				plain[field] = undefined; // keeps the field order; filled from the bundle below
+				continue;
+			}
+			const hit = cached?.opened.get(field);
+			if (hit?.sealed === value && typeof hit.value === "string") {
+				plain[field] = hit.value;
+				continue;
+			}
 			const keyId = sealedKeyId(value) ?? "?";
-			const key = keys.get(keyId);
-			const report = (code: UndecryptableRowReport["code"]): UndecryptableRowReport => ({
-				id: raw.id,
-				provider: raw.provider,
-				active: raw.disabledCause === null,
-				keyId,
-				field,
-				code,
-			});
-			if (!key) {
-				throw new OpenError(report("UNKNOWN_KEY"), `Credential row ${raw.id} is sealed with unknown key "${keyId}"`);
+			const text = openValue(keyFor(raw, keyId, field), binding, field, value);
+			if (text === null) throw failed(raw, keyId, field, "tampered, moved or rolled back");
+			cached = cacheOf(raw.id, where, cached);
+			cached.opened.set(field, { sealed: value, fields: field, value: text });
+			plain[field] = text;
+		}
+		if (bundleField !== null || references.length > 0) {
+			if (bundleField === null) {
+				const field = references[0]!;
+				throw failed(raw, sealedKeyId(stored[field] as string) ?? "?", field, "its sealed bundle is missing");
 			}
-			const opened = openValue(key, binding, field, value);
-			if (opened === null) {
-				throw new OpenError(
-					report("DECRYPTION_FAILED"),
-					`Credential row ${raw.id} field "${field}" failed to open under key "${keyId}" (tampered, moved or rolled back)`,
-				);
+			const bundle = stored[bundleField] as string;
+			const keyId = sealedKeyId(bundle) ?? "?";
+			for (const field of references) {
+				if (sealedKeyId(stored[field] as string) !== keyId) throw failed(raw, keyId, field, "reference to another key");
 			}
-			plain[field] = opened;
+			const fields = references.length === 0 ? [bundleField] : [bundleField, ...references].sort();
+			const fieldList = references.length === 0 ? bundleField : fields.join(",");
+			const hit = cached?.opened.get(BUNDLE_SLOT);
+			let values: Record<string, string>;
+			if (hit?.sealed === bundle && hit.fields === fieldList && typeof hit.value === "object") values = hit.value;
+			else {
+				const opened = openBundle(keyFor(raw, keyId, bundleField), binding, fields, bundle);
+				if (opened === null) throw failed(raw, keyId, bundleField, "tampered, moved or rolled back");
+				cached = cacheOf(raw.id, where, cached);
+				cached.opened.set(BUNDLE_SLOT, { sealed: bundle, fields: fieldList, value: opened });
+				values = opened;
+			}
+			for (const field of fields) plain[field] = values[field];
 		}
 		const credential = plain as unknown as AuthCredential;
 		return { ...raw, credential, identityKey: credentialIdentityKey(raw.provider, credential) };
@@ -268,14 +381,20 @@ export function withEncryption(store: AuthCredentialStore, options: EncryptionOp
 		for (const [field, value] of Object.entries(raw.credential)) {
 			if (typeof value !== "string" || field === IDENTITY_FIELD) continue;
 			const keyId = sealedKeyId(value);
-			if (keyId !== null ? keyId !== active.id : secretFields.has(field)) return true;
+			// Under another key, in clear, or in the single-value layout (re-sealed as a bundle: cheaper to open).
+			if (keyId !== null ? keyId !== active.id || sealedKind(value) === "value" : secretFields.has(field)) {
+				return true;
+			}
 		}
 		return false;
 	};
 
 	const reseal = async (raw: StoredAuthCredential, credential: AuthCredential) => {
-		const sealed = seal(raw.provider, credential, rowBinding(raw.provider, raw.id, raw.version + 1));
-		const result = await inner.compareAndSet(raw.id, raw.version, sealed);
+		// The binding of the version this write creates (a tombstone's data binds the version before it).
+		const sealed = seal(raw.provider, credential, bindingOfRow({ ...raw, version: raw.version + 1 }));
+		const write = raw.disabledCause === null ? inner.compareAndSet : inner.compareAndSetDisabled;
+		if (!write) return null;
+		const result = await write.call(inner, raw.id, raw.version, sealed);
 		return result.ok ? result.row : null;
 	};
 
@@ -395,8 +514,24 @@ export function withEncryption(store: AuthCredentialStore, options: EncryptionOp
 		},
 	};
 
+	if (inner.compareAndSetDisabled) {
+		const writeDisabled = inner.compareAndSetDisabled.bind(inner);
+		rows.compareAndSetDisabled = async (id, expectedVersion, credential) => {
+			checkStoreInput(input.id, id, "credential id");
+			checkStoreInput(input.version, expectedVersion, "expected version");
+			validated(credential);
+			const raw = await inner.get(id);
+			if (!raw || raw.disabledCause === null || raw.version !== expectedVersion) {
+				return { ok: false, current: raw ? open(raw) : null };
+			}
+			const sealed = seal(raw.provider, credential, bindingOfRow({ ...raw, version: expectedVersion + 1 }));
+			return openCas(await writeDisabled(id, expectedVersion, sealed));
+		};
+	}
+
 	const encryption: EncryptionControl = {
 		activeKeyId: active.id,
+		canResealDisabled: inner.compareAndSetDisabled !== undefined,
 		inner: store,
 		async listUndecryptableRows() {
 			const all = [...(await inner.listActive()), ...(await inner.listDisabled())].sort((a, b) => a.id - b.id);

@@ -23,16 +23,18 @@ export interface RotateEncryptionResult {
 	/** Rows that could not be opened (see `listUndecryptableRows`) or kept losing races: untouched. */
 	failed: number[];
 	/**
-	 * Tombstones still under an old key or in plaintext: the store contract has no write for a
-	 * disabled row, so they stay as they are until purged (re-adding the identity purges them).
+	 * Tombstones still under an old key or in plaintext because the store has no
+	 * `rows.compareAndSetDisabled`: they stay as they are until purged (re-adding the identity purges
+	 * them). Empty on the memory, SQLite and Postgres stores, which re-seal tombstones like active rows.
 	 */
 	disabledPending: number[];
 }
 
 /**
- * Re-seal every row not under the active key, in batches, by compare-and-set: a concurrent refresh is
- * never overwritten (the row is re-read and retried; if the concurrent write already sealed it under
- * the active key it is skipped). Idempotent and resumable: run it again after a crash.
+ * Re-seal every row not under the active key (tombstones too, where the store can rewrite them), in
+ * batches, by compare-and-set: a concurrent refresh is never overwritten (the row is re-read and
+ * retried; if the concurrent write already sealed it under the active key it is skipped). Idempotent
+ * and resumable: run it again after a crash.
  * @throws AuthpoolError `INVALID_OPTIONS` on a bad batch size.
  */
 export async function rotateEncryptionKeys(
@@ -47,14 +49,14 @@ export async function rotateEncryptionKeys(
 			"Invalid rotation options: batchSize and maxAttempts must be positive integers",
 		);
 	}
-	const { inner, needsReseal, open, reseal } = store.encryption;
+	const { canResealDisabled, inner, needsReseal, open, reseal } = store.encryption;
 	const result: RotateEncryptionResult = { resealed: 0, skipped: 0, failed: [], disabledPending: [] };
 
 	const rotateRow = async (first: StoredAuthCredential): Promise<void> => {
 		let raw: StoredAuthCredential | null = first;
 		for (let attempt = 0; attempt < maxAttempts; attempt++) {
 			if (!raw) return;
-			if (raw.disabledCause !== null) {
+			if (raw.disabledCause !== null && !canResealDisabled) {
 				if (needsReseal(raw)) result.disabledPending.push(raw.id);
 				return;
 			}
@@ -73,7 +75,8 @@ export async function rotateEncryptionKeys(
 				result.resealed++;
 				return;
 			}
-			// Lost the race: whatever the other writer stored is the truth; re-read and judge it again.
+			// Lost the race (or the row was disabled meanwhile): whatever the other writer stored is the
+			// truth; re-read and judge it again.
 			raw = await inner.rows.get(raw.id);
 		}
 		result.failed.push(first.id);

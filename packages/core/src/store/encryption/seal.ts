@@ -1,9 +1,15 @@
 /**
- * The sealed-value format and its AES-256-GCM primitives.
+ * The sealed-value format and its AES-256-GCM primitives (random 96-bit IV, 128-bit tag).
  *
- * A sealed value is `"enc:v1:<keyId>:<base64url(iv | ciphertext | tag)>"` with a random 96-bit IV and
- * a 128-bit tag. The associated data names the field, the provider and where the value was written
- * (see {@link sealBinding}), so it only opens in the row, field and version it was sealed for.
+ * A write seals all secret fields of a credential as one GCM message (a bundle), so opening a row
+ * costs one cipher setup, not one per field: the first secret field in name order holds
+ * `"enc:v1:<keyId>:*<base64url(iv | ciphertext | tag)>"` (the ciphertext of a JSON object field →
+ * value), every other secret field holds the reference `"enc:v1:<keyId>:="`. The associated data
+ * names the provider, where the row was written (see {@link SealBinding}) and the sorted list of
+ * fields, so a bundle opens only in the row and version it was sealed for, with exactly those fields.
+ *
+ * Single values `"enc:v1:<keyId>:<base64url(iv | ciphertext | tag)>"` (one message per field, the
+ * field name in the associated data) are still read.
  */
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from "node:crypto";
 
@@ -52,15 +58,91 @@ export function bindingOfRow(row: {
 		: { kind: "row", provider: row.provider, id: row.id, version: written };
 }
 
-function associatedData(binding: SealBinding, field: string): Buffer {
+/** The binding as one string: the associated data of a field is this plus the field name. */
+export function bindingSignature(binding: SealBinding): string {
 	const where =
 		binding.kind === "new"
 			? `new\u0000${binding.identityKey ?? "-"}\u0000v1`
 			: `row\u0000${binding.id}\u0000v${binding.version}`;
-	return Buffer.from(`authpool-enc-v1\u0000${binding.provider}\u0000${where}\u0000${field}`, "utf8");
+	return `authpool-enc-v1\u0000${binding.provider}\u0000${where}`;
 }
 
-/** Seal one string field. */
+function associatedData(binding: SealBinding, field: string): Buffer {
+	return Buffer.from(`${bindingSignature(binding)}\u0000${field}`, "utf8");
+}
+
+/** The payload bytes, or `null` unless `encoded` is canonical base64url of at least IV + tag. */
+function decodePayload(encoded: string): Buffer | null {
+	const payload = Buffer.from(encoded, "base64url");
+	// Node's decoder skips foreign characters and ignores spare bits: accept only the exact encoding.
+	if (payload.length < IV_BYTES + TAG_BYTES || payload.toString("base64url") !== encoded) return null;
+	return payload;
+}
+
+const BUNDLE_MARK = "*";
+const REFERENCE_MARK = "=";
+
+/** What a sealed string is: a bundle, a reference to the row's bundle, or a single sealed value. */
+export function sealedKind(value: string): "bundle" | "reference" | "value" {
+	const at = value.indexOf(":", SEALED_PREFIX.length) + 1;
+	const mark = at > 0 ? value[at] : undefined;
+	return mark === BUNDLE_MARK ? "bundle" : mark === REFERENCE_MARK && value.length === at + 1 ? "reference" : "value";
+}
+
+function bundleAssociatedData(binding: SealBinding, sortedFields: readonly string[]): Buffer {
+	return Buffer.from(`${bindingSignature(binding)}\u0000*${sortedFields.join(",")}`, "utf8");
+}
+
+/** Seal the secret fields of one write as a bundle; the caller stores `bundle` in the first field by name. */
+export function sealBundle(
+	key: DerivedKey,
+	binding: SealBinding,
+	values: Record<string, string>,
+): { bundle: string; reference: string } {
+	const iv = randomBytes(IV_BYTES);
+	const cipher = createCipheriv("aes-256-gcm", key.seal, iv);
+	cipher.setAAD(bundleAssociatedData(binding, Object.keys(values).sort()));
+	const body = Buffer.concat([cipher.update(JSON.stringify(values), "utf8"), cipher.final()]);
+	const payload = Buffer.concat([iv, body, cipher.getAuthTag()]).toString("base64url");
+	return {
+		bundle: `${SEALED_PREFIX}${key.id}:${BUNDLE_MARK}${payload}`,
+		reference: `${SEALED_PREFIX}${key.id}:${REFERENCE_MARK}`,
+	};
+}
+
+/**
+ * Open a bundle sealed for exactly `sortedFields`; `null` when the tag does not verify (wrong key,
+ * tampered, moved, rolled back, a field added or removed) or the content is not those fields' strings.
+ */
+export function openBundle(
+	key: DerivedKey,
+	binding: SealBinding,
+	sortedFields: readonly string[],
+	value: string,
+): Record<string, string> | null {
+	const payload = decodePayload(value.slice(SEALED_PREFIX.length + key.id.length + 2));
+	if (payload === null) return null;
+	let text: string;
+	try {
+		const decipher = createDecipheriv("aes-256-gcm", key.seal, payload.subarray(0, IV_BYTES));
+		decipher.setAAD(bundleAssociatedData(binding, sortedFields));
+		decipher.setAuthTag(payload.subarray(payload.length - TAG_BYTES));
+		text =
+			decipher.update(payload.subarray(IV_BYTES, payload.length - TAG_BYTES), undefined, "utf8") +
+			decipher.final("utf8");
+	} catch {
+		return null;
+	}
+	// Authentic, so written by a wrapper; checked anyway so a caller never sees a non-string secret.
+	const values = JSON.parse(text) as unknown;
+	if (typeof values !== "object" || values === null || Array.isArray(values)) return null;
+	const record = values as Record<string, unknown>;
+	if (Object.keys(record).length !== sortedFields.length) return null;
+	for (const field of sortedFields) if (typeof record[field] !== "string") return null;
+	return record as Record<string, string>;
+}
+
+/** Seal one string field (the single-value format; writes use {@link sealBundle}). */
 export function sealValue(key: DerivedKey, binding: SealBinding, field: string, plaintext: string): string {
 	const iv = randomBytes(IV_BYTES);
 	const cipher = createCipheriv("aes-256-gcm", key.seal, iv);
@@ -80,14 +162,16 @@ export function sealedKeyId(value: string): string | null {
 
 /** Open a sealed value; `null` when the tag does not verify (wrong key, tampered, moved or rolled back). */
 export function openValue(key: DerivedKey, binding: SealBinding, field: string, value: string): string | null {
-	const payload = Buffer.from(value.slice(SEALED_PREFIX.length + key.id.length + 1), "base64url");
-	if (payload.length < IV_BYTES + TAG_BYTES) return null;
+	const payload = decodePayload(value.slice(SEALED_PREFIX.length + key.id.length + 1));
+	if (payload === null) return null;
 	try {
 		const decipher = createDecipheriv("aes-256-gcm", key.seal, payload.subarray(0, IV_BYTES));
 		decipher.setAAD(associatedData(binding, field));
 		decipher.setAuthTag(payload.subarray(payload.length - TAG_BYTES));
-		const body = payload.subarray(IV_BYTES, payload.length - TAG_BYTES);
-		return Buffer.concat([decipher.update(body), decipher.final()]).toString("utf8");
+		return (
+			decipher.update(payload.subarray(IV_BYTES, payload.length - TAG_BYTES), undefined, "utf8") +
+			decipher.final("utf8")
+		);
 	} catch {
 		return null;
 	}
