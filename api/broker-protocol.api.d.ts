@@ -173,6 +173,7 @@ declare const refresherInfoSchema: z.ZodObject<{
     nextSweepInMs: z.ZodNumber;
 }, z.core.$strict>;
 declare const snapshotResponseSchema: z.ZodObject<{
+    instanceId: z.ZodString;
     generation: z.ZodNumber;
     generatedAt: z.ZodNumber;
     serverNowMs: z.ZodNumber;
@@ -494,6 +495,7 @@ declare const disabledResponseSchema: z.ZodObject<{
 }, z.core.$strict>;
 /** `event: snapshot`: the whole view (first frame, and after a gap the server cannot diff). */
 declare const snapshotFrameSchema: z.ZodObject<{
+    instanceId: z.ZodString;
     generation: z.ZodNumber;
     generatedAt: z.ZodNumber;
     serverNowMs: z.ZodNumber;
@@ -572,6 +574,7 @@ declare const keepaliveFrameSchema: z.ZodObject<{
 }, z.core.$strict>;
 declare const streamFrameSchemas: {
     readonly snapshot: z.ZodObject<{
+        instanceId: z.ZodString;
         generation: z.ZodNumber;
         generatedAt: z.ZodNumber;
         serverNowMs: z.ZodNumber;

@@ -29,6 +29,7 @@ const entry = {
 	blocks: [],
 };
 const snapshot = {
+	instanceId: "broker-a",
 	generation: 3,
 	generatedAt: 5,
 	serverNowMs: 5,

@@ -71,6 +71,11 @@ export const refresherInfoSchema = z.strictObject({
 });
 
 export const snapshotResponseSchema = z.strictObject({
+	/**
+	 * Random per broker process. Generations count per process: a client that sees another instance
+	 * (a restart, another replica) takes the snapshot whole instead of comparing generations.
+	 */
+	instanceId: z.string().min(1).max(128),
 	generation: z.number().int().nonnegative().safe(),
 	generatedAt: epochMs,
 	serverNowMs: epochMs,
@@ -123,14 +128,15 @@ export const credentialIdParamSchema = z
 export const accessFingerprintSchema = z.string().regex(/^[0-9a-f]{64}$/, "must be a SHA-256 hex fingerprint");
 
 export const disableRequestSchema = z.strictObject({
-	cause: z.string().min(1).max(1024).optional(),
+	cause: z.string().min(1).max(1024).regex(/\S/, "must not be blank").optional(),
 	/** Conditional disable: only when the row still carries this access token (else 412). */
 	expectedAccessFingerprint: accessFingerprintSchema.optional(),
 });
 
+const BLOCK_KEY = /^[A-Za-z0-9._:/@-]*$/;
 export const blockRequestSchema = z.strictObject({
-	providerKey: z.string().min(1).max(256),
-	blockScope: text(256).optional(),
+	providerKey: z.string().min(1).max(256).regex(BLOCK_KEY, "must be <provider>:<type>"),
+	blockScope: text(256).regex(BLOCK_KEY, "must be a block scope name").optional(),
 	blockedUntilMs: epochMs,
 });
 
