@@ -1,0 +1,125 @@
+/**
+ * Two broker replicas over one Postgres schema, one client on each: one refresh per row, pushes reach
+ * both clients, and a broker killed mid-stream leaves its client serving from the snapshot until it
+ * reconnects and converges.
+ */
+import { randomBytes } from "node:crypto";
+import { hashBrokerToken, startBroker } from "@authpool/broker-server";
+import { type FakeProvider, startFakeProvider } from "@authpool/fake-provider";
+import { createPostgresStore } from "@authpool/store-postgres";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+	ADMIN,
+	type BrokerSide,
+	CLIENT,
+	type ClientSide,
+	issuedRefreshTokens,
+	startBrokerSide,
+	startClient,
+	until,
+	upsertAccount,
+} from "./support";
+
+const connectionString = process.env.AUTHPOOL_TEST_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+if (!process.env.AUTHPOOL_TEST_POSTGRES_URL && process.env.CI) {
+	throw new Error('AUTHPOOL_TEST_POSTGRES_URL is not set (run: eval "$(bash scripts/services.sh env)")');
+}
+const schema = `authpool_broker_${randomBytes(6).toString("hex")}`;
+
+let fake: FakeProvider;
+let a: BrokerSide;
+let b: BrokerSide;
+let clientA: ClientSide;
+let clientB: ClientSide;
+const received: string[] = [];
+
+async function hasRow(c: ClientSide, id: number) {
+	await c.storage.pollChanges();
+	return c.storage.listStoredCredentials("anthropic").some((r) => r.id === id);
+}
+
+beforeAll(async () => {
+	fake = await startFakeProvider();
+	const open = () => createPostgresStore({ connectionString }, { schema, localPeers: false });
+	a = await startBrokerSide(fake, await open());
+	b = await startBrokerSide(fake, await open());
+	clientA = await startClient(fake, a.broker.url, received);
+	clientB = await startClient(fake, b.broker.url, received);
+	await until(() => clientA.store.streaming && clientB.store.streaming, 5_000, "both streams connected");
+});
+
+afterAll(async () => {
+	await clientA?.close();
+	await clientB?.close();
+	await a?.broker.close();
+	await b?.broker.close();
+	await a?.storage.close();
+	await b?.storage.close();
+	const tokens = issuedRefreshTokens(fake);
+	await fake?.close();
+	const admin = new pg.Client({ connectionString });
+	await admin.connect();
+	await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+	await admin.end();
+	const everything = received.join("");
+	for (const token of tokens) expect(everything.includes(token), "a refresh token reached a client").toBe(false);
+});
+
+describe("two replicas over one Postgres store", () => {
+	it("a row both clients need refreshed is refreshed once; both serve the same new token", async () => {
+		const account = fake.addAccount("anthropic", { email: "shared@example.com" });
+		const id = await upsertAccount(a.broker.url, { ...account.credential, expires: Date.now() + 1_000 });
+		await until(async () => (await hasRow(clientA, id)) && (await hasRow(clientB, id)), 5_000, "row on both clients");
+		const before = fake.refreshCount(account.id);
+		const [keyA, keyB] = await Promise.all([
+			clientA.storage.getApiKey("anthropic", "session-a"),
+			clientB.storage.getApiKey("anthropic", "session-b"),
+		]);
+		expect(fake.refreshCount(account.id) - before).toBe(1);
+		expect(keyA).toBe(fake.account(account.id)!.accessToken);
+		expect(keyB).toBe(keyA);
+	});
+
+	it("a write through one replica is pushed to the clients of both", async () => {
+		const account = fake.addAccount("anthropic", { email: "fanout@example.com" });
+		const started = performance.now();
+		const id = await upsertAccount(a.broker.url, account.credential);
+		const msA = await until(() => hasRow(clientA, id), 5_000, "push to client A");
+		const msB = await until(() => hasRow(clientB, id), 5_000, "push to client B");
+		console.log(
+			`replica fan-out: client A after ${msA.toFixed(0)} ms, client B (other replica) after ${(performance.now() - started).toFixed(0)} ms (${msB.toFixed(0)} ms after A)`,
+		);
+		expect(clientB.counts.get("/v1/snapshot/stream")).toBeGreaterThanOrEqual(1);
+	});
+
+	it("a broker killed mid-stream: its client keeps serving, reconnects and converges", async () => {
+		const served = fake.addAccount("anthropic", { email: "served@example.com" });
+		const servedId = await upsertAccount(a.broker.url, served.credential);
+		await until(() => hasRow(clientA, servedId), 5_000, "row on client A");
+		const port = a.broker.port;
+		await a.broker.close();
+		await until(() => !clientA.store.streaming, 5_000, "client A sees the stream drop");
+
+		// Still serving from its snapshot while the broker is gone.
+		const key = await clientA.storage.getApiKey("anthropic", "while-down");
+		expect(typeof key).toBe("string");
+
+		// A change committed through the surviving replica while A is down.
+		const later = fake.addAccount("anthropic", { email: "later@example.com" });
+		const laterId = await upsertAccount(b.broker.url, later.credential);
+		await until(() => hasRow(clientB, laterId), 5_000, "client B sees the change");
+		expect(await hasRow(clientA, laterId)).toBe(false);
+
+		const restarted = await startBroker({
+			storage: a.storage,
+			bind: `127.0.0.1:${port}`,
+			tokens: { admin: [{ hash: hashBrokerToken(ADMIN) }], client: [{ hash: hashBrokerToken(CLIENT) }] },
+			refresher: false,
+		});
+		a = { storage: a.storage, broker: restarted };
+		const ms = await until(() => hasRow(clientA, laterId), 10_000, "client A converges");
+		console.log(`client A converged ${ms.toFixed(0)} ms after the broker came back`);
+		await until(() => clientA.store.streaming, 5_000, "client A streams again");
+	});
+});
