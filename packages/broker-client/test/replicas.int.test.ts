@@ -1,10 +1,11 @@
 /**
  * Two broker replicas over one Postgres schema, one client on each: one refresh per row, pushes reach
- * both clients, and a broker killed mid-stream leaves its client serving from the snapshot until it
- * reconnects and converges.
+ * both clients, and a broker killed (SIGKILL, its own process) mid-stream leaves its client serving from
+ * the snapshot until it reconnects and converges.
  */
+import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { hashBrokerToken, startBroker } from "@authpool/broker-server";
+import { fileURLToPath } from "node:url";
 import { type FakeProvider, startFakeProvider } from "@authpool/fake-provider";
 import { createPostgresStore } from "@authpool/store-postgres";
 import pg from "pg";
@@ -28,7 +29,8 @@ if (!process.env.AUTHPOOL_TEST_POSTGRES_URL && process.env.CI) {
 const schema = `authpool_broker_${randomBytes(6).toString("hex")}`;
 
 let fake: FakeProvider;
-let a: BrokerSide;
+/** Replica A: a child process (killed and restarted); replica B: in this process. */
+let a: { url: string; port: number; child: ChildProcess };
 let b: BrokerSide;
 let clientA: ClientSide;
 let clientB: ClientSide;
@@ -39,12 +41,58 @@ async function hasRow(c: ClientSide, id: number) {
 	return c.storage.listStoredCredentials("anthropic").some((r) => r.id === id);
 }
 
+const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
+const SCRIPT = fileURLToPath(new URL("./broker-process.ts", import.meta.url));
+
+async function spawnBroker(port = 0): Promise<{ url: string; port: number; child: ChildProcess }> {
+	const child = spawn(process.execPath, ["--conditions=@authpool/source", "--import", "tsx", SCRIPT], {
+		cwd: ROOT,
+		env: {
+			...process.env,
+			TEST_FAKE_ANTHROPIC_URL: fake.baseUrl("anthropic"),
+			TEST_POSTGRES_URL: connectionString,
+			TEST_SCHEMA: schema,
+			TEST_PORT: String(port),
+			TEST_ADMIN_TOKEN: ADMIN,
+			TEST_CLIENT_TOKEN: CLIENT,
+		},
+		stdio: ["ignore", "pipe", "pipe"],
+	});
+	let errors = "";
+	child.stderr?.on("data", (chunk: Buffer) => {
+		errors += chunk.toString();
+	});
+	const url = await new Promise<string>((resolve, reject) => {
+		let out = "";
+		const timer = setTimeout(() => reject(new Error(`broker process did not start: ${errors.slice(0, 500)}`)), 20_000);
+		child.stdout?.on("data", (chunk: Buffer) => {
+			out += chunk.toString();
+			const match = /READY (\S+)/.exec(out);
+			if (match) {
+				clearTimeout(timer);
+				resolve(match[1]!);
+			}
+		});
+		child.once("exit", (code) => {
+			clearTimeout(timer);
+			reject(new Error(`broker process exited (${code}): ${errors.slice(0, 500)}`));
+		});
+	});
+	return { url, port: Number(new URL(url).port), child };
+}
+
+async function kill(child: ChildProcess): Promise<void> {
+	if (child.exitCode !== null || child.signalCode !== null) return;
+	const exited = new Promise((resolve) => child.once("exit", resolve));
+	child.kill("SIGKILL");
+	await exited;
+}
+
 beforeAll(async () => {
 	fake = await startFakeProvider();
-	const open = () => createPostgresStore({ connectionString }, { schema, localPeers: false });
-	a = await startBrokerSide(fake, await open());
-	b = await startBrokerSide(fake, await open());
-	clientA = await startClient(fake, a.broker.url, received);
+	b = await startBrokerSide(fake, await createPostgresStore({ connectionString }, { schema, localPeers: false }));
+	a = await spawnBroker();
+	clientA = await startClient(fake, a.url, received);
 	clientB = await startClient(fake, b.broker.url, received);
 	await until(() => clientA.store.streaming && clientB.store.streaming, 5_000, "both streams connected");
 });
@@ -52,9 +100,8 @@ beforeAll(async () => {
 afterAll(async () => {
 	await clientA?.close();
 	await clientB?.close();
-	await a?.broker.close();
+	if (a) await kill(a.child);
 	await b?.broker.close();
-	await a?.storage.close();
 	await b?.storage.close();
 	const tokens = issuedRefreshTokens(fake);
 	await fake?.close();
@@ -69,7 +116,7 @@ afterAll(async () => {
 describe("two replicas over one Postgres store", () => {
 	it("a row both clients need refreshed is refreshed once; both serve the same new token", async () => {
 		const account = fake.addAccount("anthropic", { email: "shared@example.com" });
-		const id = await upsertAccount(a.broker.url, { ...account.credential, expires: Date.now() + 1_000 });
+		const id = await upsertAccount(a.url, { ...account.credential, expires: Date.now() + 1_000 });
 		await until(async () => (await hasRow(clientA, id)) && (await hasRow(clientB, id)), 5_000, "row on both clients");
 		const before = fake.refreshCount(account.id);
 		const [keyA, keyB] = await Promise.all([
@@ -84,7 +131,7 @@ describe("two replicas over one Postgres store", () => {
 	it("a write through one replica is pushed to the clients of both", async () => {
 		const account = fake.addAccount("anthropic", { email: "fanout@example.com" });
 		const started = performance.now();
-		const id = await upsertAccount(a.broker.url, account.credential);
+		const id = await upsertAccount(a.url, account.credential);
 		const msA = await until(() => hasRow(clientA, id), 5_000, "push to client A");
 		const msB = await until(() => hasRow(clientB, id), 5_000, "push to client B");
 		console.log(
@@ -93,12 +140,11 @@ describe("two replicas over one Postgres store", () => {
 		expect(clientB.counts.get("/v1/snapshot/stream")).toBeGreaterThanOrEqual(1);
 	});
 
-	it("a broker killed mid-stream: its client keeps serving, reconnects and converges", async () => {
+	it("a broker process SIGKILLed mid-stream: its client keeps serving, reconnects to the restarted one and converges", async () => {
 		const served = fake.addAccount("anthropic", { email: "served@example.com" });
-		const servedId = await upsertAccount(a.broker.url, served.credential);
+		const servedId = await upsertAccount(a.url, served.credential);
 		await until(() => hasRow(clientA, servedId), 5_000, "row on client A");
-		const port = a.broker.port;
-		await a.broker.close();
+		await kill(a.child);
 		await until(() => !clientA.store.streaming, 5_000, "client A sees the stream drop");
 
 		// Still serving from its snapshot while the broker is gone.
@@ -111,13 +157,7 @@ describe("two replicas over one Postgres store", () => {
 		await until(() => hasRow(clientB, laterId), 5_000, "client B sees the change");
 		expect(await hasRow(clientA, laterId)).toBe(false);
 
-		const restarted = await startBroker({
-			storage: a.storage,
-			bind: `127.0.0.1:${port}`,
-			tokens: { admin: [{ hash: hashBrokerToken(ADMIN) }], client: [{ hash: hashBrokerToken(CLIENT) }] },
-			refresher: false,
-		});
-		a = { storage: a.storage, broker: restarted };
+		a = await spawnBroker(a.port);
 		const ms = await until(() => hasRow(clientA, laterId), 10_000, "client A converges");
 		console.log(`client A converged ${ms.toFixed(0)} ms after the broker came back`);
 		await until(() => clientA.store.streaming, 5_000, "client A streams again");
