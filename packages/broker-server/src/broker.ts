@@ -213,6 +213,7 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
 			// A logger failure never fails a request.
 		}
 	};
+	const safeMessage = (error: unknown) => scrubbedMessage(error, storage);
 	const { host, port } = parseBind(options.bind);
 	const tokens = new TokenTable(options.tokens ?? {}, options.env ?? process.env);
 	const loopback = LOOPBACK.test(host);
@@ -822,8 +823,21 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
 	};
 }
 
-function safeMessage(error: unknown): string {
-	return redactString(error instanceof Error ? error.message : String(error));
+/** An error's message for a log line: every secret the pool holds replaced, then token shapes masked. */
+function scrubbedMessage(error: unknown, storage: AuthStorage): string {
+	let text = error instanceof Error ? error.message : String(error);
+	const secrets: string[] = [];
+	for (const row of storage.listStoredCredentials()) {
+		const c = row.credential;
+		if (c.type === "oauth") secrets.push(c.access, c.refresh);
+		else secrets.push(c.key);
+	}
+	for (const secret of secrets
+		.filter((v) => typeof v === "string" && v.length >= 8)
+		.sort((a, b) => b.length - a.length)) {
+		text = text.split(secret).join("[redacted]");
+	}
+	return redactString(text);
 }
 
 function disabledSummary(row: StoredAuthCredential): DisabledCredentialSummary {

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { snapshotResponseSchema } from "@authpool/broker-protocol";
 import { REMOTE_REFRESH_SENTINEL } from "@authpool/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CLIENT, METRICS, openStream, startWorld, TENANT, type World } from "./support";
+import { ADMIN, CLIENT, METRICS, openStream, startWorld, TENANT, type World } from "./support";
 
 let world: World;
 const seenRefreshTokens = new Set<string>();
@@ -20,6 +20,11 @@ afterAll(async () => {
 	expect(seenRefreshTokens.size).toBeGreaterThan(3);
 	for (const token of seenRefreshTokens)
 		expect(everything.includes(token), "a refresh token left the broker").toBe(false);
+	// And no log line of the broker or its pool carries one (the echoing token endpoint included).
+	const logs = world.logs.join("\n");
+	expect(world.logs.length).toBeGreaterThan(10);
+	for (const token of seenRefreshTokens) expect(logs.includes(token), "a refresh token reached a log line").toBe(false);
+	for (const token of [ADMIN, CLIENT, METRICS, TENANT]) expect(logs.includes(token)).toBe(false);
 });
 
 async function addAccount(email: string) {

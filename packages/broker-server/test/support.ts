@@ -29,6 +29,8 @@ export interface World {
 	broker: Broker;
 	/** Every response body and stream chunk received from the broker. */
 	received: string[];
+	/** Every log line of the broker and of its AuthStorage. */
+	logs: string[];
 	call(path: string, init?: RequestInit & { token?: string | null }): Promise<Reply>;
 	/** Every refresh token the fake provider issued or was shown (the secrets the broker must never send). */
 	refreshTokens(): string[];
@@ -58,7 +60,12 @@ export function issuedRefreshTokens(fake: FakeProvider): string[] {
 
 export async function startWorld(overrides: Partial<BrokerOptions> = {}): Promise<World> {
 	const fake = await startFakeProvider();
-	const storage = new AuthStorage(createMemoryStore(), { providers: [anthropicFor(fake)], env: {} });
+	const logs: string[] = [];
+	const record = (level: string) => (message: string, fields?: Record<string, unknown>) => {
+		logs.push(JSON.stringify([level, message, fields ?? null]));
+	};
+	const logger = { debug: record("debug"), info: record("info"), warn: record("warn"), error: record("error") };
+	const storage = new AuthStorage(createMemoryStore(), { providers: [anthropicFor(fake)], env: {}, logger });
 	const dir = mkdtempSync(join(tmpdir(), "authpool-broker-"));
 	const metricsFile = join(dir, "metrics.token");
 	writeFileSync(metricsFile, `${METRICS}\n`, { mode: 0o600 });
@@ -75,6 +82,7 @@ export async function startWorld(overrides: Partial<BrokerOptions> = {}): Promis
 		},
 		env: { TEST_BROKER_ADMIN: ADMIN },
 		refresher: false,
+		logger,
 		...overrides,
 	});
 	const received: string[] = [];
@@ -83,6 +91,7 @@ export async function startWorld(overrides: Partial<BrokerOptions> = {}): Promis
 		storage,
 		broker,
 		received,
+		logs,
 		async call(path, init = {}) {
 			const { token = ADMIN, headers, ...rest } = init;
 			const all = new Headers(headers);
