@@ -1,7 +1,14 @@
 import { createMemoryStore } from "@authpool/core";
 import { type FakeProvider, startFakeProvider } from "@authpool/fake-provider";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type BrokerSide, type ClientSide, startBrokerSide, startClient, upsertAccount } from "./support";
+import {
+	type BrokerSide,
+	type ClientSide,
+	issuedRefreshTokens,
+	startBrokerSide,
+	startClient,
+	upsertAccount,
+} from "./support";
 
 let fake: FakeProvider;
 let side: BrokerSide;
@@ -17,7 +24,11 @@ afterAll(async () => {
 	await client.close();
 	await side.broker.close();
 	await side.storage.close();
+	const tokens = issuedRefreshTokens(fake);
 	await fake.close();
+	const everything = received.join("");
+	expect(tokens.length).toBeGreaterThan(1);
+	for (const token of tokens) expect(everything.includes(token)).toBe(false);
 });
 
 describe("prepare-for-request", () => {

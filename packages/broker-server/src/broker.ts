@@ -151,7 +151,12 @@ function parseBind(bind: string | number | undefined): { host: string; port: num
 	return { host: (match[1] ?? match[2])!, port };
 }
 
-const ANONYMOUS: BrokerPrincipal = { scope: "admin", name: "anonymous (loopback, no tokens)", providers: null };
+const ANONYMOUS: BrokerPrincipal = {
+	scope: "admin",
+	name: "anonymous (loopback, no tokens)",
+	key: "anonymous",
+	providers: null,
+};
 
 /** Scopes allowed per route (admin may do everything). */
 const ROUTE_SCOPES: Record<string, readonly BrokerScope[]> = {
@@ -458,7 +463,7 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
 			handle: async (ctx) => {
 				const id = idOf(ctx);
 				if (refreshLimit) {
-					const waitMs = refreshLimit.take(ctx.principal.name, clock.now());
+					const waitMs = refreshLimit.take(ctx.principal.key, clock.now());
 					if (waitMs > 0) {
 						throw new HttpError(429, "Refresh rate limit exceeded", {
 							"retry-after": String(Math.max(1, Math.ceil(waitMs / 1000))),
@@ -787,13 +792,23 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
 	server.requestTimeout = 0;
 	server.headersTimeout = 30_000;
 	server.keepAliveTimeout = 5_000;
-	await new Promise<void>((resolve, reject) => {
-		server.once("error", reject);
-		server.listen(port, host, () => {
-			server.off("error", reject);
-			resolve();
+	try {
+		await new Promise<void>((resolve, reject) => {
+			server.once("error", reject);
+			server.listen(port, host, () => {
+				server.off("error", reject);
+				resolve();
+			});
 		});
-	});
+	} catch (error) {
+		// Port taken (or similar): nothing may keep running for a broker that never started.
+		closed = true;
+		clearInterval(poll);
+		if (sweeper) clearInterval(sweeper);
+		unsubscribe();
+		hub.close();
+		throw error;
+	}
 	server.on("clientError", (_error, socket) => {
 		if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n");
 		else socket.destroy();

@@ -45,6 +45,8 @@ export type BrokerTokens = Partial<Record<BrokerScope, BrokerTokenSpec[]>>;
 export interface BrokerPrincipal {
 	scope: BrokerScope;
 	name: string;
+	/** Unique per configured token (`<scope>#<index>`): rate limits are kept per key, whatever the names. */
+	key: string;
 	/** `null`: every provider. */
 	providers: ReadonlySet<string> | null;
 }
@@ -105,6 +107,7 @@ export class TokenTable {
 				this.#entries.push({
 					scope,
 					name: spec.name ?? `${scope}-${index + 1}`,
+					key: `${scope}#${index}`,
 					providers: spec.providers ? new Set(spec.providers) : null,
 					digest: Buffer.from(hash.slice("sha256:".length), "hex"),
 				});
@@ -131,6 +134,6 @@ export class TokenTable {
 			if (timingSafeEqual(entry.digest, digest) && found === null) found = entry;
 		}
 		if (!found) return null;
-		return { scope: found.scope, name: found.name, providers: found.providers };
+		return { scope: found.scope, name: found.name, key: found.key, providers: found.providers };
 	}
 }

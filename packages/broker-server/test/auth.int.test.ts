@@ -135,6 +135,13 @@ describe("boot refusals", () => {
 		await open.close();
 	});
 
+	it("a taken port fails the start with the listen error", async () => {
+		const port = new URL(world.broker.url).port;
+		await expect(startBroker({ storage: storage(), bind: `127.0.0.1:${port}` })).rejects.toMatchObject({
+			code: "EADDRINUSE",
+		});
+	});
+
 	it("hashes compare equal only for the same trimmed token", () => {
 		const table = new TokenTable({ client: [{ hash: hashBrokerToken("test-token-a") }] }, {});
 		expect(table.authenticate("Bearer test-token-a")?.scope).toBe("client");
