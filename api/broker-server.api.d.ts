@@ -32,6 +32,8 @@ type BrokerTokens = Partial<Record<BrokerScope, BrokerTokenSpec[]>>;
 interface BrokerPrincipal {
     scope: BrokerScope;
     name: string;
+    /** Unique per configured token (`<scope>#<index>`): rate limits are kept per key, whatever the names. */
+    key: string;
     /** `null`: every provider. */
     providers: ReadonlySet<string> | null;
 }
