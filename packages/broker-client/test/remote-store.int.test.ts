@@ -127,6 +127,31 @@ describe("a client AuthStorage over the broker", () => {
 	});
 });
 
+describe("lifecycle", () => {
+	it("aborting the signal closes the store: the stream ends and nothing reconnects", async () => {
+		const controller = new AbortController();
+		const c = await client({ signal: controller.signal });
+		await until(() => c.store.streaming, 5_000, "stream connected");
+		controller.abort();
+		await until(() => !c.store.streaming, 5_000, "stream closed");
+		const calls = [...c.counts.values()].reduce((a, b) => a + b, 0);
+		await new Promise((resolve) => setTimeout(resolve, 600));
+		expect([...c.counts.values()].reduce((a, b) => a + b, 0)).toBe(calls);
+	});
+
+	it("refuses bad options with INVALID_OPTIONS naming the field, never the token", async () => {
+		for (const options of [
+			{ url: "ftp://broker", token: CLIENT },
+			{ url: side.broker.url, token: "   " },
+			{ url: side.broker.url, token: CLIENT, requestTimeoutMs: -1 },
+		]) {
+			const error = await createRemoteStore(options).catch((e: unknown) => e);
+			expect(error).toMatchObject({ code: "INVALID_OPTIONS" });
+			expect(String((error as Error).message)).not.toContain(CLIENT);
+		}
+	});
+});
+
 describe("encrypted snapshot cache", () => {
 	it("lets a client start while the broker is down; wrong token, wrong URL, tampering or age → no cache", async () => {
 		const cacheFile = join(tempDir(), "broker.cache");
