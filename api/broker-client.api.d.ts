@@ -60,4 +60,5 @@ interface RemoteCredentialStore extends AuthCredentialStore {
  */
 declare function createRemoteStore(options: RemoteStoreOptions): Promise<RemoteCredentialStore>;
 
-export { type RemoteCredentialStore, type RemoteStoreOptions, createRemoteStore };
+export { createRemoteStore };
+export type { RemoteCredentialStore, RemoteStoreOptions };

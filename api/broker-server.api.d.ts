@@ -109,4 +109,5 @@ interface Broker {
  */
 declare function startBroker(options: BrokerOptions): Promise<Broker>;
 
-export { BROKER_SCOPES, type Broker, type BrokerOptions, type BrokerPrincipal, type BrokerScope, type BrokerTokenSpec, type BrokerTokens, hashBrokerToken, startBroker };
+export { BROKER_SCOPES, hashBrokerToken, startBroker };
+export type { Broker, BrokerOptions, BrokerPrincipal, BrokerScope, BrokerTokenSpec, BrokerTokens };

@@ -2,7 +2,6 @@
 
 // ---- index.d.ts
 import { ChangeFeed, Clock, Logger, AuthCredentialStore } from '@authpool/core';
-import BetterSqlite3 from 'better-sqlite3';
 
 /**
  * Mapping between `auth_credentials` records and `StoredAuthCredential`, with corrupt-row handling:
@@ -34,6 +33,35 @@ interface SqliteChangeFeed extends ChangeFeed {
  * Options of `createSqliteStore`, validated with zod at construction.
  */
 
+/**
+ * An open better-sqlite3 `Database` (Node). Only the members the store uses are listed, so the
+ * store's types do not depend on `@types/better-sqlite3`; a real `Database` fits.
+ */
+interface BetterSqlite3DatabaseLike {
+    readonly name: string;
+    readonly memory: boolean;
+    readonly open: boolean;
+    readonly inTransaction: boolean;
+    prepare(source: string): unknown;
+    exec(source: string): unknown;
+    pragma(source: string, options?: {
+        simple?: boolean;
+    }): unknown;
+    transaction(fn: (...args: never[]) => unknown): unknown;
+    close(): unknown;
+}
+/** An open `bun:sqlite` `Database` (Bun). Only the members the store uses are listed. */
+interface BunSqliteDatabaseLike {
+    readonly filename: string;
+    readonly inTransaction: boolean;
+    prepare(sql: string): unknown;
+    query(sql: string): unknown;
+    exec(sql: string): unknown;
+    transaction(fn: (...args: never[]) => unknown): unknown;
+    close(throwOnError?: boolean): unknown;
+}
+/** A connection the caller opened: better-sqlite3 on Node, `bun:sqlite` on Bun. */
+type SqliteDatabaseLike = BetterSqlite3DatabaseLike | BunSqliteDatabaseLike;
 /** Options of {@link createSqliteStore}. Give exactly one of `path` or `database`. */
 interface SqliteStoreOptions {
     /**
@@ -42,10 +70,11 @@ interface SqliteStoreOptions {
      */
     path?: string;
     /**
-     * An open better-sqlite3 connection to use instead of `path`. The store configures it (busy
-     * timeout, WAL, migrations) but does not close it: the caller owns it.
+     * An open connection to use instead of `path`: a better-sqlite3 `Database` on Node, a `bun:sqlite`
+     * `Database` on Bun (open it with `{ strict: true }`). The store configures it (busy timeout, WAL,
+     * migrations) but does not close it: the caller owns it.
      */
-    database?: BetterSqlite3.Database;
+    database?: SqliteDatabaseLike;
     /** Time source for expiries (cache, blocks, leases) and row timestamps. @default Date.now */
     clock?: Clock;
     /** Receives warnings (corrupt rows) and debug lines; never a secret. @default silent */
@@ -113,4 +142,5 @@ interface SqliteCredentialStore extends AuthCredentialStore {
  */
 declare function createSqliteStore(options: SqliteStoreOptions): Promise<SqliteCredentialStore>;
 
-export { type CorruptRowReport, type SqliteCredentialStore, type SqliteStoreOptions, createSqliteStore };
+export { createSqliteStore };
+export type { BetterSqlite3DatabaseLike, BunSqliteDatabaseLike, CorruptRowReport, SqliteCredentialStore, SqliteDatabaseLike, SqliteStoreOptions };

@@ -60,7 +60,10 @@ if [ -n "$bs3_dir" ]; then
 else
 	bs3_version=12
 fi
-# Pinned like the optional peer types a strict consumer installs (see the stores' READMEs).
+# Pinned like the optional peer types a strict consumer installs (see the stores' READMEs). No
+# @types/better-sqlite3: the SQLite store's declarations do not depend on it, and the strict
+# typecheck below proves it. better-sqlite3 itself is an optional peer, installed explicitly as a
+# Node user does (`npm i better-sqlite3`).
 catalog_range() {
 	node -e '
 const line = require("node:fs").readFileSync("pnpm-workspace.yaml", "utf8").split("\n")
@@ -69,7 +72,6 @@ if (!line) throw new Error(`no catalog entry for ${process.argv[1]}`);
 process.stdout.write(line.slice(line.lastIndexOf(":") + 1).trim());
 ' "$1"
 }
-types_bs3="@types/better-sqlite3@$(catalog_range @types/better-sqlite3)"
 types_pg="@types/pg@$(catalog_range @types/pg)"
 pg_spec="pg@$(catalog_range pg)"
 kysely_spec="kysely@$(catalog_range kysely)"
@@ -124,7 +126,7 @@ install_started=$(date +%s)
 npm install --no-audit --no-fund --prefer-offline --ignore-scripts --loglevel=error \
 	"${tarballs[@]}" \
 	"typescript@~5.9" "@types/node@^20.19" \
-	"better-sqlite3@$bs3_version" "$types_bs3" "$pg_spec" "$types_pg" "$kysely_spec" \
+	"better-sqlite3@$bs3_version" "$pg_spec" "$types_pg" "$kysely_spec" \
 	>/dev/null
 echo "consumer: npm install took $(($(date +%s) - install_started)) s"
 
@@ -167,3 +169,43 @@ if ! diff -u quickstart.expected quickstart.out; then
 fi
 echo "consumer: README quick start ok, printed as documented:"
 sed 's/^/  /' quickstart.out
+
+# The same quick start on Bun, from the same install with better-sqlite3 moved out of reach: on Bun
+# the store runs on bun:sqlite and needs no native module (better-sqlite3 is an optional peer).
+bun_bin="${AUTHPOOL_BUN:-$(node "$root/scripts/bun/find-bun.mjs")}"
+mv node_modules/better-sqlite3 better-sqlite3.aside
+restore_bs3() {
+	if [ -d better-sqlite3.aside ]; then mv better-sqlite3.aside node_modules/better-sqlite3; fi
+}
+# On Node, without it, the first open says what to install (a typed error, not a crash at import).
+cat >missing-driver.mjs <<'JS'
+import { createSqliteStore } from "@authpool/store-sqlite";
+try {
+	await createSqliteStore({ path: ":memory:" });
+	console.log("opened without better-sqlite3");
+} catch (error) {
+	console.log(`${error.code}: ${error.message}`);
+}
+JS
+# No NODE_PATH: under `pnpm exec` it points into the workspace, where better-sqlite3 is installed.
+missing=$(env -u NODE_PATH node missing-driver.mjs 2>&1 || true)
+case "$missing" in
+"STORE_ERROR: "*"npm i better-sqlite3"*) echo "consumer: on Node without better-sqlite3: ${missing%%:*} saying to \`npm i better-sqlite3\`" ;;
+*)
+	restore_bs3
+	echo "consumer: on Node without better-sqlite3 the store did not fail with STORE_ERROR naming the install: $missing" >&2
+	exit 1
+	;;
+esac
+if ! env -u NODE_PATH "$bun_bin" quickstart.mjs >quickstart.bun.out 2>quickstart.bun.err; then
+	restore_bs3
+	echo "consumer: the README quick start failed on Bun $("$bun_bin" --version):" >&2
+	cat quickstart.bun.out quickstart.bun.err >&2
+	exit 1
+fi
+restore_bs3
+if ! diff -u quickstart.expected quickstart.bun.out; then
+	echo "consumer: on Bun the README quick start printed something other than the README says (diff above)" >&2
+	exit 1
+fi
+echo "consumer: README quick start ok on Bun $("$bun_bin" --version) too, without better-sqlite3 installed"

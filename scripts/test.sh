@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # The README's test command (`npm test`): works on a fresh machine with only Node 20, npm and apt.
-# Gets pnpm if missing, installs with the frozen lockfile, builds, typechecks, lints, checks the API
+# Gets pnpm if missing, installs with the frozen lockfile, builds (ESM by tsup; declarations emitted once
+# by `tsc -b` and rolled up by scripts/build-dts.mjs), typechecks (a no-op by then), lints, checks the API
 # report, runs the consumer test (scripts/consumer-test.sh: the packed packages installed with npm
-# outside the repo), checks the changesets, and runs every package's tests (starting any local
-# server a test needs). Each step prints its duration.
+# outside the repo, its quick start run on Node and on Bun), checks the changesets, runs every
+# package's tests (starting any local server a test needs), then the packages' suites and a smoke
+# run of the built packages under Bun (scripts/bun-check.mjs). Bun comes from the npm registry into
+# .tmp/bun when it is not installed; a missing Bun or a Bun-only failure fails the run. Each step
+# prints its duration.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export npm_config_nodedir="${npm_config_nodedir:-/usr}"
@@ -39,6 +43,11 @@ end
 begin "api report"
 node scripts/api-report.mjs --check
 end
+begin "bun (AUTHPOOL_BUN, .tmp/bun, PATH, or installed from npm into .tmp/bun)"
+AUTHPOOL_BUN="$(node scripts/bun/find-bun.mjs)"
+export AUTHPOOL_BUN
+echo "bun: $AUTHPOOL_BUN ($("$AUTHPOOL_BUN" --version))"
+end
 begin "consumer (packed tarballs installed with npm outside the repo)"
 bash scripts/consumer-test.sh
 end
@@ -60,6 +69,11 @@ end
 begin "test"
 status=0
 "${PNPM[@]}" exec vitest run --reporter=default --reporter=json --outputFile=.tmp/vitest-results.json "$@" || status=$?
+end
+begin "bun (package suites under bun test, built packages under bun)"
+bun_status=0
+node scripts/bun-check.mjs || bun_status=$?
+[ "$bun_status" -eq 0 ] || status=$bun_status
 end
 # One plain closing line ("N passed, N failed") for tools that read the end of the log.
 node -e '

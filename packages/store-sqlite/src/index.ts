@@ -1,3 +1,8 @@
 export type { CorruptRowReport } from "./credential-record";
 export { createSqliteStore, type SqliteCredentialStore } from "./sqlite-credential-store";
-export type { SqliteStoreOptions } from "./sqlite-store-options";
+export type {
+	BetterSqlite3DatabaseLike,
+	BunSqliteDatabaseLike,
+	SqliteDatabaseLike,
+	SqliteStoreOptions,
+} from "./sqlite-store-options";

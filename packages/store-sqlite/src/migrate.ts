@@ -8,12 +8,12 @@
  * migrator at a time, all-or-nothing.
  */
 import { AuthpoolError } from "@authpool/core";
-import type BetterSqlite3 from "better-sqlite3";
 import { type Kysely, type Migration, type MigrationProvider, Migrator } from "kysely";
 import { migrations as knownMigrations, MIGRATION_LOCK_TABLE, MIGRATION_TABLE } from "./migrations";
 import type { SqliteSchema } from "./schema";
+import type { SqliteConnection } from "./sqlite-connection";
 
-function appliedMigrationNames(db: BetterSqlite3.Database): string[] {
+function appliedMigrationNames(db: SqliteConnection): string[] {
 	const table = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?").get(MIGRATION_TABLE);
 	if (!table) return [];
 	return db.prepare(`SELECT name FROM ${MIGRATION_TABLE} ORDER BY name`).pluck().all() as string[];
@@ -58,7 +58,7 @@ function serialised<T>(location: string, run: () => Promise<T>): Promise<T> {
  * this code (`SCHEMA_TOO_NEW`).
  */
 export async function migrateToLatest(
-	db: BetterSqlite3.Database,
+	db: SqliteConnection,
 	kysely: Kysely<SqliteSchema>,
 	location: string,
 	migrationSet: Readonly<Record<string, Migration>> = knownMigrations,
@@ -74,7 +74,7 @@ export async function migrateToLatest(
 }
 
 async function migratePending(
-	db: BetterSqlite3.Database,
+	db: SqliteConnection,
 	kysely: Kysely<SqliteSchema>,
 	location: string,
 	migrationSet: Readonly<Record<string, Migration>>,

@@ -17,15 +17,16 @@ import {
 import { dirname, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { AuthpoolError } from "@authpool/core";
-import BetterSqlite3 from "better-sqlite3";
-import { Kysely, SqliteDialect } from "kysely";
+import { Kysely } from "kysely";
 import { migrateToLatest } from "./migrate";
 import type { SqliteSchema } from "./schema";
 import { backoffDelayMs, delay, isSqliteBusyError } from "./sqlite-busy";
+import { createSqliteDialect, type SqliteConnection } from "./sqlite-connection";
+import { adoptSqliteConnection, openSqliteConnection } from "./sqlite-driver";
 import type { ResolvedSqliteStoreOptions } from "./sqlite-store-options";
 
 export interface OpenedDatabase {
-	db: BetterSqlite3.Database;
+	db: SqliteConnection;
 	kysely: Kysely<SqliteSchema>;
 	/** `true` when the store opened the connection (and so closes it). */
 	owned: boolean;
@@ -139,7 +140,7 @@ function tightenSidecars(location: string): void {
 }
 
 async function configure(
-	db: BetterSqlite3.Database,
+	db: SqliteConnection,
 	options: ResolvedSqliteStoreOptions,
 	location: string,
 ): Promise<Kysely<SqliteSchema>> {
@@ -148,7 +149,7 @@ async function configure(
 	db.pragma("journal_mode = WAL");
 	db.pragma("foreign_keys = ON");
 	db.pragma(`synchronous = ${options.synchronous}`);
-	const kysely = new Kysely<SqliteSchema>({ dialect: new SqliteDialect({ database: db }) });
+	const kysely = new Kysely<SqliteSchema>({ dialect: createSqliteDialect(() => db) });
 	await migrateToLatest(db, kysely, location);
 	return kysely;
 }
@@ -164,7 +165,7 @@ function openFailure(location: string, error: unknown): AuthpoolError {
 
 /** Open (or adopt), configure and migrate the database. */
 export async function openSqliteDatabase(options: ResolvedSqliteStoreOptions): Promise<OpenedDatabase> {
-	const injected = options.database;
+	const injected = options.database ? adoptSqliteConnection(options.database) : undefined;
 	const location = injected
 		? injected.name || IN_MEMORY
 		: options.path === IN_MEMORY
@@ -187,9 +188,9 @@ export async function openSqliteDatabase(options: ResolvedSqliteStoreOptions): P
 		attempt < options.openAttempts || performance.now() - started < options.busyDeadlineMs;
 	let attempt = 0;
 	for (; more(attempt); attempt++) {
-		let db: BetterSqlite3.Database | undefined;
+		let db: SqliteConnection | undefined;
 		try {
-			db = injected ?? new BetterSqlite3(location, { timeout: options.busyTimeoutMs });
+			db = injected ?? (await openSqliteConnection(location, options.busyTimeoutMs));
 			const kysely = await configure(db, options, location);
 			if (fileBacked) tightenSidecars(location);
 			return { db, kysely, owned: !injected, location };

@@ -81,5 +81,5 @@ export interface SqliteSchema {
 	auth_usage_costs: UsageCostsTable;
 }
 
-/** Raw row of `auth_credentials` as better-sqlite3 returns it. */
+/** Raw row of `auth_credentials` as the SQLite driver returns it. */
 export type CredentialRecord = Omit<CredentialsTable, "id"> & { id: number };

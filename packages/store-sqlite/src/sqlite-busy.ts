@@ -3,7 +3,7 @@
  * on retry (BUSY, BUSY_RECOVERY, BUSY_SNAPSHOT, BUSY_TIMEOUT, LOCKED, LOCKED_SHAREDCACHE, ...).
  */
 
-/** `true` when `error` is a better-sqlite3 error of the BUSY/LOCKED family. */
+/** `true` when `error` is a SQLite error (better-sqlite3 or bun:sqlite: both carry `code`) of the BUSY/LOCKED family. */
 export function isSqliteBusyError(error: unknown): boolean {
 	if (typeof error !== "object" || error === null) return false;
 	const code = (error as { code?: unknown }).code;

@@ -11,8 +11,8 @@
 import { statSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { AuthpoolError, type Clock, type Logger } from "@authpool/core";
-import type BetterSqlite3 from "better-sqlite3";
 import { delay, isSqliteBusyError, jitteredBackoffMs } from "./sqlite-busy";
+import type { SqliteConnection, SqliteStatement } from "./sqlite-connection";
 
 /** First backoff after a BUSY operation; doubles per attempt up to the cap. */
 const OPERATION_RETRY_BASE_MS = 2;
@@ -56,7 +56,7 @@ export interface SqliteContextOptions {
 	 * Opens a fresh connection to the same path (safety checks, pragmas, migrations). Given only for
 	 * file-backed stores that own their connection; enables noticing a replaced or deleted file.
 	 */
-	reopen?: () => Promise<BetterSqlite3.Database>;
+	reopen?: () => Promise<SqliteConnection>;
 }
 
 export interface WriteOptions {
@@ -66,14 +66,14 @@ export interface WriteOptions {
 
 export class SqliteContext {
 	/** The live connection; replaced (never mutated) when the file was swapped under us. */
-	db: BetterSqlite3.Database;
+	db: SqliteConnection;
 	readonly clock: Clock;
 	readonly logger: Logger;
 	readonly location: string;
 	readonly #relaxed: boolean;
 	readonly #busyDeadlineMs: number;
 	readonly #monotonicNow: () => number;
-	readonly #reopen: (() => Promise<BetterSqlite3.Database>) | undefined;
+	readonly #reopen: (() => Promise<SqliteConnection>) | undefined;
 	#identity: FileIdentity | undefined;
 	#walIdentity: FileIdentity | undefined;
 	#nextFileCheck = 0;
@@ -82,20 +82,14 @@ export class SqliteContext {
 	afterReopen: () => void = () => {};
 	/** Callers of this connection waiting out another connection's lock; the first one probes. */
 	readonly #waiters: QueueEntry[] = [];
-	readonly #statements = new Map<string, BetterSqlite3.Statement>();
+	readonly #statements = new Map<string, SqliteStatement>();
 	#closed = false;
 	/** Set by local writes: `data_version` only moves for other connections' commits. */
 	localChange = true;
 	/** Called after every local commit (the change feed notifies its listeners from here). */
 	afterWrite: () => void = () => {};
 
-	constructor(
-		db: BetterSqlite3.Database,
-		clock: Clock,
-		logger: Logger,
-		location: string,
-		options: SqliteContextOptions,
-	) {
+	constructor(db: SqliteConnection, clock: Clock, logger: Logger, location: string, options: SqliteContextOptions) {
 		this.db = db;
 		this.clock = clock;
 		this.logger = logger;
@@ -213,7 +207,7 @@ export class SqliteContext {
 	}
 
 	/** A prepared statement, compiled once per connection. */
-	statement(sql: string): BetterSqlite3.Statement {
+	statement(sql: string): SqliteStatement {
 		let statement = this.#statements.get(sql);
 		if (!statement) {
 			statement = this.db.prepare(sql);

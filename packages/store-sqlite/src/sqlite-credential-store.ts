@@ -2,9 +2,9 @@
  * `createSqliteStore`: the embedded default store, safe for many processes on one file.
  *
  * Kysely owns the schema (versioned migrations) and builds the variable ledger queries; every
- * statement runs synchronously on one better-sqlite3 connection per store, so a multi-statement
- * write is one short `BEGIN IMMEDIATE` transaction with no async gap in which the event loop could
- * interleave another caller (see README "Design").
+ * statement runs synchronously on one connection per store (better-sqlite3 on Node, bun:sqlite on
+ * Bun), so a multi-statement write is one short `BEGIN IMMEDIATE` transaction with no async gap in
+ * which the event loop could interleave another caller (see README "Design").
  */
 import { existsSync, renameSync } from "node:fs";
 import {

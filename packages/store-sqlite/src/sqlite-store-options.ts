@@ -2,8 +2,38 @@
  * Options of `createSqliteStore`, validated with zod at construction.
  */
 import { type Clock, invalidOptions, type Logger } from "@authpool/core";
-import type BetterSqlite3 from "better-sqlite3";
 import { z } from "zod";
+import { isBunSqliteDatabase } from "./bun-sqlite-connection";
+
+/**
+ * An open better-sqlite3 `Database` (Node). Only the members the store uses are listed, so the
+ * store's types do not depend on `@types/better-sqlite3`; a real `Database` fits.
+ */
+export interface BetterSqlite3DatabaseLike {
+	readonly name: string;
+	readonly memory: boolean;
+	readonly open: boolean;
+	readonly inTransaction: boolean;
+	prepare(source: string): unknown;
+	exec(source: string): unknown;
+	pragma(source: string, options?: { simple?: boolean }): unknown;
+	transaction(fn: (...args: never[]) => unknown): unknown;
+	close(): unknown;
+}
+
+/** An open `bun:sqlite` `Database` (Bun). Only the members the store uses are listed. */
+export interface BunSqliteDatabaseLike {
+	readonly filename: string;
+	readonly inTransaction: boolean;
+	prepare(sql: string): unknown;
+	query(sql: string): unknown;
+	exec(sql: string): unknown;
+	transaction(fn: (...args: never[]) => unknown): unknown;
+	close(throwOnError?: boolean): unknown;
+}
+
+/** A connection the caller opened: better-sqlite3 on Node, `bun:sqlite` on Bun. */
+export type SqliteDatabaseLike = BetterSqlite3DatabaseLike | BunSqliteDatabaseLike;
 
 /** Options of {@link createSqliteStore}. Give exactly one of `path` or `database`. */
 export interface SqliteStoreOptions {
@@ -13,10 +43,11 @@ export interface SqliteStoreOptions {
 	 */
 	path?: string;
 	/**
-	 * An open better-sqlite3 connection to use instead of `path`. The store configures it (busy
-	 * timeout, WAL, migrations) but does not close it: the caller owns it.
+	 * An open connection to use instead of `path`: a better-sqlite3 `Database` on Node, a `bun:sqlite`
+	 * `Database` on Bun (open it with `{ strict: true }`). The store configures it (busy timeout, WAL,
+	 * migrations) but does not close it: the caller owns it.
 	 */
-	database?: BetterSqlite3.Database;
+	database?: SqliteDatabaseLike;
 	/** Time source for expiries (cache, blocks, leases) and row timestamps. @default Date.now */
 	clock?: Clock;
 	/** Receives warnings (corrupt rows) and debug lines; never a secret. @default silent */
@@ -66,13 +97,13 @@ const optionsSchema = z
 	.object({
 		path: z.string().min(1).optional(),
 		database: z
-			.custom<BetterSqlite3.Database>(
+			.custom<SqliteDatabaseLike>(
 				(value) =>
 					typeof value === "object" &&
 					value !== null &&
 					typeof (value as { prepare?: unknown }).prepare === "function" &&
-					typeof (value as { pragma?: unknown }).pragma === "function",
-				{ message: "expected a better-sqlite3 Database" },
+					(typeof (value as { pragma?: unknown }).pragma === "function" || isBunSqliteDatabase(value)),
+				{ message: "expected a better-sqlite3 or bun:sqlite Database" },
 			)
 			.optional(),
 		clock: z.object({ now: functionSchema }).optional(),
@@ -94,7 +125,7 @@ const optionsSchema = z
 
 export interface ResolvedSqliteStoreOptions {
 	path: string | undefined;
-	database: BetterSqlite3.Database | undefined;
+	database: SqliteDatabaseLike | undefined;
 	clock: Clock | undefined;
 	logger: Logger | undefined;
 	busyTimeoutMs: number;
@@ -112,7 +143,7 @@ export function parseSqliteStoreOptions(options: unknown): ResolvedSqliteStoreOp
 	if (!result.success) throw invalidOptions("createSqliteStore", result.error.issues);
 	const value = result.data;
 	// Keep the caller's objects (zod returns stripped copies; methods may rely on `this`).
-	const given = options as { clock?: Clock; logger?: Logger; database?: BetterSqlite3.Database };
+	const given = options as { clock?: Clock; logger?: Logger; database?: SqliteDatabaseLike };
 	return {
 		path: value.path,
 		database: given.database,

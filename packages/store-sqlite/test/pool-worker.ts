@@ -7,6 +7,10 @@
  * - `writes`:  a burst of row/block/cache writes, reporting each committed row id as it lands.
  * - `block`:   resolve a session's row, mark its usage limit, report the row's key, exit.
  * - `resolve`: resolve one session and report the key.
+ * - `race`:    load the pool, report `ready`, wait for the parent's `go`, then resolve one key (so
+ *              processes of both runtimes hit an expiring row at the same moment).
+ *
+ * It runs on Bun as well (`bun --conditions=@authpool/source pool-worker.ts`; Bun speaks Node's IPC).
  */
 import { AuthStorage } from "@authpool/core";
 import { createSqliteStore } from "../src/index";
@@ -30,10 +34,13 @@ export type WorkerConfig =
 			 * instead of its sessions moving to a sibling for good.
 			 */
 			sessions?: boolean;
+			/** Report `ready`, then start only on the parent's `go` (workers of both runtimes overlap). */
+			waitForGo?: boolean;
 	  }
 	| { mode: "writes"; dbPath: string; worker: string }
 	| { mode: "block"; dbPath: string; serverUrl: string; worker: string; session: string }
-	| { mode: "resolve"; dbPath: string; serverUrl: string; worker: string; session: string };
+	| { mode: "resolve"; dbPath: string; serverUrl: string; worker: string; session: string }
+	| { mode: "race"; dbPath: string; serverUrl: string; worker: string };
 
 export interface TrafficResult {
 	type: "traffic";
@@ -59,6 +66,15 @@ function send(message: unknown): Promise<void> {
 		process.send(message, (error: Error | null) => {
 			if (error) process.stderr.write(`worker send failed: ${error.message}\n`);
 			resolve();
+		});
+	});
+}
+
+/** Resolves on the parent's `{ type: "go" }` (listening starts before `ready` is sent). */
+function goSignal(): Promise<void> {
+	return new Promise((resolve) => {
+		process.on("message", (message: { type?: string }) => {
+			if (message.type === "go") resolve();
 		});
 	});
 }
@@ -103,7 +119,9 @@ async function traffic(cfg: Extract<WorkerConfig, { mode: "traffic" }>): Promise
 		...(cfg.refreshTimeoutMs ? { refreshTimeoutMs: cfg.refreshTimeoutMs } : {}),
 	});
 	await storage.reload();
+	const go = cfg.waitForGo ? goSignal() : undefined;
 	await send({ type: "ready", worker: cfg.worker });
+	await go;
 	const result: TrafficResult = {
 		type: "traffic",
 		worker: cfg.worker,
@@ -122,6 +140,7 @@ async function traffic(cfg: Extract<WorkerConfig, { mode: "traffic" }>): Promise
 			result.calls++;
 			try {
 				const key = await storage.getApiKey(PROVIDER, session);
+				const handedAt = Date.now();
 				if (key === undefined) {
 					result.noKey++;
 					continue;
@@ -129,7 +148,7 @@ async function traffic(cfg: Extract<WorkerConfig, { mode: "traffic" }>): Promise
 				const response = await fetch(`${cfg.serverUrl}/verify`, {
 					method: "POST",
 					headers: { "content-type": "application/json" },
-					body: JSON.stringify({ access: key, worker: cfg.worker }),
+					body: JSON.stringify({ access: key, worker: cfg.worker, handedAt }),
 				});
 				if (response.ok) result.verified++;
 				else result.rejected++;
@@ -180,9 +199,27 @@ async function single(cfg: Extract<WorkerConfig, { mode: "block" | "resolve" }>)
 	await store.close();
 }
 
+async function race(cfg: Extract<WorkerConfig, { mode: "race" }>): Promise<void> {
+	const store = await createSqliteStore({ path: cfg.dbPath });
+	const storage = new AuthStorage(store, {
+		providers: [rotatingPlugin(cfg.serverUrl, cfg.worker)],
+		owner: cfg.worker,
+		refreshSkewMs: REFRESH_SKEW_MS,
+	});
+	await storage.reload();
+	const go = goSignal();
+	await send({ type: "ready", worker: cfg.worker, runtime: process.versions.bun ? "bun" : "node" });
+	await go;
+	const key = await storage.getApiKey(PROVIDER);
+	await send({ type: "race", key });
+	await storage.close();
+	await store.close();
+}
+
 async function main(): Promise<void> {
 	if (config.mode === "traffic") await traffic(config);
 	else if (config.mode === "writes") await writes(config);
+	else if (config.mode === "race") await race(config);
 	else await single(config);
 }
 

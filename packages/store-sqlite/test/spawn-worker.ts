@@ -1,9 +1,10 @@
 /**
  * Test helper: fork `pool-worker.ts` as a real OS process running on source (tsx + the
- * `@authpool/source` condition), with typed access to its messages.
+ * `@authpool/source` condition, or Bun, which runs TypeScript itself), with typed access to its messages.
  */
 import { type ChildProcess, fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { bunBinary } from "./bun-binary";
 import type { WorkerConfig } from "./pool-worker";
 
 const SCRIPT = fileURLToPath(new URL("./pool-worker.ts", import.meta.url));
@@ -18,11 +19,25 @@ export interface WorkerHandle {
 	kill(): Promise<void>;
 }
 
-export function spawnWorker(config: WorkerConfig): WorkerHandle {
-	const child = fork(SCRIPT, [JSON.stringify(config)], {
-		execArgv: ["--conditions=@authpool/source", "--import", "tsx"],
-		stdio: ["ignore", "inherit", "inherit", "ipc"],
-	});
+export interface SpawnOptions {
+	/** Runtime of the worker process. @default "node" */
+	runtime?: "node" | "bun";
+}
+
+export function spawnWorker(config: WorkerConfig, options: SpawnOptions = {}): WorkerHandle {
+	const child =
+		options.runtime === "bun"
+			? fork(SCRIPT, [JSON.stringify(config)], {
+					execPath: bunBinary(),
+					execArgv: ["--conditions=@authpool/source"],
+					stdio: ["ignore", "inherit", "inherit", "ipc"],
+					// Bun speaks Node's IPC in its JSON form.
+					serialization: "json",
+				})
+			: fork(SCRIPT, [JSON.stringify(config)], {
+					execArgv: ["--conditions=@authpool/source", "--import", "tsx"],
+					stdio: ["ignore", "inherit", "inherit", "ipc"],
+				});
 	const messages: Array<Record<string, unknown>> = [];
 	const waiters: Array<{
 		type: string;
