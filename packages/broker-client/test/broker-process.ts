@@ -17,10 +17,24 @@ const plugin = createAnthropicPlugin({
 		bootstrapUrl: `${base}/api/claude_cli/bootstrap`,
 	},
 });
-const store = await createPostgresStore(
-	{ connectionString: env.TEST_POSTGRES_URL! },
-	{ schema: env.TEST_SCHEMA!, localPeers: false },
-);
+// Opening the store on the existing schema has failed intermittently here (SQLSTATE 3F000, schema not
+// found) on the loaded test machine; a few attempts keep the kill test about the broker, and each failed
+// attempt is reported on stderr.
+async function openStore() {
+	for (let attempt = 1; ; attempt += 1) {
+		try {
+			return await createPostgresStore(
+				{ connectionString: env.TEST_POSTGRES_URL! },
+				{ schema: env.TEST_SCHEMA!, localPeers: false },
+			);
+		} catch (error) {
+			process.stderr.write(`store open attempt ${attempt} failed: ${(error as Error).message}\n`);
+			if (attempt >= 4) throw error;
+			await new Promise((resolve) => setTimeout(resolve, 250 * attempt));
+		}
+	}
+}
+const store = await openStore();
 const storage = new AuthStorage(store, { providers: [plugin], env: {} });
 const broker = await startBroker({
 	storage,

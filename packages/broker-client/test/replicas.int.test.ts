@@ -61,6 +61,7 @@ async function spawnBroker(port = 0): Promise<{ url: string; port: number; child
 	let errors = "";
 	child.stderr?.on("data", (chunk: Buffer) => {
 		errors += chunk.toString();
+		if (/store open attempt/.test(chunk.toString())) console.log(`broker process: ${chunk.toString().trim()}`);
 	});
 	const url = await new Promise<string>((resolve, reject) => {
 		let out = "";
@@ -126,6 +127,33 @@ describe("two replicas over one Postgres store", () => {
 		expect(fake.refreshCount(account.id) - before).toBe(1);
 		expect(keyA).toBe(fake.account(account.id)!.accessToken);
 		expect(keyB).toBe(keyA);
+	});
+
+	it("a forced refresh on one replica right after the other rotated the row answers the new token (no re-mint)", async () => {
+		const account = fake.addAccount("anthropic", { email: "cooldown@example.com" });
+		const id = await upsertAccount(a.url, account.credential);
+		const refresh = (url: string) =>
+			fetch(`${url}/v1/credential/${id}/refresh`, { method: "POST", headers: { authorization: `Bearer ${CLIENT}` } });
+		const accessOnB = async () => {
+			await b.storage.pollChanges();
+			const row = b.storage.listStoredCredentials("anthropic").find((r) => r.id === id);
+			return row?.credential.type === "oauth" ? row.credential.access : undefined;
+		};
+		// Replica B serves the row before A rotates it (a row B never saw rotate is refreshed on request).
+		await until(async () => (await accessOnB()) === account.accessToken);
+		await new Promise((resolve) => setTimeout(resolve, 20));
+		expect((await refresh(a.url)).status).toBe(200);
+		const rotated = fake.account(account.id)!.accessToken;
+		expect(fake.refreshCount(account.id)).toBe(1);
+		// Replica B has seen the rotation through the store.
+		await until(async () => (await accessOnB()) === rotated);
+		await new Promise((resolve) => setTimeout(resolve, 20));
+		const again = await refresh(b.broker.url);
+		expect(again.status).toBe(200);
+		expect(((await again.json()) as { entry: { credential: { access: string } } }).entry.credential.access).toBe(
+			rotated,
+		);
+		expect(fake.refreshCount(account.id)).toBe(1);
 	});
 
 	it("a write through one replica is pushed to the clients of both", async () => {

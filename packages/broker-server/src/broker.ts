@@ -262,6 +262,7 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
 	const waiters = new Set<() => void>();
 	const unsubscribe = storage.onGenerationChanged(() => {
 		hub.notify();
+		noteRotations();
 		for (const wake of [...waiters]) wake();
 	});
 	let polling = false;
@@ -280,8 +281,43 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
 	// ── refresh (single-flight per row, on top of core's) ───────────────────
 	const inflight = new Map<number, ReturnType<AuthStorage["refreshCredentialById"]>>();
 	const cooldownMs = options.refreshCooldownMs ?? 5_000;
-	/** Rows this broker refreshed: access fingerprint of the result and when. */
+	/** Rows refreshed lately (by this broker, or seen rotating through the shared store): new access fingerprint and when. */
 	const refreshedAt = new Map<number, { fingerprint: string; at: number }>();
+	/**
+	 * Access fingerprints of the loaded rows. A known row whose access token changed was rotated (by a peer
+	 * replica, or re-uploaded): the cooldown applies to it too, so replicas do not re-mint each other's work.
+	 */
+	const seenAccess = new Map<number, string>();
+	let rotationCheckQueued = false;
+	const scanRotations = () => {
+		const now = clock.now();
+		const present = new Set<number>();
+		for (const row of storage.listStoredCredentials()) {
+			if (row.credential.type !== "oauth") continue;
+			present.add(row.id);
+			const print = fingerprintOf(row.credential.access);
+			const before = seenAccess.get(row.id);
+			if (before !== undefined && before !== print && refreshedAt.get(row.id)?.fingerprint !== print) {
+				refreshedAt.set(row.id, { fingerprint: print, at: now });
+			}
+			seenAccess.set(row.id, print);
+		}
+		for (const id of [...seenAccess.keys()]) {
+			if (!present.has(id)) {
+				seenAccess.delete(id);
+				refreshedAt.delete(id);
+			}
+		}
+	};
+	function noteRotations(): void {
+		if (rotationCheckQueued || cooldownMs === 0) return;
+		rotationCheckQueued = true;
+		setImmediate(() => {
+			rotationCheckQueued = false;
+			scanRotations();
+		});
+	}
+	scanRotations();
 	const refreshById = (id: number, trigger: "request" | "background") => {
 		let flight = inflight.get(id);
 		if (!flight && cooldownMs > 0) {
