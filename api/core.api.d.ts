@@ -1568,8 +1568,26 @@ declare class AuthStorage {
      * @throws AuthpoolError `NOT_FOUND` (no such active row), `INVALID_INPUT` (not OAuth), or the refresh error.
      */
     refreshCredentialById(id: number, signal?: AbortSignal): Promise<AuthCredentialSnapshotEntry>;
-    /** Disable one row with a cause and emit `credential_disabled`; `false` when it is not active. */
-    disableCredentialById(id: number, cause: string): Promise<boolean>;
+    /**
+     * Disable one row with a cause and emit `credential_disabled`; `false` when it is not active, or when
+     * `expectedVersion` is given and the row moved past it (compare-and-disable: a peer rotated it).
+     */
+    disableCredentialById(id: number, cause: string, options?: {
+        expectedVersion?: number;
+    }): Promise<boolean>;
+    /**
+     * Block one active row until `blockedUntil` (max-merged: never shortens a block, capped like every
+     * block). Returns the effective deadline, or `null` when the row is not active.
+     */
+    blockCredentialById(id: number, block: {
+        providerKey: string;
+        scope?: string;
+        blockedUntil: number;
+    }): Promise<number | null>;
+    /** Lift every block of one active row; `false` when the row is not active. */
+    unblockCredentialById(id: number): Promise<boolean>;
+    /** Soft-disabled rows (tombstones) of one provider or all, read from the store, ascending id. */
+    listDisabledCredentials(provider?: string): Promise<StoredAuthCredential[]>;
     /** Upsert by identity (same account → same row); returns the provider's redacted entries. */
     upsertCredential(provider: string, credential: AuthCredential): Promise<AuthCredentialSnapshotEntry[]>;
 }

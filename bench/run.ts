@@ -19,6 +19,7 @@ import "./gateway.bench";
 import "./sqlite.bench";
 import "./runtimes.bench";
 import "./encryption.bench";
+import "./broker.bench";
 
 const filter = process.argv.slice(2).find((arg) => arg !== "--");
 const header = `# authpool benchmarks — node ${process.version}, ${new Date().toISOString()}`;

@@ -1,6 +1,10 @@
 // Compiled (never run) by scripts/consumer-test.sh against the packed tarballs: every public
 // package's main exports must resolve and type-check for a strict consumer, under both
 // `nodenext` and `bundler` resolution.
+
+import { createRemoteStore, type RemoteCredentialStore } from "@authpool/broker-client";
+import { type SnapshotResponse, snapshotResponseSchema } from "@authpool/broker-protocol";
+import { type Broker, hashBrokerToken, startBroker } from "@authpool/broker-server";
 import {
 	type AuthCredentialStore,
 	AuthpoolError,
@@ -77,3 +81,19 @@ export const helpers = [
 	describeOAuthRefresh,
 	describePoolRotation,
 ];
+
+export async function brokerRoundTrip(storage: AuthStorage): Promise<SnapshotResponse> {
+	const broker: Broker = await startBroker({
+		storage,
+		bind: "127.0.0.1:0",
+		tokens: { client: [{ hash: hashBrokerToken("consumer-token") }] },
+	});
+	const store: RemoteCredentialStore = await createRemoteStore({ url: broker.url, token: "consumer-token" });
+	try {
+		const res = await fetch(`${broker.url}/v1/snapshot`, { headers: { authorization: "Bearer consumer-token" } });
+		return snapshotResponseSchema.parse(await res.json());
+	} finally {
+		await store.close();
+		await broker.close();
+	}
+}

@@ -293,6 +293,40 @@ describe("AuthStorage OAuth refresh", () => {
 		expect(await storage.disableCredentialById(row.id, "again")).toBe(false);
 	});
 
+	it("disableCredentialById with expectedVersion loses to a peer's write; listDisabledCredentials reads tombstones", async () => {
+		const { storage, store, clock } = setup();
+		const row = await store.rows.insert("acme", oauth("a@x.io", clock.now()));
+		await storage.reload();
+		await store.rows.update(row.id, oauth("a@x.io", clock.now(), { access: "rotated by a peer" }));
+		expect(await storage.disableCredentialById(row.id, "stale view", { expectedVersion: row.version })).toBe(false);
+		expect(await store.rows.listDisabled()).toEqual([]);
+		const current = await store.rows.get(row.id);
+		expect(await storage.disableCredentialById(row.id, "fresh view", { expectedVersion: current!.version })).toBe(true);
+		expect((await storage.listDisabledCredentials("acme")).map((r) => [r.id, r.disabledCause])).toEqual([
+			[row.id, "fresh view"],
+		]);
+		expect(await storage.listDisabledCredentials("other")).toEqual([]);
+	});
+
+	it("blockCredentialById max-merges and shows in the snapshot; unblockCredentialById lifts every scope", async () => {
+		const { storage, store, clock } = setup();
+		const row = await store.rows.insert("acme", oauth("a@x.io", clock.now()));
+		await storage.reload();
+		const until = clock.now() + 60_000;
+		expect(await storage.blockCredentialById(row.id, { providerKey: "acme:oauth", blockedUntil: until })).toBe(until);
+		expect(await storage.blockCredentialById(row.id, { providerKey: "acme:oauth", blockedUntil: until - 30_000 })).toBe(
+			until,
+		);
+		await storage.blockCredentialById(row.id, { providerKey: "acme:oauth", scope: "chat", blockedUntil: until });
+		expect(storage.exportSnapshot().credentials[0]!.blocks.map((b) => b.blockScope)).toEqual(["", "chat"]);
+		expect(await store.blocks.list({ credentialId: row.id })).toHaveLength(2);
+		expect(await storage.blockCredentialById(999, { providerKey: "acme:oauth", blockedUntil: until })).toBeNull();
+		expect(await storage.unblockCredentialById(row.id)).toBe(true);
+		expect(storage.exportSnapshot().credentials[0]!.blocks).toEqual([]);
+		expect(await store.blocks.list({ credentialId: row.id })).toEqual([]);
+		expect(await storage.unblockCredentialById(999)).toBe(false);
+	});
+
 	it("a hanging token endpoint: callers get a sibling after one bounded wait; the request runs on, nothing is disabled", async () => {
 		const clock = manualClock();
 		const plugin = fakeOAuthPlugin("acme", clock);

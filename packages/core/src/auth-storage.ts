@@ -898,16 +898,60 @@ export class AuthStorage {
 		return snapshotEntry(this.#pool.get(id) ?? fresh, this.#blocks);
 	}
 
-	/** Disable one row with a cause and emit `credential_disabled`; `false` when it is not active. */
-	async disableCredentialById(id: number, cause: string): Promise<boolean> {
+	/**
+	 * Disable one row with a cause and emit `credential_disabled`; `false` when it is not active, or when
+	 * `expectedVersion` is given and the row moved past it (compare-and-disable: a peer rotated it).
+	 */
+	async disableCredentialById(id: number, cause: string, options?: { expectedVersion?: number }): Promise<boolean> {
 		checkArg("id", arg.credentialId, id);
 		checkArg("cause", arg.cause, cause);
+		if (options?.expectedVersion !== undefined) checkArg("expectedVersion", arg.credentialId, options.expectedVersion);
 		const row = this.#pool.get(id) ?? (await this.#store.rows.get(id)) ?? undefined;
-		const disabled = await this.#store.rows.disable(id, cause);
+		const disabled =
+			options?.expectedVersion === undefined
+				? await this.#store.rows.disable(id, cause)
+				: (await this.#store.rows.compareAndDisable(id, options.expectedVersion, cause)).ok;
 		if (!disabled || !row) return false;
 		this.#pool.remove(id);
 		this.#emitDisabled(row, cause);
 		return true;
+	}
+
+	/**
+	 * Block one active row until `blockedUntil` (max-merged: never shortens a block, capped like every
+	 * block). Returns the effective deadline, or `null` when the row is not active.
+	 */
+	async blockCredentialById(
+		id: number,
+		block: { providerKey: string; scope?: string; blockedUntil: number },
+	): Promise<number | null> {
+		checkArg("id", arg.credentialId, id);
+		checkArg("block", arg.blockById, block);
+		await this.#pool.sync();
+		if (!this.#pool.get(id)) return null;
+		return this.#blocks.block(id, block.providerKey, block.blockedUntil, {
+			scope: block.scope ?? "",
+			kind: "retry-after",
+		});
+	}
+
+	/** Lift every block of one active row; `false` when the row is not active. */
+	async unblockCredentialById(id: number): Promise<boolean> {
+		checkArg("id", arg.credentialId, id);
+		await this.#pool.sync();
+		if (!this.#pool.get(id)) return false;
+		await this.#blocks.clear(id);
+		return true;
+	}
+
+	/** Soft-disabled rows (tombstones) of one provider or all, read from the store, ascending id. */
+	listDisabledCredentials(provider?: string): Promise<StoredAuthCredential[]> {
+		return checked(
+			() => {
+				if (provider !== undefined) checkProvider(provider);
+			},
+			() => this.#store.rows.listDisabled(provider),
+		);
 	}
 
 	/** Upsert by identity (same account → same row); returns the provider's redacted entries. */

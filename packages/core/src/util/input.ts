@@ -95,6 +95,11 @@ export const inputSchemas = {
 		signal: signal.optional(),
 	}),
 	loginCallbacks: z.looseObject({ signal: signal.optional() }),
+	blockById: z.looseObject({
+		providerKey: z.string().min(1).max(256),
+		scope: z.string().max(256).optional(),
+		blockedUntil: z.number().finite(),
+	}),
 };
 
 /**

@@ -1,0 +1,1 @@
+export { createRemoteStore, type RemoteCredentialStore, type RemoteStoreOptions } from "./remote-store";

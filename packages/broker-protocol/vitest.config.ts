@@ -1,0 +1,3 @@
+import { authpoolProject } from "../../vitest.shared.ts";
+
+export default authpoolProject("broker-protocol");
