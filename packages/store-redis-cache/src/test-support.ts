@@ -95,6 +95,7 @@ export async function startThrowawayRedis(): Promise<ThrowawayRedis> {
 			stdio: "ignore",
 		});
 		const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+		probe.on("error", () => undefined);
 		const deadline = Date.now() + 10_000;
 		for (;;) {
 			try {
