@@ -17,6 +17,7 @@ export interface FleetWorkerConfig {
 	tokenUrl: string;
 	leaseTtlMs?: number;
 	refreshTimeoutMs?: number;
+	refreshSkewMs?: number;
 }
 
 export type FleetCommand =
@@ -91,6 +92,7 @@ async function main(): Promise<void> {
 		logger,
 		...(config.leaseTtlMs ? { refreshLeaseTtlMs: config.leaseTtlMs } : {}),
 		...(config.refreshTimeoutMs ? { refreshTimeoutMs: config.refreshTimeoutMs } : {}),
+		...(config.refreshSkewMs !== undefined ? { refreshSkewMs: config.refreshSkewMs } : {}),
 	};
 	const storage = new AuthStorage(store, options);
 	await storage.reload();
