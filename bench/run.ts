@@ -8,6 +8,7 @@
 import { sections } from "./common";
 import "./core.bench";
 import "./sqlite.bench";
+import "./fleet.bench";
 
 const filter = process.argv.slice(2).find((arg) => arg !== "--");
 console.log(`# authpool benchmarks — node ${process.version}, ${new Date().toISOString()}`);
