@@ -197,9 +197,12 @@ export function withRedisCache(
 		},
 		onRecover: () => {
 			blocksInSync = false;
-			// Peers' pub/sub notices may have been missed while away: make pools reload.
+			// Notices may have been missed while away, and the rebuilt mirror may now hold blocks peers
+			// read without: make this pool and the peers' reload.
 			void reconcileBlocks().finally(() => {
-				if (!closed) bump();
+				if (closed) return;
+				bump();
+				publish();
 			});
 		},
 	});

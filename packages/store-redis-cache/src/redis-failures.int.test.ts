@@ -213,3 +213,43 @@ describe("split view: one instance sees Redis, the other does not", () => {
 		}
 	});
 });
+
+describe("a writer cut off from Redis while its peer is not", () => {
+	it("its block reaches the peer's mirror view, and the peer's revision moves, once it reconnects", async () => {
+		const backend = createMemoryStoreBackend();
+		const prefix = randomPrefix("cutoff");
+		const url = testRedisUrl();
+		const client = new Redis(url);
+		const writer = withRedisCache(
+			createMemoryStore({ backend }),
+			{ client },
+			{ prefix, timeoutMs: TIMEOUT_MS, retryAfterMs: 100 },
+		);
+		const peer = open(backend, url, prefix);
+		try {
+			const row = await writer.rows.insert("fleet-keys", { type: "api_key", key: "test-key-1" });
+			await waitFor("both on Redis", async () => {
+				await writer.blocks.list();
+				await peer.blocks.list();
+				return writer.redis.available() && peer.redis.available();
+			});
+			client.disconnect();
+			const block = await writer.blocks.upsert({ ...BLOCK, credentialId: row.id, blockedUntil: Date.now() + 60_000 });
+			expect(writer.redis.available()).toBe(false);
+			// The documented lag of a split view: the peer reads the mirror, which the writer could not reach.
+			expect(await peer.blocks.list()).toEqual([]);
+			const revision = await peer.changes.revision();
+			await client.connect();
+			await waitFor(
+				"the peer's revision moving after the writer resynced",
+				async () => (await peer.changes.revision()) !== revision,
+			);
+			expect(await peer.blocks.list()).toEqual([block]);
+		} finally {
+			await writer.close();
+			await peer.close();
+			client.disconnect();
+			await dropPrefix(url, prefix);
+		}
+	});
+});
