@@ -94,6 +94,9 @@ export async function startThrowawayRedis(): Promise<ThrowawayRedis> {
 		child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
 			stdio: "ignore",
 		});
+		// Never outlive the test process, even when it dies without running its afterAll.
+		const started = child;
+		process.once("exit", () => started.kill("SIGKILL"));
 		const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
 		probe.on("error", () => undefined);
 		const deadline = Date.now() + 10_000;
