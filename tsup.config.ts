@@ -1,10 +1,13 @@
 import { defineConfig } from "tsup";
 
-/** One build config for every package: ESM + d.ts from src/index.ts. */
+/**
+ * One build config for every package: ESM from src/index.ts. Declarations are not built here: `tsc -b`
+ * emits them once (it typechecks anyway) and scripts/build-dts.mjs rolls them up into dist/.
+ */
 export default defineConfig({
 	entry: ["src/index.ts"],
 	format: ["esm"],
-	dts: { compilerOptions: { composite: false, customConditions: [] } },
+	dts: false,
 	clean: true,
 	sourcemap: true,
 	target: "node20",

@@ -757,8 +757,16 @@ declare class OAuthRefresher {
          */
         rejected?: (credential: OAuthCredential) => boolean;
     }): Promise<StoredAuthCredential>;
-    /** Stop background persistence retries (the pool closes). Rotations still unpersisted are logged. */
-    close(): void;
+    /**
+     * Drain, then stop (the pool closes): wait for token requests already sent, so a rotation answered during
+     * shutdown is stored rather than lost with the process; then make one last attempt to store every
+     * rotation still kept in memory, and stop the background retries. A request still unanswered after
+     * `drainTimeoutMs` (default: the hard cap, the longest a request can run anyway) is aborted and its
+     * outcome recorded as unknown. Rotations that still could not be stored are logged (no secrets). Idempotent.
+     */
+    close(options?: {
+        drainTimeoutMs?: number;
+    }): Promise<void>;
 }
 
 interface UsageServiceOptions {
@@ -1350,7 +1358,11 @@ interface AuthStorageOptions {
      * @default value names a set env var → its value; else literal (`!command` only with `allowCommandConfigValues`)
      */
     configValueResolver?: ConfigValueResolver;
-    /** Refresh lease owner id; unique per process/instance. @default a random UUID */
+    /**
+     * Refresh lease owner id; unique per process/instance. The default names this host and process
+     * (`<host>:<pid>:<uuid>`) so a waiter on the same host can tell a starved holder from a dead one.
+     * @default `<hostname>:<pid>:<random UUID>`
+     */
     owner?: string;
     /** Bound of one usage request. @default 10_000 */
     usageRequestTimeoutMs?: number;
@@ -1365,7 +1377,7 @@ interface AuthStorageOptions {
     refreshLeaseTtlMs?: number;
     /** Sessions whose pins are kept in memory (LRU). @default 10_000 */
     maxSessions?: number;
-    /** Let the default resolver run `!command` config values (via `child_process.execSync`). @default false */
+    /** Let the default resolver run `!command` config values (asynchronously through a shell, with a timeout). @default false */
     allowCommandConfigValues?: boolean;
     /** Label of the store in `describeCredentialSource`. @default `${store.kind} store` */
     sourceLabel?: string;
@@ -1424,8 +1436,14 @@ declare class AuthStorage {
      * them (a broker polls this to wake its clients). Every request does the same check itself.
      */
     pollChanges(): Promise<void>;
-    /** Close the store. Idempotent. */
-    close(): Promise<void>;
+    /**
+     * Close the pool, then the store. Idempotent. A token request already sent is waited for first (at most
+     * `drainTimeoutMs`, default the refresh hard cap), so a rotation answered during shutdown is stored
+     * instead of dying with the process; refreshes not started yet are not started.
+     */
+    close(options?: {
+        drainTimeoutMs?: number;
+    }): Promise<void>;
     /** Counter bumped on every change of the loaded credential set. */
     getGeneration(): number;
     /** Subscribe to generation changes; returns unsubscribe. */
@@ -2091,4 +2109,5 @@ declare function redactString(value: string): string;
  */
 declare function redact<T>(value: T, extraSecrets?: readonly string[]): T;
 
-export { ACCOUNT_RATE_LIMIT_PATTERN, AbortedError, type ApiKeyCredential, type ApiKeyResolver, type ApiKeyResolverInput, type AuthCredential, type AuthCredentialSnapshot, type AuthCredentialSnapshotEntry, type AuthCredentialStore, AuthStorage, type AuthStorageOptions, AuthpoolError, type AuthpoolErrorCode, type AuthpoolErrorOptions, type BlockKind, type BlockStore, type CacheStore, type CasResult, type ChangeFeed, type CheckCredentialsDeps, type CheckCredentialsOptions, type Clock, type CompletionProbe, type ConfigValueResolver, type CredentialBlock, type CredentialBlockKey, type CredentialCompletionResult, type CredentialDisabledEvent, type CredentialDisabledListener, type CredentialHealthResult, type CredentialOrigin, type CredentialOriginKind, type CredentialRankingContext, type CredentialRankingStrategy, type CredentialRowStore, type CredentialType, DEFAULT_BLOCK_MS, DEFAULT_MAX_SESSIONS, DEFAULT_SECRET_FIELDS, DEFAULT_TOKEN_LIFETIME_MS, DISABLED_BY_USER, type EncryptedCredentialStore, type EncryptionControl, type EncryptionKeys, type EncryptionOptions, type Env, type FallbackResolver, type FetchLike, type GenerationListener, IDENTITY_FIELD, type InvalidateCredentialMatchingOptions, type LeaseStore, type Logger, MAX_BLOCK_MS, MAX_BUFFERED_DISABLED_EVENTS, MAX_SESSION_ID_LENGTH, MAX_TOKEN_LIFETIME_MS, MAX_TOKEN_RESPONSE_BYTES, MIN_TOKEN_LIFETIME_MS, type MarkUsageLimitOptions, type MemoryStoreBackend, type MemoryStoreOptions, type OAuthAccess, type OAuthAccessResolution, type OAuthAccountSummary, type OAuthCredential, type OAuthLoginCallbacks, type OAuthLoginResult, type OAuthPlugin, OAuthRefreshError, type OAuthRefreshErrorOptions, type OAuthRefreshResult, type OAuthTokenRequest, PROVIDER_ID_PATTERN, type PasteCodeLogin, type PkcePair, type PluginContext, type ProviderPlugin, type ProviderRegistry, REMOTE_REFRESH_SENTINEL, REPLACED_BY_NEWER, type RankCandidate, type RankedCandidate, type RateLimitReason, type RefreshLease, type RefreshTokenGrant, type ResetCredit, type ResetCreditAccountStatus, type ResetCreditList, type ResetCreditRedeemOutcome, type ResetCreditRedeemResult, type ResetCreditTarget, type ResetCreditsPlugin, type ResolverOptions, type RetryTarget, type RotateEncryptionOptions, type RotateEncryptionResult, type RotateSessionOptions, SEALED_PREFIX, SESSION_PIN_TTL_MS, type SelectionOptions, type SessionPin, type SnapshotBlock, type StaleLease, type StoreCapabilities, type StoreUpstream, type StoredAuthCredential, USAGE_LIMIT_PATTERN, type UndecryptableRowReport, type UsageAmount, type UsageCostHistoryEntry, type UsageCostHistoryQuery, type UsageCredential, type UsageFetchContext, type UsageFetchParams, type UsageHistoryEntry, type UsageHistoryQuery, type UsageLedgerStore, type UsageLimit, type UsageLimitMarkResult, type UsageLookupOptions, type UsageProvider, type UsageReport, type UsageResetCreditDetail, type UsageResetCredits, type UsageScope, UsageService, type UsageServiceOptions, type UsageStatus, type UsageUnit, type UsageWindow, checkCredentials, checkStoreInput, clamp, classifyTokenEndpointFailure, compareMetric, createApiKeyResolver, createConfigValueResolver, createMemoryStore, createMemoryStoreBackend, createPkcePair, createProviderRegistry, credentialIdentityKey, decodeJwtClaims, drawForSession, earliestExhaustedReset, envApiKey, envApiKeyNames, epochToMs, errorMessage, errorStatus, exhaustedUntil, invalidOptions, isAuthRetryableError, isDefinitiveOAuthFailureMessage, isDefinitiveRefreshFailure, isLimitExhausted, isRecord, isTransientStatus, isUsageLimitOutcome, jsonApiKeyBlob, jwtIdentity, loadEncryptionKeyFile, oauthIdentity, parseAuthorizationInput, parseEncryptionKeys, parseRateLimitReason, pasteCodeLogin, percentAmount, plainCopy, pluginSecretFields, providerTypeKey, rankCandidates, rateLimitBackoffMs, redact, redactCredential, redactString, refreshTokenGrant, requestOAuthToken, requireTokenFields, resolveUsedFraction, rotate, rotateEncryptionKeys, sealPlaintextRows, sessionPinKey, sessionStartIndex, sha256Hex, silentLogger, sleep, statusFromUsedFraction, storeInputSchemas, stripRaw, systemClock, toBoolean, toNumber, tokenExpiry, usageAccountKey, withEncryption, xxHash32 };
+export { ACCOUNT_RATE_LIMIT_PATTERN, AbortedError, AuthStorage, AuthpoolError, DEFAULT_BLOCK_MS, DEFAULT_MAX_SESSIONS, DEFAULT_SECRET_FIELDS, DEFAULT_TOKEN_LIFETIME_MS, DISABLED_BY_USER, IDENTITY_FIELD, MAX_BLOCK_MS, MAX_BUFFERED_DISABLED_EVENTS, MAX_SESSION_ID_LENGTH, MAX_TOKEN_LIFETIME_MS, MAX_TOKEN_RESPONSE_BYTES, MIN_TOKEN_LIFETIME_MS, OAuthRefreshError, PROVIDER_ID_PATTERN, REMOTE_REFRESH_SENTINEL, REPLACED_BY_NEWER, SEALED_PREFIX, SESSION_PIN_TTL_MS, USAGE_LIMIT_PATTERN, UsageService, checkCredentials, checkStoreInput, clamp, classifyTokenEndpointFailure, compareMetric, createApiKeyResolver, createConfigValueResolver, createMemoryStore, createMemoryStoreBackend, createPkcePair, createProviderRegistry, credentialIdentityKey, decodeJwtClaims, drawForSession, earliestExhaustedReset, envApiKey, envApiKeyNames, epochToMs, errorMessage, errorStatus, exhaustedUntil, invalidOptions, isAuthRetryableError, isDefinitiveOAuthFailureMessage, isDefinitiveRefreshFailure, isLimitExhausted, isRecord, isTransientStatus, isUsageLimitOutcome, jsonApiKeyBlob, jwtIdentity, loadEncryptionKeyFile, oauthIdentity, parseAuthorizationInput, parseEncryptionKeys, parseRateLimitReason, pasteCodeLogin, percentAmount, plainCopy, pluginSecretFields, providerTypeKey, rankCandidates, rateLimitBackoffMs, redact, redactCredential, redactString, refreshTokenGrant, requestOAuthToken, requireTokenFields, resolveUsedFraction, rotate, rotateEncryptionKeys, sealPlaintextRows, sessionPinKey, sessionStartIndex, sha256Hex, silentLogger, sleep, statusFromUsedFraction, storeInputSchemas, stripRaw, systemClock, toBoolean, toNumber, tokenExpiry, usageAccountKey, withEncryption, xxHash32 };
+export type { ApiKeyCredential, ApiKeyResolver, ApiKeyResolverInput, AuthCredential, AuthCredentialSnapshot, AuthCredentialSnapshotEntry, AuthCredentialStore, AuthStorageOptions, AuthpoolErrorCode, AuthpoolErrorOptions, BlockKind, BlockStore, CacheStore, CasResult, ChangeFeed, CheckCredentialsDeps, CheckCredentialsOptions, Clock, CompletionProbe, ConfigValueResolver, CredentialBlock, CredentialBlockKey, CredentialCompletionResult, CredentialDisabledEvent, CredentialDisabledListener, CredentialHealthResult, CredentialOrigin, CredentialOriginKind, CredentialRankingContext, CredentialRankingStrategy, CredentialRowStore, CredentialType, EncryptedCredentialStore, EncryptionControl, EncryptionKeys, EncryptionOptions, Env, FallbackResolver, FetchLike, GenerationListener, InvalidateCredentialMatchingOptions, LeaseStore, Logger, MarkUsageLimitOptions, MemoryStoreBackend, MemoryStoreOptions, OAuthAccess, OAuthAccessResolution, OAuthAccountSummary, OAuthCredential, OAuthLoginCallbacks, OAuthLoginResult, OAuthPlugin, OAuthRefreshErrorOptions, OAuthRefreshResult, OAuthTokenRequest, PasteCodeLogin, PkcePair, PluginContext, ProviderPlugin, ProviderRegistry, RankCandidate, RankedCandidate, RateLimitReason, RefreshLease, RefreshTokenGrant, ResetCredit, ResetCreditAccountStatus, ResetCreditList, ResetCreditRedeemOutcome, ResetCreditRedeemResult, ResetCreditTarget, ResetCreditsPlugin, ResolverOptions, RetryTarget, RotateEncryptionOptions, RotateEncryptionResult, RotateSessionOptions, SelectionOptions, SessionPin, SnapshotBlock, StaleLease, StoreCapabilities, StoreUpstream, StoredAuthCredential, UndecryptableRowReport, UsageAmount, UsageCostHistoryEntry, UsageCostHistoryQuery, UsageCredential, UsageFetchContext, UsageFetchParams, UsageHistoryEntry, UsageHistoryQuery, UsageLedgerStore, UsageLimit, UsageLimitMarkResult, UsageLookupOptions, UsageProvider, UsageReport, UsageResetCreditDetail, UsageResetCredits, UsageScope, UsageServiceOptions, UsageStatus, UsageUnit, UsageWindow };

@@ -45,10 +45,11 @@ declare function scriptedFetch(steps: ScriptStep[]): ((input: string | URL | Req
 /** A JSON `Response`. */
 declare function jsonResponse(body: unknown, status?: number, headers?: Record<string, string>): Response;
 
-export { FakeProvider, FakeProviderOptions, type ManualClock, type ScriptStep, type ScriptedCall, createManualClock, jsonResponse, scriptedFetch, startFakeProvider };
+export { FakeProvider, FakeProviderOptions, createManualClock, jsonResponse, scriptedFetch, startFakeProvider };
+export type { ManualClock, ScriptStep, ScriptedCall };
 
 // ---- plugin-kit/index.d.ts
-import { F as FakeProviderOptions, a as FakeProvider, b as FakeAccount, k as FakeRequest } from '../types-[hash].js';
+import { FakeProviderOptions, FakeProvider, FakeAccount, FakeRequest } from '../index.js';
 
 /**
  * Structural stand-ins for the `@authpool/core` types the plugin kits touch. The fake provider has no
@@ -257,7 +258,8 @@ declare const KIT_NOW: number;
 /** A clock frozen at {@link KIT_NOW}. */
 declare const kitClock: KitClock;
 
-export { KIT_NOW, type KitClock, type KitCore, type KitOAuthCredential, type KitPluginContext, type KitPoolStorage, type KitRefreshErrorClass, type KitRefreshPlugin, type KitRefreshResult, type KitStorageOptions, type OAuthRefreshKitOptions, type OAuthRefreshSuccess, type PoolRotationContext, type PoolRotationKitOptions, type PoolTurn, describeOAuthRefresh, describePoolRotation, kitClock };
+export { KIT_NOW, describeOAuthRefresh, describePoolRotation, kitClock };
+export type { KitClock, KitCore, KitOAuthCredential, KitPluginContext, KitPoolStorage, KitRefreshErrorClass, KitRefreshPlugin, KitRefreshResult, KitStorageOptions, OAuthRefreshKitOptions, OAuthRefreshSuccess, PoolRotationContext, PoolRotationKitOptions, PoolTurn };
 
 // ---- types-[hash].d.ts
 /**

@@ -82,4 +82,5 @@ declare function describeRows(options: StoreConformanceOptions): void;
 /** Usage ledger: one snapshot per account+limit per hour, costs, filters, oldest first. */
 declare function describeUsageLedger(options: StoreConformanceOptions): void;
 
-export { CONFORMANCE_START_MS, type StoreConformanceContext, type StoreConformanceOptions, type TestClock, createTestClock, describeBlocks, describeCache, describeChangeFeed, describeCredentialStore, describeDisable, describeIdentity, describeLeases, describeLifecycle, describeRows, describeUsageLedger };
+export { CONFORMANCE_START_MS, createTestClock, describeBlocks, describeCache, describeChangeFeed, describeCredentialStore, describeDisable, describeIdentity, describeLeases, describeLifecycle, describeRows, describeUsageLedger };
+export type { StoreConformanceContext, StoreConformanceOptions, TestClock };

@@ -90,4 +90,5 @@ declare const LISTENER_APPLICATION_NAME = "authpool-listener";
  */
 declare function createPostgresStore(connection: PostgresConnection, options?: PostgresStoreOptions): Promise<PostgresCredentialStore>;
 
-export { LISTENER_APPLICATION_NAME, type PostgresChangeFeed, type PostgresConnection, type PostgresCredentialStore, type PostgresStoreOptions, createPostgresStore };
+export { LISTENER_APPLICATION_NAME, createPostgresStore };
+export type { PostgresChangeFeed, PostgresConnection, PostgresCredentialStore, PostgresStoreOptions };

@@ -83,4 +83,5 @@ interface RedisCachedStore extends AuthCredentialStore {
  */
 declare function withRedisCache(store: AuthCredentialStore, connection: RedisConnection, options?: RedisCacheOptions): RedisCachedStore;
 
-export { EXPIRED_CACHE_GRACE_MS, type RedisCacheControl, type RedisCacheOptions, type RedisCachedStore, type RedisConnection, withRedisCache };
+export { EXPIRED_CACHE_GRACE_MS, withRedisCache };
+export type { RedisCacheControl, RedisCacheOptions, RedisCachedStore, RedisConnection };

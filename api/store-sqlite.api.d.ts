@@ -113,4 +113,5 @@ interface SqliteCredentialStore extends AuthCredentialStore {
  */
 declare function createSqliteStore(options: SqliteStoreOptions): Promise<SqliteCredentialStore>;
 
-export { type CorruptRowReport, type SqliteCredentialStore, type SqliteStoreOptions, createSqliteStore };
+export { createSqliteStore };
+export type { CorruptRowReport, SqliteCredentialStore, SqliteStoreOptions };

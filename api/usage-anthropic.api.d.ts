@@ -147,4 +147,5 @@ declare function anthropicUsageIdentity(payload: unknown): {
  */
 declare function createAnthropicUsageProvider(options?: AnthropicUsageProviderOptions): UsageProvider;
 
-export { ANTHROPIC_BUCKETS, ANTHROPIC_USAGE_BETA, type AnthropicBucketKey, type AnthropicEndpoints, type AnthropicOAuthOptions, type AnthropicPluginOptions, type AnthropicUsageProviderOptions, DEFAULT_ANTHROPIC_CLIENT_ID, DEFAULT_ANTHROPIC_ENDPOINTS, DEFAULT_ANTHROPIC_USAGE_BASE_URL, anthropic, anthropicEnvApiKeys, anthropicRankingStrategy, anthropicUsageIdentity, buildAnthropicLimit, createAnthropicOAuth, createAnthropicPlugin, createAnthropicUsageProvider, loginAnthropic, normalizeAnthropicUsageBaseUrl, parseAnthropicRateLimitHeaders, parseAnthropicUsageLimits, refreshAnthropicToken };
+export { ANTHROPIC_BUCKETS, ANTHROPIC_USAGE_BETA, DEFAULT_ANTHROPIC_CLIENT_ID, DEFAULT_ANTHROPIC_ENDPOINTS, DEFAULT_ANTHROPIC_USAGE_BASE_URL, anthropic, anthropicEnvApiKeys, anthropicRankingStrategy, anthropicUsageIdentity, buildAnthropicLimit, createAnthropicOAuth, createAnthropicPlugin, createAnthropicUsageProvider, loginAnthropic, normalizeAnthropicUsageBaseUrl, parseAnthropicRateLimitHeaders, parseAnthropicUsageLimits, refreshAnthropicToken };
+export type { AnthropicBucketKey, AnthropicEndpoints, AnthropicOAuthOptions, AnthropicPluginOptions, AnthropicUsageProviderOptions };

@@ -109,4 +109,5 @@ declare function parseCopilotBillingUsage(payload: unknown): UsageLimit[] | null
  */
 declare function createCopilotUsageProvider(options?: CopilotUsageProviderOptions): UsageProvider;
 
-export { COPILOT_TOKEN_LIFETIME_MS, type CopilotLoginConfig, type CopilotUsageProviderOptions, GITHUB_COPILOT_DEFAULT_ENDPOINTS, type GithubCopilotEndpoints, type GithubCopilotPluginOptions, type PollWait, type ResolvedGithubCopilotOptions, createCopilotOAuth, createCopilotUsageProvider, createGithubCopilotPlugin, githubCopilot, loginCopilotWithDeviceCode, parseCopilotBillingUsage, parseCopilotInternalUser, refreshCopilotCredential, resolveGithubApiBaseUrl, resolveGithubCopilotOptions };
+export { COPILOT_TOKEN_LIFETIME_MS, GITHUB_COPILOT_DEFAULT_ENDPOINTS, createCopilotOAuth, createCopilotUsageProvider, createGithubCopilotPlugin, githubCopilot, loginCopilotWithDeviceCode, parseCopilotBillingUsage, parseCopilotInternalUser, refreshCopilotCredential, resolveGithubApiBaseUrl, resolveGithubCopilotOptions };
+export type { CopilotLoginConfig, CopilotUsageProviderOptions, GithubCopilotEndpoints, GithubCopilotPluginOptions, PollWait, ResolvedGithubCopilotOptions };

@@ -115,4 +115,5 @@ declare function parseAntigravityModels(payload: unknown, scope: AntigravityQuot
  */
 declare function createAntigravityUsageProvider(options?: AntigravityUsageProviderOptions): UsageProvider;
 
-export { ANTIGRAVITY_DEFAULT_ENDPOINTS, type AntigravityEndpoints, type AntigravityPluginOptions, type AntigravityQuotaScope, type AntigravityUsageProviderOptions, type ResolvedAntigravityOptions, antigravityCounterKeyForModel, antigravityRankingStrategy, createAntigravityOAuth, createAntigravityPlugin, createAntigravityUsageProvider, googleAntigravity, parseAntigravityModels, resolveAntigravityOptions, scopeAntigravityLimits };
+export { ANTIGRAVITY_DEFAULT_ENDPOINTS, antigravityCounterKeyForModel, antigravityRankingStrategy, createAntigravityOAuth, createAntigravityPlugin, createAntigravityUsageProvider, googleAntigravity, parseAntigravityModels, resolveAntigravityOptions, scopeAntigravityLimits };
+export type { AntigravityEndpoints, AntigravityPluginOptions, AntigravityQuotaScope, AntigravityUsageProviderOptions, ResolvedAntigravityOptions };

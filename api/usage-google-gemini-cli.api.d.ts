@@ -105,4 +105,5 @@ declare function parseGeminiQuotaBuckets(payload: unknown, scope: GeminiQuotaSco
  */
 declare function createGeminiUsageProvider(options?: GeminiUsageProviderOptions): UsageProvider;
 
-export { GEMINI_CLI_DEFAULT_ENDPOINTS, type GeminiCliEndpoints, type GeminiCliPluginOptions, type GeminiCodeAssistInfo, type GeminiQuotaScope, type GeminiUsageProviderOptions, type ResolvedGeminiCliOptions, createGeminiCliOAuth, createGeminiCliPlugin, createGeminiUsageProvider, geminiModelTier, googleGeminiCli, parseGeminiQuotaBuckets, parseLoadCodeAssist, resolveGeminiCliOptions };
+export { GEMINI_CLI_DEFAULT_ENDPOINTS, createGeminiCliOAuth, createGeminiCliPlugin, createGeminiUsageProvider, geminiModelTier, googleGeminiCli, parseGeminiQuotaBuckets, parseLoadCodeAssist, resolveGeminiCliOptions };
+export type { GeminiCliEndpoints, GeminiCliPluginOptions, GeminiCodeAssistInfo, GeminiQuotaScope, GeminiUsageProviderOptions, ResolvedGeminiCliOptions };

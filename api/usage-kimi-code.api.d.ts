@@ -67,4 +67,5 @@ declare function createKimiUsageProvider(options: {
     headers: (env: Record<string, string | undefined>) => Record<string, string>;
 }): UsageProvider;
 
-export { KIMI_CLIENT_ID, type KimiEndpoints, type KimiLoginConfig, type KimiPluginOptions, type KimiPollWait, abortableWait, createKimiPlugin, createKimiUsageProvider, kimiCode, kimiCommonHeaders, loginKimiWithDeviceCode, parseKimiUsage };
+export { KIMI_CLIENT_ID, abortableWait, createKimiPlugin, createKimiUsageProvider, kimiCode, kimiCommonHeaders, loginKimiWithDeviceCode, parseKimiUsage };
+export type { KimiEndpoints, KimiLoginConfig, KimiPluginOptions, KimiPollWait };

@@ -24,4 +24,5 @@ declare function createOpencodeGoPlugin(): ProviderPlugin;
 /** The `opencode-go` plugin. */
 declare const opencodeGo: ProviderPlugin;
 
-export { OPENCODE_GO_WINDOWS, type OpencodeGoWindow, buildOpencodeGoReport, createOpencodeGoPlugin, opencodeGo, opencodeGoUsageProvider };
+export { OPENCODE_GO_WINDOWS, buildOpencodeGoReport, createOpencodeGoPlugin, opencodeGo, opencodeGoUsageProvider };
+export type { OpencodeGoWindow };

@@ -27,4 +27,5 @@ declare function createZaiPlugin(options?: ZaiPluginOptions): ProviderPlugin;
 /** The `zai` plugin with the real endpoints. */
 declare const zai: ProviderPlugin;
 
-export { type ZaiEndpoints, type ZaiPluginOptions, createZaiPlugin, createZaiUsageProvider, parseZaiLimits, zai, zaiWindow };
+export { createZaiPlugin, createZaiUsageProvider, parseZaiLimits, zai, zaiWindow };
+export type { ZaiEndpoints, ZaiPluginOptions };

@@ -43,8 +43,27 @@ export async function bench(
 	return { name, nsPerOp: median(samples), ops: iterations * batches };
 }
 
-/** Format a table of results with a ratio column against `baseline`. */
+/** A table as `table()` formatted it, kept for bench/results.json. */
+export interface RecordedTable {
+	title: string;
+	baseline: { name: string; nsPerOp: number };
+	rows: Array<{ name: string; nsPerOp: number; ratio: number }>;
+}
+
+/** Every table formatted in this run, in order (run.ts writes them to bench/results.json). */
+export const recordedTables: RecordedTable[] = [];
+
+/** Format a table of results with a ratio column against `baseline` (and record it for results.json). */
 export function table(title: string, results: BenchResult[], baseline: BenchResult): string {
+	recordedTables.push({
+		title,
+		baseline: { name: baseline.name, nsPerOp: baseline.nsPerOp },
+		rows: results.map((result) => ({
+			name: result.name,
+			nsPerOp: result.nsPerOp,
+			ratio: result.nsPerOp / baseline.nsPerOp,
+		})),
+	});
 	const lines = [`\n## ${title}`, "", "| case | ns/op | × baseline |", "|---|---:|---:|"];
 	for (const result of results) {
 		lines.push(`| ${result.name} | ${result.nsPerOp.toFixed(0)} | ${(result.nsPerOp / baseline.nsPerOp).toFixed(2)} |`);

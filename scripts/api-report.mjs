@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Records each public package's declarations (tsup's dist/**/*.d.ts, after `pnpm build`) in
+// Records each public package's declarations (dist/**/*.d.ts from scripts/build-dts.mjs, after `pnpm build`) in
 // api/<package>.api.d.ts so a change to the public API shows up in review.
 //   node scripts/api-report.mjs          write the reports (`pnpm api:update`)
 //   node scripts/api-report.mjs --check  fail when a committed report differs from the build

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command (`npm test`): works on a fresh machine with only Node 20, npm and apt.
-# Gets pnpm if missing, installs with the frozen lockfile, builds, typechecks, lints, checks the API
+# Gets pnpm if missing, installs with the frozen lockfile, builds (ESM by tsup; declarations emitted once
+# by `tsc -b` and rolled up by scripts/build-dts.mjs), typechecks (a no-op by then), lints, checks the API
 # report, runs the consumer test (scripts/consumer-test.sh: the packed packages installed with npm
 # outside the repo), checks the changesets, and runs every package's tests (starting any local
 # server a test needs). Each step prints its duration.

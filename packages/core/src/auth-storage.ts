@@ -5,7 +5,6 @@
  * `retry` (resolver policy), `events`, `usage/service` and `health`. Method names and argument orders
  * follow the reference implementation; methods that only read the loaded snapshot are synchronous.
  */
-import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import { AuthpoolError, invalidOptions } from "./errors";
 import {
@@ -27,6 +26,7 @@ import { credentialIdentityKey, oauthIdentity } from "./pool/identity";
 import { CredentialPool } from "./pool/pool";
 import { type AuthCredentialSnapshot, type AuthCredentialSnapshotEntry, snapshotEntry } from "./pool/snapshot";
 import { errorMessage } from "./refresh/classify";
+import { defaultLeaseOwner } from "./refresh/lease-owner";
 import { OAuthRefresher } from "./refresh/refresh";
 import { DEFAULT_MAX_SESSIONS, SessionAffinity } from "./selection/affinity";
 import { CredentialBlocks } from "./selection/blocks";
@@ -88,7 +88,11 @@ export interface AuthStorageOptions {
 	 * @default value names a set env var → its value; else literal (`!command` only with `allowCommandConfigValues`)
 	 */
 	configValueResolver?: ConfigValueResolver;
-	/** Refresh lease owner id; unique per process/instance. @default a random UUID */
+	/**
+	 * Refresh lease owner id; unique per process/instance. The default names this host and process
+	 * (`<host>:<pid>:<uuid>`) so a waiter on the same host can tell a starved holder from a dead one.
+	 * @default `<hostname>:<pid>:<random UUID>`
+	 */
 	owner?: string;
 	/** Bound of one usage request. @default 10_000 */
 	usageRequestTimeoutMs?: number;
@@ -103,7 +107,7 @@ export interface AuthStorageOptions {
 	refreshLeaseTtlMs?: number;
 	/** Sessions whose pins are kept in memory (LRU). @default 10_000 */
 	maxSessions?: number;
-	/** Let the default resolver run `!command` config values (via `child_process.execSync`). @default false */
+	/** Let the default resolver run `!command` config values (asynchronously through a shell, with a timeout). @default false */
 	allowCommandConfigValues?: boolean;
 	/** Label of the store in `describeCredentialSource`. @default `${store.kind} store` */
 	sourceLabel?: string;
@@ -268,7 +272,7 @@ export class AuthStorage {
 			clock,
 			logger,
 			env: this.#env,
-			owner: options.owner ?? randomUUID(),
+			owner: options.owner ?? defaultLeaseOwner(),
 			...(options.refreshTimeoutMs !== undefined ? { timeoutMs: options.refreshTimeoutMs } : {}),
 			...(options.refreshSkewMs !== undefined ? { skewMs: options.refreshSkewMs } : {}),
 			...(options.refreshLeaseTtlMs !== undefined ? { leaseTtlMs: options.refreshLeaseTtlMs } : {}),
@@ -402,11 +406,15 @@ export class AuthStorage {
 		await this.#pool.sync();
 	}
 
-	/** Close the store. Idempotent. */
-	async close(): Promise<void> {
+	/**
+	 * Close the pool, then the store. Idempotent. A token request already sent is waited for first (at most
+	 * `drainTimeoutMs`, default the refresh hard cap), so a rotation answered during shutdown is stored
+	 * instead of dying with the process; refreshes not started yet are not started.
+	 */
+	async close(options: { drainTimeoutMs?: number } = {}): Promise<void> {
 		if (this.#closed) return;
 		this.#closed = true;
-		this.#refresher.close();
+		await this.#refresher.close(options);
 		await this.#store.close();
 	}
 

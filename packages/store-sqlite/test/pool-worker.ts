@@ -122,6 +122,7 @@ async function traffic(cfg: Extract<WorkerConfig, { mode: "traffic" }>): Promise
 			result.calls++;
 			try {
 				const key = await storage.getApiKey(PROVIDER, session);
+				const handedAt = Date.now();
 				if (key === undefined) {
 					result.noKey++;
 					continue;
@@ -129,7 +130,7 @@ async function traffic(cfg: Extract<WorkerConfig, { mode: "traffic" }>): Promise
 				const response = await fetch(`${cfg.serverUrl}/verify`, {
 					method: "POST",
 					headers: { "content-type": "application/json" },
-					body: JSON.stringify({ access: key, worker: cfg.worker }),
+					body: JSON.stringify({ access: key, worker: cfg.worker, handedAt }),
 				});
 				if (response.ok) result.verified++;
 				else result.rejected++;

@@ -49,6 +49,8 @@ export interface RotatingTokenServer {
 	answerDelayMs?: (request: { account: string; worker: string | undefined; index: number }) => number;
 	/** Refresh requests the server has consumed a token for but not answered yet, by worker. */
 	readonly outstanding: Map<string, number>;
+	/** The account's newest refresh token and the worker it was issued to (undefined: the first grant). */
+	latestGrant(account: string): { refresh: string; worker: string | undefined } | undefined;
 	close(): Promise<void>;
 }
 
@@ -81,11 +83,13 @@ export async function startRotatingTokenServer(accessTtlMs: number): Promise<Rot
 	const refreshes: RefreshRequest[] = [];
 	const rejectedTokens: Array<{ reason: string; worker: string | undefined }> = [];
 	const outstanding = new Map<string, number>();
+	const latest = new Map<string, { refresh: string; worker: string | undefined }>();
 	let verified = 0;
 
 	const issue = (account: string): Grant => {
 		const grant = { account, access: token("at"), refresh: token("rt"), expiresAt: Date.now() + accessTtlMs };
 		liveRefresh.set(grant.refresh, account);
+		latest.set(account, { refresh: grant.refresh, worker: undefined });
 		accessTokens.set(grant.access, { account, expiresAt: grant.expiresAt });
 		return grant;
 	};
@@ -113,6 +117,7 @@ export async function startRotatingTokenServer(accessTtlMs: number): Promise<Rot
 			usedRefresh.set(refresh, live);
 			refreshes.push({ account: live, worker, outcome: "rotated", at, token: tag });
 			const grant = issue(live);
+			latest.set(live, { refresh: grant.refresh, worker });
 			const delay = server.answerDelayMs?.({ account: live, worker, index: refreshes.length - 1 }) ?? 0;
 			if (delay > 0) {
 				const key = worker ?? "";
@@ -127,7 +132,11 @@ export async function startRotatingTokenServer(accessTtlMs: number): Promise<Rot
 		if (request.url === "/verify") {
 			const access = typeof body.access === "string" ? body.access : "";
 			const known = accessTokens.get(access);
-			const reason = !known ? "unknown token" : known.expiresAt <= Date.now() ? "expired token" : null;
+			// Judged at the moment the pool handed the token out (same machine, same clock): the time the
+			// verify request spent queued on a loaded machine is not the pool's doing.
+			const now = Date.now();
+			const handedAt = typeof body.handedAt === "number" && body.handedAt <= now ? body.handedAt : now;
+			const reason = !known ? "unknown token" : known.expiresAt <= handedAt ? "expired token" : null;
 			if (reason) rejectedTokens.push({ reason, worker });
 			else verified++;
 			send(response, reason ? 401 : 200, { ok: reason === null, reason });
@@ -149,6 +158,7 @@ export async function startRotatingTokenServer(accessTtlMs: number): Promise<Rot
 		refreshes,
 		rejectedTokens,
 		outstanding,
+		latestGrant: (account) => latest.get(account),
 		verifiedCount: () => verified,
 		rotations: (account) =>
 			refreshes.filter((entry) => entry.outcome === "rotated" && (account === undefined || entry.account === account))

@@ -2,14 +2,18 @@
  * Cross-process refresh: several refreshers (as several processes would) on stores sharing one backend,
  * coordinated by the store's refresh lease, against a real local token endpoint over HTTP.
  */
+import { spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { hostname } from "node:os";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { AuthpoolError, OAuthRefreshError } from "../errors";
 import { createProviderRegistry, type OAuthRefreshResult, type ProviderPlugin } from "../plugin";
 import { createMemoryStore, createMemoryStoreBackend, type MemoryStoreBackend } from "../store/memory-store";
 import type { AuthCredentialStore } from "../store/store";
 import type { Logger, OAuthCredential, StoredAuthCredential } from "../types";
+import { defaultLeaseOwner } from "./lease-owner";
 import { requestOAuthToken, requireTokenFields } from "./oauth-http";
 import { OAuthRefresher, type OAuthRefresherOptions } from "./refresh";
 
@@ -288,6 +292,59 @@ describe("OAuthRefresher across processes (shared store backend)", () => {
 		expect(counting.calls).toEqual(["ref-0"]);
 		expect(oauth(result).access).toBe("acc-1");
 		expect(await crashedStore.leases?.get(row.id)).toBeNull();
+	});
+
+	it("a holder on this host that still runs but stopped renewing (starved) is waited for up to the hard cap", async () => {
+		const clock = testClock();
+		const backend = createMemoryStoreBackend();
+		const counting = countingPlugin(clock);
+		const me = instance(backend, clock, counting.plugin, "me", { leaseTtlMs: 200, timeoutMs: 100, hardCapMs: 600 });
+		const starvedStore = createMemoryStore({ clock, backend });
+		const row = await starvedStore.rows.insert(PROVIDER, {
+			type: "oauth",
+			access: "acc-0",
+			refresh: "ref-0",
+			expires: clock.now() - 1,
+		});
+		// This very process is the "starved" holder: alive, never renewing.
+		await starvedStore.leases?.acquire(row.id, defaultLeaseOwner(), 200);
+		const started = performance.now();
+		const result = await me.refresher.ensureFresh(row, { force: true }).catch(() => undefined);
+		// The caller's bounded wait ends first; no token request was sent meanwhile.
+		expect(result === undefined || oauth(result).access === "acc-0").toBe(true);
+		await new Promise((resolve) => setTimeout(resolve, 300 - (performance.now() - started)));
+		expect(counting.calls).toEqual([]);
+		expect(me.lines.some((line) => JSON.stringify(line).includes("still runs; waiting"))).toBe(true);
+		// Past ttl + hard cap even a live holder's request must have ended: the lease is taken over.
+		await vi.waitFor(() => expect(counting.calls).toEqual(["ref-0"]), { timeout: 3_000 });
+		expect(performance.now() - started).toBeGreaterThanOrEqual(790);
+	});
+
+	it("a holder on this host whose process is gone is taken over after the ttl, not after the hard cap", async () => {
+		const clock = testClock();
+		const backend = createMemoryStoreBackend();
+		const counting = countingPlugin(clock);
+		const me = instance(backend, clock, counting.plugin, "me", { leaseTtlMs: 200, timeoutMs: 100, hardCapMs: 60_000 });
+		const deadStore = createMemoryStore({ clock, backend });
+		const row = await deadStore.rows.insert(PROVIDER, {
+			type: "oauth",
+			access: "acc-0",
+			refresh: "ref-0",
+			expires: clock.now() - 1,
+		});
+		const child = spawn(process.execPath, ["-e", ""], { stdio: "ignore" });
+		const pid = child.pid!;
+		await new Promise((resolve) => child.once("exit", resolve));
+		await deadStore.leases?.acquire(row.id, `${hostname()}:${pid}:${randomUUID()}`, 200);
+		const started = performance.now();
+		await vi.waitFor(
+			async () => {
+				await me.refresher.ensureFresh(row).catch(() => undefined);
+				expect(counting.calls).toEqual(["ref-0"]);
+			},
+			{ timeout: 3_000 },
+		);
+		expect(performance.now() - started).toBeLessThan(3_000);
 	});
 
 	it("a forward clock step does not let a peer take a live, renewing lease", async () => {

@@ -693,6 +693,43 @@ describe("OAuthRefresher transient failures", () => {
 		expect(t.events.disabled[0]?.cause).toMatch(/lost in flight/);
 	});
 
+	it("close() waits for a token request already sent, so an answer arriving during shutdown is stored", async () => {
+		const t = await setup({ refresher: { timeoutMs: 30 } });
+		const gate = deferred();
+		t.provider.state.gate = gate.promise;
+		await expect(t.refresher.ensureFresh(t.row)).rejects.toMatchObject({ definitive: false });
+		let closed = false;
+		const closing = t.refresher.close().then(() => {
+			closed = true;
+		});
+		await new Promise((resolve) => setTimeout(resolve, 20));
+		expect(closed).toBe(false);
+		gate.resolve();
+		await closing;
+		expect(oauth((await t.store.rows.get(t.row.id))!).refresh).toBe("ref-1");
+		expect(t.provider.calls).toHaveLength(1);
+		expect(t.events.disabled).toHaveLength(0);
+	});
+
+	it("close() gives up on an unanswered request after drainTimeoutMs: aborted, outcome recorded, nothing disabled", async () => {
+		const t = await setup({ refresher: { timeoutMs: 20 } });
+		t.provider.state.gate = new Promise(() => {});
+		await expect(t.refresher.ensureFresh(t.row)).rejects.toMatchObject({ definitive: false });
+		await t.refresher.close({ drainTimeoutMs: 30 });
+		expect(t.provider.calls[0]?.signal.aborted).toBe(true);
+		expect(t.refresher.inFlight).toBe(0);
+		expect(await t.store.cache.get(`authpool:refresh-outcome-unknown:${t.row.id}`)).not.toBeNull();
+		expect((await t.store.rows.get(t.row.id))?.disabledCause).toBeNull();
+	});
+
+	it("a closing refresher starts no new token request", async () => {
+		const t = await setup();
+		const closing = t.refresher.close();
+		await expect(t.refresher.ensureFresh(t.row)).rejects.toMatchObject({ code: "ABORTED" });
+		await closing;
+		expect(t.provider.calls).toHaveLength(0);
+	});
+
 	it("a transient failure while the access token is still valid keeps serving it, without a block", async () => {
 		const t = await setup({ credential: { expires: testClock().now() + 30_000 } });
 		t.provider.state.fail = () =>

@@ -22,6 +22,7 @@ import { raceSignal, sleep, withTimeout } from "../util/abort";
 import { fingerprint } from "../util/hash";
 import { credentialSecrets, redact, redactString } from "../util/redact";
 import { errorMessage, errorStatus, isDefinitiveRefreshFailure } from "./classify";
+import { leaseOwnerAlive } from "./lease-owner";
 
 /** Default upstream bound for one refresh call. */
 export const DEFAULT_REFRESH_TIMEOUT_MS = 10_000;
@@ -170,6 +171,9 @@ export class OAuthRefresher {
 		{ row: StoredAuthCredential; credential: OAuthCredential; consumed: string }
 	>();
 	readonly #retryTimers = new Map<number, ReturnType<typeof setTimeout>>();
+	/** Aborts token requests still unanswered when the drain on close gives up. */
+	readonly #shutdown = new AbortController();
+	#closing: Promise<void> | undefined;
 	#closed = false;
 
 	constructor(options: OAuthRefresherOptions) {
@@ -301,8 +305,32 @@ export class OAuthRefresher {
 		return credential.expires - this.#options.clock.now() >= this.#skewMs / 2;
 	}
 
-	/** Stop background persistence retries (the pool closes). Rotations still unpersisted are logged. */
-	close(): void {
+	/**
+	 * Drain, then stop (the pool closes): wait for token requests already sent, so a rotation answered during
+	 * shutdown is stored rather than lost with the process; then make one last attempt to store every
+	 * rotation still kept in memory, and stop the background retries. A request still unanswered after
+	 * `drainTimeoutMs` (default: the hard cap, the longest a request can run anyway) is aborted and its
+	 * outcome recorded as unknown. Rotations that still could not be stored are logged (no secrets). Idempotent.
+	 */
+	close(options: { drainTimeoutMs?: number } = {}): Promise<void> {
+		this.#closing ??= this.#drain(nonNegative(options.drainTimeoutMs, this.#hardCapMs, "drainTimeoutMs"));
+		return this.#closing;
+	}
+
+	async #drain(drainTimeoutMs: number): Promise<void> {
+		const timer = setTimeout(
+			() => this.#shutdown.abort(new AuthpoolError("ABORTED", "the pool closed before the token endpoint answered")),
+			drainTimeoutMs,
+		);
+		try {
+			while (this.#flights.size > 0) await Promise.allSettled([...this.#flights.values()]);
+		} finally {
+			clearTimeout(timer);
+		}
+		for (const timer of this.#retryTimers.values()) clearTimeout(timer);
+		this.#retryTimers.clear();
+		for (const id of [...this.#unpersisted.keys()])
+			await this.#retryUnpersisted(id, undefined, UNPERSISTED_RETRY_MIN_MS);
 		this.#closed = true;
 		for (const timer of this.#retryTimers.values()) clearTimeout(timer);
 		this.#retryTimers.clear();
@@ -440,8 +468,10 @@ export class OAuthRefresher {
 		const budgetMs = this.#hardCapMs + 2 * this.#leaseTtlMs;
 		let seen = row;
 		let delay = LEASE_POLL_MIN_MS;
-		let watched: { owner: string; beat: number; since: number } | undefined;
+		let watched: { owner: string; beat: number; since: number; starved?: boolean } | undefined;
 		for (;;) {
+			// Closing: nothing was sent for this row yet, so nothing is lost by not starting now.
+			if (this.#closing) throw new AbortedError(`refresh of ${describe(view)} not started: the pool is closing`);
 			const lease = await leases.get(row.id);
 			let attempt: { acquired: boolean } | undefined;
 			if (lease === null || lease.owner === this.#options.owner) {
@@ -449,7 +479,21 @@ export class OAuthRefresher {
 				watched = undefined;
 			} else if (watched && watched.owner === lease.owner && watched.beat === lease.beat) {
 				const ttl = lease.ttlMs > 0 ? lease.ttlMs : this.#leaseTtlMs;
-				if (performance.now() - watched.since >= ttl) {
+				const silentMs = performance.now() - watched.since;
+				// A holder on this host that still runs is starved, not dead: its token request may be in
+				// flight. Wait for it up to the hard cap (the longest that request can run) before taking over.
+				const starved = silentMs >= ttl && silentMs < ttl + this.#hardCapMs && leaseOwnerAlive(lease.owner) === true;
+				if (starved && !watched.starved) {
+					watched.starved = true;
+					this.#options.logger.warn(
+						"a refresh lease holder on this host stopped renewing but still runs; waiting for it",
+						{
+							provider: view.provider,
+							credentialId: view.id,
+						},
+					);
+				}
+				if (silentMs >= ttl && !starved) {
 					this.#options.logger.warn("taking over a refresh lease whose holder stopped renewing", {
 						provider: view.provider,
 						credentialId: view.id,
@@ -600,11 +644,16 @@ export class OAuthRefresher {
 			result = await withTimeout(
 				this.#hardCapMs,
 				`${row.provider} token refresh got no answer within ${this.#hardCapMs} ms`,
-				(signal) => upstream(credential, signal),
+				(signal) =>
+					raceSignal(
+						upstream(credential, AbortSignal.any([signal, this.#shutdown.signal])),
+						this.#shutdown.signal,
+						`${row.provider} token refresh abandoned: the pool closed before the token endpoint answered`,
+					),
 			);
 			merged = mergeOAuthRefreshResult(row.provider, credential, result);
 		} catch (error) {
-			if (AuthpoolError.isInstance(error) && error.code === "TIMEOUT")
+			if ((AuthpoolError.isInstance(error) && error.code === "TIMEOUT") || this.#shutdown.signal.aborted)
 				await this.#recordUnknownOutcome(row, credential);
 			return this.#onFailure(row, credential, view, upstream, attempt, error, hold);
 		}
