@@ -140,7 +140,8 @@ describe("a fleet of three processes on Postgres + Redis", () => {
 			if (lease) holder = lease.owner;
 			return lease !== null && tokenRequests() > before;
 		});
-		const victim = [a, b, c].find((worker) => worker.name === holder)!;
+		// Lease owners are the default `<host>:<pid>:<uuid>`: the holder is the worker with that pid.
+		const victim = [a, b, c].find((worker) => holder.split(":").at(-2) === String(worker.child.pid))!;
 		expect(victim, `holder ${holder}`).toBeDefined();
 		const killedAt = performance.now();
 		await victim.kill();

@@ -87,8 +87,8 @@ async function main(): Promise<void> {
 	);
 	const store = withRedisCache(durable, { url: config.redisUrl }, { prefix: config.prefix, logger });
 	const options: AuthStorageOptions = {
+		// The default owner id (`<host>:<pid>:<uuid>`): a peer on this host can tell a dead holder.
 		providers: [fleetPlugin(config.tokenUrl)],
-		owner: config.worker,
 		logger,
 		...(config.leaseTtlMs ? { refreshLeaseTtlMs: config.leaseTtlMs } : {}),
 		...(config.refreshTimeoutMs ? { refreshTimeoutMs: config.refreshTimeoutMs } : {}),
