@@ -294,7 +294,12 @@ export function withRedisCache(
 			const px = Math.max(1, Math.ceil(Math.max(0, expiresAt - clock.now()) + EXPIRED_CACHE_GRACE_MS));
 			const entry = JSON.stringify({ v: value, e: expiresAt } satisfies CacheEntry);
 			const done = await link.run((redis) =>
-				evalScript(redis, CACHE_SET, [keys.cache(key), keys.cacheIndex], [entry, px, expiresAt, key]),
+				evalScript(
+					redis,
+					CACHE_SET,
+					[keys.cache(key), keys.cacheIndex],
+					[entry, px, expiresAt, key, clock.now() - EXPIRED_CACHE_GRACE_MS],
+				),
 			);
 			if (!done.ok) await store.cache.set(key, value, expiresAt);
 		}),

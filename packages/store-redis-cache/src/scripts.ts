@@ -52,10 +52,15 @@ end
 return 0
 `;
 
-/** KEYS: value key, expiry index. ARGV: entry JSON, pxMs, expiresAt, cache key. */
+/**
+ * KEYS: value key, expiry index. ARGV: entry JSON, pxMs, expiresAt, cache key, forgetBefore.
+ * Index members that expired before `forgetBefore` (now minus the grace) name values Redis already
+ * dropped by `PX`: trimmed here, so the index stays bounded without anyone calling `cleanExpired`.
+ */
 export const CACHE_SET = `
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[5])
 return 1
 `;
 
