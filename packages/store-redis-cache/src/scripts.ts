@@ -83,10 +83,17 @@ return #expired
 
 /**
  * Max-merge one block into the mirror: written when missing, when it lifts later, or when the mirrored
- * one already lapsed by `now`. KEYS: blocks hash. ARGV: field, block JSON, blockedUntil, now.
+ * one already lapsed by `now`. Lapsed blocks of other keys are dropped on the way (they read as no
+ * block), so the hash stays bounded. KEYS: blocks hash. ARGV: field, block JSON, blockedUntil, now.
  * Returns 1 when written.
  */
 export const BLOCK_MERGE = `
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  if all[i] ~= ARGV[1] and tonumber(cjson.decode(all[i + 1]).blockedUntil) <= tonumber(ARGV[4]) then
+    redis.call('HDEL', KEYS[1], all[i])
+  end
+end
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 if cur then
   local until_ = tonumber(cjson.decode(cur).blockedUntil)

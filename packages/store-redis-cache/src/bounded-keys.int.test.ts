@@ -1,4 +1,4 @@
-/** The cache's expiry index stays bounded even when nobody calls `cleanExpired`. */
+/** Redis stays bounded without anyone calling `cleanExpired`: the cache index and the block mirror trim themselves. */
 import { createMemoryStore } from "@authpool/core";
 import { createTestClock } from "@authpool/store-conformance";
 import { Redis } from "ioredis";
@@ -22,6 +22,30 @@ describe("cache index", () => {
 			await store.cache.set("pin:new", "2", clock.now() + 1_000);
 			expect(await admin.zrange(`${prefix}cx`, 0, -1)).toEqual(["pin:new"]);
 			expect(await store.cache.get("pin:new")).toBe("2");
+		} finally {
+			admin.disconnect();
+			await store.close();
+			await dropPrefix(url, prefix);
+		}
+	});
+});
+
+describe("block mirror", () => {
+	it("drops lapsed blocks on the next block write", async () => {
+		const clock = createTestClock();
+		const prefix = randomPrefix("blocks");
+		const store = withRedisCache(createMemoryStore({ clock }), { url }, { prefix, clock });
+		const admin = new Redis(url);
+		try {
+			const row = await store.rows.insert("fleet-keys", { type: "api_key", key: "test-key-1" });
+			const key = { credentialId: row.id, providerKey: "fleet-keys:api_key" };
+			for (let i = 0; i < 5; i++)
+				await store.blocks.upsert({ ...key, scope: `model:${i}`, blockedUntil: clock.now() + 1_000 });
+			expect(await admin.hlen(`${prefix}b`)).toBe(5);
+			clock.advance(1_001);
+			const fresh = await store.blocks.upsert({ ...key, scope: "", blockedUntil: clock.now() + 60_000 });
+			expect(await admin.hlen(`${prefix}b`)).toBe(1);
+			expect(await store.blocks.list()).toEqual([fresh]);
 		} finally {
 			admin.disconnect();
 			await store.close();
