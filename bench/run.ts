@@ -20,6 +20,7 @@ import "./sqlite.bench";
 import "./runtimes.bench";
 import "./encryption.bench";
 import "./broker.bench";
+import "./fleet.bench";
 
 const filter = process.argv.slice(2).find((arg) => arg !== "--");
 const header = `# authpool benchmarks — node ${process.version}, ${new Date().toISOString()}`;

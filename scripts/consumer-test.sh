@@ -75,6 +75,7 @@ process.stdout.write(line.slice(line.lastIndexOf(":") + 1).trim());
 types_pg="@types/pg@$(catalog_range @types/pg)"
 pg_spec="pg@$(catalog_range pg)"
 kysely_spec="kysely@$(catalog_range kysely)"
+ioredis_spec="ioredis@$(catalog_range ioredis)"
 
 cp scripts/consumer/consumer.ts "$scratch/app/consumer.ts"
 # The quick start is taken from the README itself, so the README cannot drift from what works.
@@ -126,7 +127,7 @@ install_started=$(date +%s)
 npm install --no-audit --no-fund --prefer-offline --ignore-scripts --loglevel=error \
 	"${tarballs[@]}" \
 	"typescript@~5.9" "@types/node@^20.19" \
-	"better-sqlite3@$bs3_version" "$pg_spec" "$types_pg" "$kysely_spec" \
+	"better-sqlite3@$bs3_version" "$pg_spec" "$types_pg" "$kysely_spec" "$ioredis_spec" \
 	>/dev/null
 echo "consumer: npm install took $(($(date +%s) - install_started)) s"
 

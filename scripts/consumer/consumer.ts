@@ -18,6 +18,7 @@ import { createManualClock, type FakeProvider, startFakeProvider } from "@authpo
 import { describeOAuthRefresh, describePoolRotation } from "@authpool/fake-provider/plugin-kit";
 import { createTestClock, describeCredentialStore } from "@authpool/store-conformance";
 import { createPostgresStore, type PostgresCredentialStore } from "@authpool/store-postgres";
+import { type RedisCachedStore, withRedisCache } from "@authpool/store-redis-cache";
 import { createSqliteStore, type SqliteCredentialStore } from "@authpool/store-sqlite";
 import { anthropic, createAnthropicPlugin } from "@authpool/usage-anthropic";
 import { createGithubCopilotPlugin, githubCopilot } from "@authpool/usage-github-copilot";
@@ -56,7 +57,8 @@ export async function openStores(path: string, connectionString: string): Promis
 	const memory: AuthCredentialStore = createMemoryStore();
 	const sqlite: SqliteCredentialStore = await createSqliteStore({ path });
 	const postgres: PostgresCredentialStore = await createPostgresStore({ connectionString });
-	return [memory, sqlite, postgres];
+	const cached: RedisCachedStore = withRedisCache(postgres, { url: "redis://127.0.0.1:6379" }, { prefix: "consumer:" });
+	return [memory, sqlite, postgres, cached];
 }
 
 export async function firstKey(store: AuthCredentialStore): Promise<string | undefined> {

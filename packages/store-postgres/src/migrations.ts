@@ -141,6 +141,30 @@ function migrationsFor(schema: string): Record<string, Migration> {
  * Bring the schema up to date under kysely's migration lock.
  * @throws AuthpoolError `SCHEMA_TOO_NEW` when the schema has applied a migration this code does not know.
  */
+/**
+ * SQLSTATEs kysely's introspection fails with when another schema or table of the database is dropped
+ * while it runs (it resolves every column of every schema by name through `pg_get_serial_sequence`):
+ * schema, table or column "does not exist".
+ */
+const INTROSPECTION_RACES = new Set(["3F000", "42P01", "42703"]);
+
+/**
+ * `migrateToLatest`, again when something else in the database vanished under the migrator (a
+ * concurrent `DROP SCHEMA` of an unrelated schema: common where many test runs share a database). A
+ * few quick retries; a genuine error of that kind still surfaces after them, anything else at once.
+ */
+export async function migrateToLatestRetryingRaces(db: AnyKysely, schema: string): Promise<void> {
+	for (let attempt = 1; ; attempt++) {
+		try {
+			return await migrateToLatest(db, schema);
+		} catch (error) {
+			const code = typeof error === "object" && error !== null ? (error as { code?: unknown }).code : undefined;
+			if (typeof code !== "string" || !INTROSPECTION_RACES.has(code) || attempt >= 8) throw error;
+			await new Promise((resolve) => setTimeout(resolve, 10 * attempt));
+		}
+	}
+}
+
 export async function migrateToLatest(db: AnyKysely, schema: string): Promise<void> {
 	const known = migrationsFor(schema);
 	const migrator = new Migrator({

@@ -8,7 +8,7 @@ import { type AuthCredentialStore, type StoreCapabilities, silentLogger, systemC
 import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
 import { createChangeFeed, joinLocalPeers, type PostgresChangeFeed } from "./change-feed";
-import { migrateToLatest } from "./migrations";
+import { migrateToLatestRetryingRaces } from "./migrations";
 import { type PostgresConnection, type PostgresStoreOptions, parsePostgresOptions } from "./options";
 import {
 	createPostgresBlockStore,
@@ -110,7 +110,7 @@ export async function createPostgresStore(
 	let initial: { revision: string; token: string };
 	try {
 		initial = await ctx.withRetry("open", async () => {
-			await migrateToLatest(opened.db, resolved.schema);
+			await migrateToLatestRetryingRaces(opened.db, resolved.schema);
 			const [row] = await ctx.query<{ revision: string; token: string }>(
 				opened.db,
 				`SELECT revision, token FROM ${ctx.t("auth_change_revision")} WHERE id = 1`,
