@@ -17,6 +17,8 @@ import {
 	type CasResult,
 	type CredentialBlock,
 	type CredentialBlockKey,
+	type ProviderSettings,
+	type ProviderSettingsStore,
 	REPLACED_BY_NEWER,
 	type RefreshLease,
 	type StaleLease,
@@ -41,6 +43,7 @@ interface BackendState extends MemoryStoreBackend {
 	revision: number;
 	listeners: Set<() => void>;
 	cache: Map<string, { value: string; expiresAt: number }>;
+	settings: Map<string, string>;
 	blocks: Map<string, CredentialBlock>;
 	leases: Map<number, RefreshLease>;
 	/** Source of lease heartbeats: backend-wide, so a re-acquired lease never repeats a beat. */
@@ -74,6 +77,7 @@ export function createMemoryStoreBackend(): MemoryStoreBackend {
 		revision: 0,
 		listeners: new Set(),
 		cache: new Map(),
+		settings: new Map(),
 		blocks: new Map(),
 		leases: new Map(),
 		leaseBeat: 0,
@@ -370,6 +374,14 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): AuthCredent
 			check(schemas.finite, expiresAt, "cache expiry");
 			state.cache.set(key, { value, expiresAt });
 		}),
+		setMany: op((entries: ReadonlyArray<{ key: string; value: string; expiresAt: number }>) => {
+			for (const entry of entries) {
+				check(schemas.key, entry.key, "cache key");
+				check(schemas.key, entry.value, "cache value");
+				check(schemas.finite, entry.expiresAt, "cache expiry");
+			}
+			for (const entry of entries) state.cache.set(entry.key, { value: entry.value, expiresAt: entry.expiresAt });
+		}),
 		delete: op((key: string) => {
 			check(schemas.key, key, "cache key");
 			state.cache.delete(key);
@@ -509,6 +521,26 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): AuthCredent
 		}),
 	};
 
+	// Stored as JSON text, as the durable stores do, so a caller's later mutation never reaches the store.
+	const settings: ProviderSettingsStore = {
+		get: op((provider: string) => {
+			check(schemas.provider, provider, "provider");
+			const raw = state.settings.get(provider);
+			return raw === undefined ? null : (JSON.parse(raw) as ProviderSettings);
+		}),
+		set: op((provider: string, value: ProviderSettings) => {
+			check(schemas.provider, provider, "provider");
+			check(schemas.providerSettings, value, "provider settings");
+			state.settings.set(provider, JSON.stringify({ accountPriority: value.accountPriority }));
+			bump();
+		}),
+		list: op(() => {
+			const out: Record<string, ProviderSettings> = Object.create(null);
+			for (const [provider, raw] of state.settings) out[provider] = JSON.parse(raw) as ProviderSettings;
+			return out;
+		}),
+	};
+
 	return {
 		kind: "memory",
 		capabilities,
@@ -517,6 +549,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): AuthCredent
 		blocks,
 		leases,
 		ledger,
+		settings,
 		changes: {
 			revision() {
 				ensureOpen();

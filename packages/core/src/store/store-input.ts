@@ -20,6 +20,10 @@ export const storeInputSchemas = {
 	staleLease: z.object({ owner: z.string().min(1), beat: z.number().int() }),
 	key: z.string(),
 	finite: z.number().finite(),
+	/** Provider settings: selectors are row ids or non-empty strings (account ids, emails). */
+	providerSettings: z.object({
+		accountPriority: z.array(z.union([z.number().int().safe().positive(), z.string().min(1).max(1024)])).max(1000),
+	}),
 	/** Unknown OAuth fields pass through (they round-trip). */
 	credential: z.discriminatedUnion("type", [
 		z.looseObject({ type: z.literal("api_key"), key: z.string().min(1) }),

@@ -61,6 +61,8 @@ export interface CacheStore {
 	/** Value, or `null` when missing or expired (unless `includeExpired`). */
 	get(key: string, options?: { includeExpired?: boolean }): Promise<string | null>;
 	set(key: string, value: string, expiresAt: number): Promise<void>;
+	/** Optional: several `set`s in one write (session pins written behind in batches). */
+	setMany?(entries: ReadonlyArray<{ key: string; value: string; expiresAt: number }>): Promise<void>;
 	delete(key: string): Promise<void>;
 	/** Remove expired entries; returns how many. */
 	cleanExpired(): Promise<number>;
@@ -151,6 +153,24 @@ export interface ChangeFeed {
 	subscribe?(listener: () => void): () => void;
 }
 
+/**
+ * Per-provider pool settings shared by every instance on the store (today: the account priority).
+ * Small and rarely written; a write changes the change revision so peers pick it up on their next call.
+ */
+export interface ProviderSettings {
+	/** Selectors in priority order (1 = first): a row id, an account id or an email. */
+	accountPriority: Array<number | string>;
+}
+
+export interface ProviderSettingsStore {
+	/** The provider's settings, `null` when none were written. */
+	get(provider: string): Promise<ProviderSettings | null>;
+	/** Replace the provider's settings (one row per provider). */
+	set(provider: string, settings: ProviderSettings): Promise<void>;
+	/** Every provider's settings, by provider id. */
+	list(): Promise<Record<string, ProviderSettings>>;
+}
+
 export interface UsageLedgerStore {
 	/** One row per (provider, accountKey, limitId, hour bucket); a later write in the same hour replaces it. */
 	recordUsageSnapshots(entries: UsageHistoryEntry[]): Promise<void>;
@@ -197,6 +217,8 @@ export interface AuthCredentialStore {
 	readonly changes: ChangeFeed;
 	readonly leases?: LeaseStore;
 	readonly ledger?: UsageLedgerStore;
+	/** Per-provider settings (account priority). Without it, settings live in the cache (no expiry in practice). */
+	readonly settings?: ProviderSettingsStore;
 	readonly upstream?: StoreUpstream;
 	close(): Promise<void>;
 }

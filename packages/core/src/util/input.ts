@@ -95,6 +95,21 @@ export const inputSchemas = {
 		signal: signal.optional(),
 	}),
 	loginCallbacks: z.looseObject({ signal: signal.optional() }),
+	accountSelection: z.enum(["balanced", "fixed"]),
+	accountPriority: storeInputSchemas.providerSettings.shape.accountPriority,
+	accountReserve: z.object({
+		reservePct: z.number().min(0).max(100).optional(),
+		reclaimAbovePct: z.number().min(0).max(100).optional(),
+	}),
+	requiredSessionId: z.string().min(1).max(MAX_SESSION_ID_LENGTH),
+	request: func,
+	withAuth: z.looseObject({
+		sessionId: z.string().min(1).max(MAX_SESSION_ID_LENGTH).optional(),
+		modelId: modelId.optional(),
+		baseUrl: baseUrl.optional(),
+		signal: signal.optional(),
+		maxAttempts: z.number().int().min(1).max(32).optional(),
+	}),
 };
 
 /**
