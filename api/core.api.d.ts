@@ -425,6 +425,25 @@ type CasResult = {
 /** Well-known disable causes. */
 declare const DISABLED_BY_USER = "deleted by user";
 declare const REPLACED_BY_NEWER = "replaced by newer credential";
+/**
+ * Causes a new active row of the same identity supersedes (its tombstones are purged on re-login). Any
+ * other cause is an automatic disable (`invalid_grant`, revoked, ...), whose tombstone survives a re-login
+ * of the same identity until its retention ends.
+ */
+declare const SUPERSEDED_CAUSES: readonly string[];
+/** Which tombstones `purgeDisabled` hard-deletes (every given condition must hold). */
+interface DisabledPurgeFilter {
+    provider?: string;
+    identityKey?: string;
+    /** Only tombstones disabled before this epoch ms (retention). */
+    disabledBefore?: number;
+    /** Only these causes. */
+    causes?: readonly string[];
+    /** Every cause but these. */
+    exceptCauses?: readonly string[];
+    /** Keep these rows whatever else matches. */
+    exceptIds?: readonly number[];
+}
 interface CredentialRowStore {
     /** Active rows (of one provider or all), ascending id order. */
     listActive(provider?: string): Promise<StoredAuthCredential[]>;
@@ -445,8 +464,14 @@ interface CredentialRowStore {
     /** Soft-disable every active row of a provider; returns how many. */
     disableProvider(provider: string, cause: string): Promise<number>;
     /**
+     * Hard-delete tombstones (with their blocks and leases) matching `filter`; active rows are never
+     * touched. Returns how many. Optional: without it, tombstones are kept (no retention).
+     */
+    purgeDisabled?(filter: DisabledPurgeFilter): Promise<number>;
+    /**
      * Transactional: an active row with the same identity key (for this provider) is replaced in place
-     * (same id, version bumped); otherwise a row is inserted. Tombstones of that identity are purged.
+     * (same id, version bumped); otherwise a row is inserted. Tombstones of that identity with a
+     * superseded cause (`SUPERSEDED_CAUSES`) are purged; automatic-disable tombstones stay.
      */
     upsertByIdentity(provider: string, credential: AuthCredential): Promise<{
         row: StoredAuthCredential;
@@ -455,7 +480,7 @@ interface CredentialRowStore {
     /**
      * Transactional: afterwards exactly `credentials` are the provider's active rows. Rows whose identity
      * matches an incoming credential are updated in place (ids kept); the others are disabled with
-     * `REPLACED_BY_NEWER`. Earlier tombstones of the incoming identities are purged (as in
+     * `REPLACED_BY_NEWER`. Earlier superseded tombstones of the incoming identities are purged (as in
      * `upsertByIdentity`). Returns the provider's active rows.
      */
     replaceProvider(provider: string, credentials: AuthCredential[]): Promise<StoredAuthCredential[]>;
@@ -622,6 +647,8 @@ interface AuthCredentialStore {
     readonly upstream?: StoreUpstream;
     close(): Promise<void>;
 }
+/** Does a row match a purge filter (shared by stores that filter in code)? Active rows never match. */
+declare function tombstoneMatches(row: Pick<StoredAuthCredential, "id" | "provider" | "identityKey" | "disabledCause" | "disabledAt">, filter: DisabledPurgeFilter): boolean;
 
 /** Longest block we accept: a bad retry-after or reset time must not park an account for months. */
 declare const MAX_BLOCK_MS: number;
@@ -691,8 +718,13 @@ interface CredentialDisabledEvent {
     credentialId: number;
     /** Short, non-secret reason. */
     disabledCause: string;
+    credentialType: "oauth" | "api_key";
     email?: string;
     accountId?: string;
+    /** Organization, where the provider's credential carries one (`orgId`/`organizationId`). */
+    orgId?: string;
+    /** Organization name, where known (`orgName`/`organizationName`). */
+    orgName?: string;
     /** Epoch ms. */
     at: number;
 }
@@ -1613,6 +1645,11 @@ interface AuthStorageOptions {
     sourceLabel?: string;
     /** Bound of one reset-credit plugin call (`list`, `redeem`). @default 30_000 */
     pluginTimeoutMs?: number;
+    /**
+     * How long tombstones (disabled rows) are kept, from their disable time; older ones are pruned when
+     * tombstones are read (`listDisabledCredentials`) and on re-login. @default 30 days
+     */
+    tombstoneRetentionMs?: number;
     /** Default selection mode of every provider (see `accountPolicies`). @default "balanced" */
     accountSelection?: AccountSelectionMode;
     /**
@@ -1664,6 +1701,19 @@ interface OAuthAccountSummary {
     email?: string;
     projectId?: string;
     enterpriseUrl?: string;
+}
+/** Default retention of tombstones: 30 days from the disable. */
+declare const DEFAULT_TOMBSTONE_RETENTION_MS: number;
+/** A tombstone as `listDisabledCredentials` reports it (no secrets). */
+interface DisabledCredentialSummary {
+    credentialId: number;
+    provider: string;
+    credentialType: "oauth" | "api_key";
+    disabledCause: string;
+    /** Epoch ms of the disable. */
+    disabledAt: number | null;
+    email?: string;
+    accountId?: string;
 }
 /**
  * A pool of credentials over an `AuthCredentialStore`.
@@ -1731,6 +1781,11 @@ declare class AuthStorage {
     listOAuthAccounts(provider: string): OAuthAccountSummary[];
     /** Replace a provider's stored credentials (duplicates of one OAuth account collapse to the last). */
     set(provider: string, credential: AuthCredential | AuthCredential[]): Promise<void>;
+    /**
+     * Tombstones (disabled rows) still within their retention, ascending id; older ones are pruned first.
+     * No secrets: identity fields only.
+     */
+    listDisabledCredentials(provider?: string): Promise<DisabledCredentialSummary[]>;
     /** Soft-delete every credential of a provider ("deleted by user"). */
     remove(provider: string): Promise<void>;
     /** Soft-delete one credential of a provider; `false` when it is not loaded. */
@@ -1743,7 +1798,10 @@ declare class AuthStorage {
     login(provider: string, callbacks: OAuthLoginCallbacks & {
         signal?: AbortSignal;
     }): Promise<void>;
-    /** Same as `remove`. */
+    /**
+     * Log the provider out: every credential removed as in `remove`, then that provider's whole history
+     * (its tombstones) cleared; other providers' tombstones are untouched.
+     */
     logout(provider: string): Promise<void>;
     /** First loaded credential of a provider. */
     get(provider: string): AuthCredential | undefined;
@@ -2236,6 +2294,14 @@ declare const storeInputSchemas: {
     }, z.core.$strip>;
     key: z.ZodString;
     finite: z.ZodNumber;
+    purgeFilter: z.ZodObject<{
+        provider: z.ZodOptional<z.ZodString>;
+        identityKey: z.ZodOptional<z.ZodString>;
+        disabledBefore: z.ZodOptional<z.ZodNumber>;
+        causes: z.ZodOptional<z.ZodArray<z.ZodString>>;
+        exceptCauses: z.ZodOptional<z.ZodArray<z.ZodString>>;
+        exceptIds: z.ZodOptional<z.ZodArray<z.ZodNumber>>;
+    }, z.core.$strip>;
     /** Provider settings: selectors are row ids or non-empty strings (account ids, emails). */
     providerSettings: z.ZodObject<{
         accountPriority: z.ZodArray<z.ZodUnion<readonly [z.ZodNumber, z.ZodString]>>;
@@ -2363,4 +2429,4 @@ declare function redactString(value: string): string;
  */
 declare function redact<T>(value: T, extraSecrets?: readonly string[]): T;
 
-export { ACCOUNT_RATE_LIMIT_PATTERN, AbortedError, type AccountPolicy, type AccountPolicyOptions, type AccountSelectionMode, type ApiKeyCredential, type ApiKeyResolver, type ApiKeyResolverInput, type AuthCredential, type AuthCredentialSnapshot, type AuthCredentialSnapshotEntry, type AuthCredentialStore, AuthStorage, type AuthStorageOptions, AuthpoolError, type AuthpoolErrorCode, type AuthpoolErrorOptions, type BlockKind, type BlockStore, type CacheStore, type CasResult, type ChangeFeed, type CheckCredentialsDeps, type CheckCredentialsOptions, type Clock, type CompletionProbe, type ConfigValueResolver, type CredentialBlock, type CredentialBlockKey, type CredentialCompletionResult, type CredentialDisabledEvent, type CredentialDisabledListener, type CredentialHealthResult, type CredentialOrigin, type CredentialOriginKind, type CredentialRankingContext, type CredentialRankingStrategy, type CredentialRowStore, type CredentialType, DEFAULT_BLOCK_MS, DEFAULT_MAX_SESSIONS, DEFAULT_SECRET_FIELDS, DEFAULT_TOKEN_LIFETIME_MS, DISABLED_BY_USER, EXPLICIT_PIN_TTL_MS, type EncryptedCredentialStore, type EncryptionControl, type EncryptionKeys, type EncryptionOptions, type Env, type FallbackResolver, type FetchLike, type GenerationListener, IDENTITY_FIELD, type InvalidateCredentialMatchingOptions, type LeaseStore, type Logger, MAX_BLOCK_MS, MAX_BUFFERED_DISABLED_EVENTS, MAX_SESSION_ID_LENGTH, MAX_TOKEN_LIFETIME_MS, MAX_TOKEN_RESPONSE_BYTES, MIN_TOKEN_LIFETIME_MS, type MarkUsageLimitOptions, type MemoryStoreBackend, type MemoryStoreOptions, NEAR_TIE_HEADROOM_PCT, type OAuthAccess, type OAuthAccessResolution, type OAuthAccountSummary, type OAuthCredential, type OAuthLoginCallbacks, type OAuthLoginResult, type OAuthPlugin, OAuthRefreshError, type OAuthRefreshErrorOptions, type OAuthRefreshResult, type OAuthTokenRequest, PROVIDER_ID_PATTERN, type PasteCodeLogin, type PkcePair, type PluginContext, type ProviderPlugin, type ProviderRegistry, type ProviderSettings, type ProviderSettingsStore, REMOTE_REFRESH_SENTINEL, REPLACED_BY_NEWER, type RankCandidate, type RankedCandidate, type RateLimitReason, type RefreshLease, type RefreshTokenGrant, type RequestFailureKind, type ResetCredit, type ResetCreditAccountStatus, type ResetCreditList, type ResetCreditRedeemOutcome, type ResetCreditRedeemResult, type ResetCreditTarget, type ResetCreditsPlugin, type ResolverOptions, type RetryTarget, type RotateEncryptionOptions, type RotateEncryptionResult, type RotateSessionOptions, SEALED_PREFIX, SESSION_PIN_TTL_MS, type SelectionOptions, type SessionPin, type SessionPinStatus, type SnapshotBlock, type StaleLease, type StoreCapabilities, type StoreUpstream, type StoredAuthCredential, USAGE_LIMIT_PATTERN, type UndecryptableRowReport, type UsageAmount, type UsageCostHistoryEntry, type UsageCostHistoryQuery, type UsageCredential, type UsageFetchContext, type UsageFetchParams, type UsageHistoryEntry, type UsageHistoryQuery, type UsageLedgerStore, type UsageLimit, type UsageLimitMarkResult, type UsageLookupOptions, type UsageProvider, type UsageReport, type UsageResetCreditDetail, type UsageResetCredits, type UsageScope, UsageService, type UsageServiceOptions, type UsageStatus, type UsageUnit, type UsageWindow, WITH_AUTH_DEFAULT_ATTEMPTS, WITH_AUTH_MAX_ATTEMPTS, type WithAuthOptions, checkCredentials, checkStoreInput, clamp, classifyRequestFailure, classifyTokenEndpointFailure, compareMetric, createApiKeyResolver, createConfigValueResolver, createMemoryStore, createMemoryStoreBackend, createPkcePair, createProviderRegistry, credentialIdentityKey, decodeJwtClaims, drawForSession, earliestExhaustedReset, envApiKey, envApiKeyNames, epochToMs, errorMessage, errorStatus, exhaustedUntil, headroomPct, invalidOptions, isAuthRetryableError, isDefinitiveOAuthFailureMessage, isDefinitiveRefreshFailure, isLimitExhausted, isRecord, isTransientStatus, isUsageLimitOutcome, jsonApiKeyBlob, jwtIdentity, loadEncryptionKeyFile, oauthIdentity, parseAuthorizationInput, parseEncryptionKeys, parseRateLimitReason, pasteCodeLogin, percentAmount, plainCopy, pluginSecretFields, providerTypeKey, rankCandidates, rateLimitBackoffMs, redact, redactCredential, redactString, refreshTokenGrant, requestOAuthToken, requireTokenFields, resolveUsedFraction, rotate, rotateEncryptionKeys, sealPlaintextRows, sessionPinKey, sessionStartIndex, sha256Hex, silentLogger, sleep, statusFromUsedFraction, storeInputSchemas, stripRaw, systemClock, toBoolean, toNumber, tokenExpiry, usageAccountKey, withEncryption, xxHash32 };
+export { ACCOUNT_RATE_LIMIT_PATTERN, AbortedError, type AccountPolicy, type AccountPolicyOptions, type AccountSelectionMode, type ApiKeyCredential, type ApiKeyResolver, type ApiKeyResolverInput, type AuthCredential, type AuthCredentialSnapshot, type AuthCredentialSnapshotEntry, type AuthCredentialStore, AuthStorage, type AuthStorageOptions, AuthpoolError, type AuthpoolErrorCode, type AuthpoolErrorOptions, type BlockKind, type BlockStore, type CacheStore, type CasResult, type ChangeFeed, type CheckCredentialsDeps, type CheckCredentialsOptions, type Clock, type CompletionProbe, type ConfigValueResolver, type CredentialBlock, type CredentialBlockKey, type CredentialCompletionResult, type CredentialDisabledEvent, type CredentialDisabledListener, type CredentialHealthResult, type CredentialOrigin, type CredentialOriginKind, type CredentialRankingContext, type CredentialRankingStrategy, type CredentialRowStore, type CredentialType, DEFAULT_BLOCK_MS, DEFAULT_MAX_SESSIONS, DEFAULT_SECRET_FIELDS, DEFAULT_TOKEN_LIFETIME_MS, DEFAULT_TOMBSTONE_RETENTION_MS, DISABLED_BY_USER, type DisabledCredentialSummary, type DisabledPurgeFilter, EXPLICIT_PIN_TTL_MS, type EncryptedCredentialStore, type EncryptionControl, type EncryptionKeys, type EncryptionOptions, type Env, type FallbackResolver, type FetchLike, type GenerationListener, IDENTITY_FIELD, type InvalidateCredentialMatchingOptions, type LeaseStore, type Logger, MAX_BLOCK_MS, MAX_BUFFERED_DISABLED_EVENTS, MAX_SESSION_ID_LENGTH, MAX_TOKEN_LIFETIME_MS, MAX_TOKEN_RESPONSE_BYTES, MIN_TOKEN_LIFETIME_MS, type MarkUsageLimitOptions, type MemoryStoreBackend, type MemoryStoreOptions, NEAR_TIE_HEADROOM_PCT, type OAuthAccess, type OAuthAccessResolution, type OAuthAccountSummary, type OAuthCredential, type OAuthLoginCallbacks, type OAuthLoginResult, type OAuthPlugin, OAuthRefreshError, type OAuthRefreshErrorOptions, type OAuthRefreshResult, type OAuthTokenRequest, PROVIDER_ID_PATTERN, type PasteCodeLogin, type PkcePair, type PluginContext, type ProviderPlugin, type ProviderRegistry, type ProviderSettings, type ProviderSettingsStore, REMOTE_REFRESH_SENTINEL, REPLACED_BY_NEWER, type RankCandidate, type RankedCandidate, type RateLimitReason, type RefreshLease, type RefreshTokenGrant, type RequestFailureKind, type ResetCredit, type ResetCreditAccountStatus, type ResetCreditList, type ResetCreditRedeemOutcome, type ResetCreditRedeemResult, type ResetCreditTarget, type ResetCreditsPlugin, type ResolverOptions, type RetryTarget, type RotateEncryptionOptions, type RotateEncryptionResult, type RotateSessionOptions, SEALED_PREFIX, SESSION_PIN_TTL_MS, SUPERSEDED_CAUSES, type SelectionOptions, type SessionPin, type SessionPinStatus, type SnapshotBlock, type StaleLease, type StoreCapabilities, type StoreUpstream, type StoredAuthCredential, USAGE_LIMIT_PATTERN, type UndecryptableRowReport, type UsageAmount, type UsageCostHistoryEntry, type UsageCostHistoryQuery, type UsageCredential, type UsageFetchContext, type UsageFetchParams, type UsageHistoryEntry, type UsageHistoryQuery, type UsageLedgerStore, type UsageLimit, type UsageLimitMarkResult, type UsageLookupOptions, type UsageProvider, type UsageReport, type UsageResetCreditDetail, type UsageResetCredits, type UsageScope, UsageService, type UsageServiceOptions, type UsageStatus, type UsageUnit, type UsageWindow, WITH_AUTH_DEFAULT_ATTEMPTS, WITH_AUTH_MAX_ATTEMPTS, type WithAuthOptions, checkCredentials, checkStoreInput, clamp, classifyRequestFailure, classifyTokenEndpointFailure, compareMetric, createApiKeyResolver, createConfigValueResolver, createMemoryStore, createMemoryStoreBackend, createPkcePair, createProviderRegistry, credentialIdentityKey, decodeJwtClaims, drawForSession, earliestExhaustedReset, envApiKey, envApiKeyNames, epochToMs, errorMessage, errorStatus, exhaustedUntil, headroomPct, invalidOptions, isAuthRetryableError, isDefinitiveOAuthFailureMessage, isDefinitiveRefreshFailure, isLimitExhausted, isRecord, isTransientStatus, isUsageLimitOutcome, jsonApiKeyBlob, jwtIdentity, loadEncryptionKeyFile, oauthIdentity, parseAuthorizationInput, parseEncryptionKeys, parseRateLimitReason, pasteCodeLogin, percentAmount, plainCopy, pluginSecretFields, providerTypeKey, rankCandidates, rateLimitBackoffMs, redact, redactCredential, redactString, refreshTokenGrant, requestOAuthToken, requireTokenFields, resolveUsedFraction, rotate, rotateEncryptionKeys, sealPlaintextRows, sessionPinKey, sessionStartIndex, sha256Hex, silentLogger, sleep, statusFromUsedFraction, storeInputSchemas, stripRaw, systemClock, toBoolean, toNumber, tokenExpiry, tombstoneMatches, usageAccountKey, withEncryption, xxHash32 };

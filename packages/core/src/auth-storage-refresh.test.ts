@@ -272,9 +272,9 @@ describe("AuthStorage OAuth refresh", () => {
 		const before = storage.getGeneration();
 		await storage.reload();
 		expect(storage.listStoredCredentials("acme").map((row) => row.id)).toEqual([newer.id]);
-		expect((await store.rows.listDisabled("acme")).map((row) => [row.id, row.disabledCause])).toEqual([
-			[older.id, "replaced by newer credential"],
-		]);
+		// A lifecycle replacement is hard-deleted: no tombstone is left behind.
+		expect(await store.rows.get(older.id)).toBeNull();
+		expect(await store.rows.listDisabled("acme")).toEqual([]);
 		expect(storage.getGeneration()).toBeGreaterThan(before);
 		expect(generations.at(-1)).toBe(storage.getGeneration());
 		expect(await storage.getApiKey("acme")).toBe("new");

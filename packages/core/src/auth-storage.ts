@@ -46,7 +46,7 @@ import {
 	type UsageLimitMarkResult,
 } from "./selection/rotation";
 import { CredentialSelector, type SelectionOptions } from "./selection/select";
-import { type AuthCredentialStore, DISABLED_BY_USER } from "./store/store";
+import { type AuthCredentialStore, DISABLED_BY_USER, type DisabledPurgeFilter, REPLACED_BY_NEWER } from "./store/store";
 import {
 	type AuthCredential,
 	type Clock,
@@ -116,6 +116,11 @@ export interface AuthStorageOptions {
 	sourceLabel?: string;
 	/** Bound of one reset-credit plugin call (`list`, `redeem`). @default 30_000 */
 	pluginTimeoutMs?: number;
+	/**
+	 * How long tombstones (disabled rows) are kept, from their disable time; older ones are pruned when
+	 * tombstones are read (`listDisabledCredentials`) and on re-login. @default 30 days
+	 */
+	tombstoneRetentionMs?: number;
 	/** Default selection mode of every provider (see `accountPolicies`). @default "balanced" */
 	accountSelection?: AccountSelectionMode;
 	/**
@@ -177,6 +182,12 @@ const optionsSchema = z.object({
 	allowCommandConfigValues: z.boolean().optional(),
 	sourceLabel: z.string().optional(),
 	pluginTimeoutMs: duration.optional(),
+	tombstoneRetentionMs: z
+		.number()
+		.int()
+		.positive()
+		.max(10 * 365 * 86_400_000)
+		.optional(),
 	accountSelection: z.enum(["balanced", "fixed"]).optional(),
 	accountPolicies: z
 		.record(
@@ -230,6 +241,21 @@ export interface OAuthAccountSummary {
 
 const NEVER_ABORTED = new AbortController().signal;
 
+/** Default retention of tombstones: 30 days from the disable. */
+export const DEFAULT_TOMBSTONE_RETENTION_MS = 30 * 86_400_000;
+
+/** A tombstone as `listDisabledCredentials` reports it (no secrets). */
+export interface DisabledCredentialSummary {
+	credentialId: number;
+	provider: string;
+	credentialType: "oauth" | "api_key";
+	disabledCause: string;
+	/** Epoch ms of the disable. */
+	disabledAt: number | null;
+	email?: string;
+	accountId?: string;
+}
+
 /**
  * A pool of credentials over an `AuthCredentialStore`.
  *
@@ -266,6 +292,7 @@ export class AuthStorage {
 	readonly #rotation: CredentialRotation;
 	readonly #resets: ResetCredits;
 	readonly #policies: AccountPolicies;
+	readonly #tombstoneRetentionMs: number;
 	#usageService: UsageService | undefined;
 	#closed = false;
 
@@ -299,6 +326,7 @@ export class AuthStorage {
 		} catch (error) {
 			throw new AuthpoolError("INVALID_OPTIONS", `Invalid AuthStorage options: ${errorMessage(error)}`);
 		}
+		this.#tombstoneRetentionMs = options.tombstoneRetentionMs ?? DEFAULT_TOMBSTONE_RETENTION_MS;
 		this.#generation = new GenerationCounter(logger);
 		this.#events = new CredentialDisabledEvents(logger);
 		if (options.onCredentialDisabled) this.#events.subscribe(options.onCredentialDisabled);
@@ -420,12 +448,18 @@ export class AuthStorage {
 			provider: row.provider,
 			credentialId: row.id,
 			disabledCause: cause,
+			credentialType: row.credential.type,
 			at: this.#clock.now(),
 		};
 		if (row.credential.type === "oauth") {
 			const identity = oauthIdentity(row.credential);
 			if (identity.email) event.email = identity.email;
 			if (identity.accountId) event.accountId = identity.accountId;
+			const text = (value: unknown) => (typeof value === "string" && value !== "" ? value.slice(0, 256) : undefined);
+			const orgId = text(row.credential.orgId) ?? text(row.credential.organizationId);
+			const orgName = text(row.credential.orgName) ?? text(row.credential.organizationName);
+			if (orgId) event.orgId = orgId;
+			if (orgName) event.orgName = orgName;
 		}
 		this.#events.emit(event);
 	}
@@ -657,6 +691,56 @@ export class AuthStorage {
 		const rows = await this.#store.rows.replaceProvider(provider, deduped);
 		this.#pool.replaceProvider(provider, rows);
 		this.#selector.resetProvider(provider);
+		// A lifecycle replacement leaves no tombstone: the rows it replaced are hard-deleted.
+		await this.#purge({ provider, causes: [REPLACED_BY_NEWER] });
+	}
+
+	/** Hard-delete tombstones (when the store can); failures are logged, never thrown. */
+	async #purge(filter: DisabledPurgeFilter): Promise<void> {
+		const purge = this.#store.rows.purgeDisabled;
+		if (!purge) return;
+		try {
+			await purge.call(this.#store.rows, filter);
+		} catch (error) {
+			this.#logger.warn("could not prune tombstones", { error: redactString(errorMessage(error)) });
+		}
+	}
+
+	/** Prune tombstones past their retention (of one provider, or all). */
+	#pruneExpiredTombstones(provider?: string): Promise<void> {
+		// Retention ends at disable + retention: a tombstone exactly that old is gone.
+		const cut = this.#clock.now() - this.#tombstoneRetentionMs + 1;
+		return this.#purge(provider === undefined ? { disabledBefore: cut } : { provider, disabledBefore: cut });
+	}
+
+	/**
+	 * Tombstones (disabled rows) still within their retention, ascending id; older ones are pruned first.
+	 * No secrets: identity fields only.
+	 */
+	async listDisabledCredentials(provider?: string): Promise<DisabledCredentialSummary[]> {
+		if (provider !== undefined) checkProvider(provider);
+		await this.#pruneExpiredTombstones(provider);
+		const cut = this.#clock.now() - this.#tombstoneRetentionMs + 1;
+		const rows = await this.#store.rows.listDisabled(provider);
+		const out: DisabledCredentialSummary[] = [];
+		for (const row of rows) {
+			// A store without `purgeDisabled` keeps old tombstones; they are still not reported.
+			if (row.disabledAt !== null && row.disabledAt < cut) continue;
+			const summary: DisabledCredentialSummary = {
+				credentialId: row.id,
+				provider: row.provider,
+				credentialType: row.credential.type,
+				disabledCause: row.disabledCause ?? "",
+				disabledAt: row.disabledAt,
+			};
+			if (row.credential.type === "oauth") {
+				const identity = oauthIdentity(row.credential);
+				if (identity.email) summary.email = identity.email;
+				if (identity.accountId) summary.accountId = identity.accountId;
+			}
+			out.push(summary);
+		}
+		return out;
 	}
 
 	/** Soft-delete every credential of a provider ("deleted by user"). */
@@ -676,6 +760,9 @@ export class AuthStorage {
 		const disabled = await this.#store.rows.disable(credentialId, DISABLED_BY_USER);
 		this.#pool.remove(credentialId);
 		this.#selector.resetProvider(provider);
+		// A deliberate removal supersedes earlier automatic tombstones of this identity (and only of it).
+		const identityKey = row.identityKey ?? credentialIdentityKey(provider, row.credential);
+		if (disabled && identityKey) await this.#purge({ provider, identityKey, exceptIds: [credentialId] });
 		return disabled;
 	}
 
@@ -703,10 +790,14 @@ export class AuthStorage {
 		await this.upsertCredential(provider, { ...result, type: "oauth" } as OAuthCredential);
 	}
 
-	/** Same as `remove`. */
+	/**
+	 * Log the provider out: every credential removed as in `remove`, then that provider's whole history
+	 * (its tombstones) cleared; other providers' tombstones are untouched.
+	 */
 	async logout(provider: string): Promise<void> {
 		checkProvider(provider);
 		await this.remove(provider);
+		await this.#purge({ provider });
 	}
 
 	/** First loaded credential of a provider. */
@@ -1165,6 +1256,7 @@ export class AuthStorage {
 	async upsertCredential(provider: string, credential: AuthCredential): Promise<AuthCredentialSnapshotEntry[]> {
 		checkProvider(provider);
 		const snapshot = checkCredential("credential", credential);
+		await this.#pruneExpiredTombstones(provider);
 		const { row } = await this.#store.rows.upsertByIdentity(provider, snapshot);
 		this.#pool.upsert(row);
 		this.#selector.resetProvider(provider);

@@ -180,5 +180,40 @@ export function describeAccountPolicies(options: StoreConformanceOptions): void 
 				await storage.close();
 			}
 		});
+
+		test("tombstones through AuthStorage: retention, re-login, lifecycle replacement, deliberate removal, logout", async () => {
+			const { store, clock } = await harness.open();
+			if (!store.rows.purgeDisabled) return;
+			const storage = new AuthStorage(store, { providers: [], clock, env: {}, tombstoneRetentionMs: 10 * HOUR });
+			await storage.reload();
+			const [a1] = await storage.upsertCredential("acme", oauthLogin("a@example.com", 1));
+			await storage.disableCredentialById(a1!.id, "invalid_grant");
+			// The automatic tombstone survives a re-login of the same identity.
+			const a2 = (await storage.upsertCredential("acme", oauthLogin("a@example.com", 2))).find((e) => e.id !== a1!.id)!;
+			expect((await storage.listDisabledCredentials("acme")).map((t) => t.credentialId)).toEqual([a1!.id]);
+			// A deliberate removal supersedes it (that identity only).
+			const [o] = await storage.upsertCredential("other", oauthLogin("o@example.com", 1));
+			await storage.disableCredentialById(o!.id, "invalid_grant");
+			await storage.removeCredential("acme", a2.id);
+			expect((await storage.listDisabledCredentials()).map((t) => t.credentialId)).toEqual([a2.id, o!.id]);
+			// A lifecycle replacement leaves nothing behind.
+			await storage.set("acme", [oauthLogin("b@example.com", 1), oauthLogin("c@example.com", 1)]);
+			const c = storage
+				.listStoredCredentials("acme")
+				.find((row) => row.credential.type === "oauth" && row.credential.email === "c@example.com")!;
+			await storage.set("acme", [oauthLogin("b@example.com", 1)]);
+			expect(await store.rows.get(c.id)).toBeNull();
+			// Retention: pruned on read once past it.
+			clock.advance(10 * HOUR);
+			expect(await storage.listDisabledCredentials()).toEqual([]);
+			expect(await store.rows.get(o!.id)).toBeNull();
+			// Logout clears that provider's history only.
+			const [p] = await storage.upsertCredential("other", oauthLogin("p@example.com", 1));
+			await storage.disableCredentialById(p!.id, "invalid_grant");
+			await storage.removeCredential("acme", storage.listStoredCredentials("acme")[0]!.id);
+			await storage.logout("acme");
+			expect((await storage.listDisabledCredentials()).map((t) => t.credentialId)).toEqual([p!.id]);
+			await storage.close();
+		});
 	});
 }

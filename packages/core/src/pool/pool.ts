@@ -166,6 +166,14 @@ export class CredentialPool {
 				dropped.add(row.id);
 			}
 		}
+		// A lifecycle replacement leaves no tombstone.
+		if (this.#store.rows.purgeDisabled) {
+			try {
+				await this.#store.rows.purgeDisabled({ causes: [REPLACED_BY_NEWER], exceptIds: [] });
+			} catch (error) {
+				this.#logger.warn("could not purge replaced duplicates", { error: redactString(errorMessage(error)) });
+			}
+		}
 		return rows.filter((row) => !dropped.has(row.id));
 	}
 

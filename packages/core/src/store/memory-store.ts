@@ -17,12 +17,15 @@ import {
 	type CasResult,
 	type CredentialBlock,
 	type CredentialBlockKey,
+	type DisabledPurgeFilter,
 	type ProviderSettings,
 	type ProviderSettingsStore,
 	REPLACED_BY_NEWER,
 	type RefreshLease,
 	type StaleLease,
 	type StoreCapabilities,
+	SUPERSEDED_CAUSES,
+	tombstoneMatches,
 } from "./store";
 import { checkStoreInput, plainCopy, storeInputSchemas } from "./store-input";
 
@@ -217,11 +220,19 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): AuthCredent
 
 	function purgeTombstones(provider: string, identityKey: string | null): void {
 		if (identityKey === null) return;
+		purgeMatching({ provider, identityKey, causes: SUPERSEDED_CAUSES });
+	}
+
+	function purgeMatching(filter: DisabledPurgeFilter): number {
+		let count = 0;
 		for (const [id, row] of state.rows) {
-			if (row.provider === provider && row.disabledCause !== null && row.identityKey === identityKey) {
-				state.rows.delete(id);
-			}
+			if (!tombstoneMatches(row, filter)) continue;
+			state.rows.delete(id);
+			for (const [key, block] of state.blocks) if (block.credentialId === id) state.blocks.delete(key);
+			state.leases.delete(id);
+			count++;
 		}
+		return count;
 	}
 
 	function listRows(provider: string | undefined, active: boolean): StoredAuthCredential[] {
@@ -304,6 +315,12 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): AuthCredent
 					count++;
 				}
 			}
+			if (count > 0) bump();
+			return count;
+		}),
+		purgeDisabled: op((filter: DisabledPurgeFilter) => {
+			check(schemas.purgeFilter, filter, "purge filter");
+			const count = purgeMatching(filter);
 			if (count > 0) bump();
 			return count;
 		}),
