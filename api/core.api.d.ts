@@ -677,6 +677,8 @@ interface CredentialBlocksOptions {
 declare class CredentialBlocks {
     #private;
     constructor(options: CredentialBlocksOptions);
+    /** Changes whenever a block is added, lengthened, lifted or noticed expired. */
+    get version(): number;
     /**
      * Replace the mirror with what the store holds. Kinds known locally survive (the store does not
      * keep them). A block learned from a peer is never healed early: it may be the peer's back-off after a
@@ -934,6 +936,8 @@ declare class UsageService {
      * @throws AbortedError when `options.signal` aborts (the shared fetch keeps running).
      */
     getReport(row: StoredAuthCredential, options?: UsageLookupOptions): Promise<UsageReport | null>;
+    /** Changes whenever an in-memory report is stored or dropped (ranking recomputes only then). */
+    get version(): number;
     /** In-memory (L1) value only, fresh or last good; never I/O. */
     peekReport(row: StoredAuthCredential, baseUrl?: string): UsageReport | null;
     /**

@@ -7,6 +7,7 @@
  */
 import { sections } from "./common";
 import "./core.bench";
+import "./selection.bench";
 import "./sqlite.bench";
 
 const filter = process.argv.slice(2).find((arg) => arg !== "--");

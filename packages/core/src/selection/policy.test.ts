@@ -108,6 +108,38 @@ describe("balanced selection", () => {
 	});
 });
 
+describe("incremental ranking", () => {
+	it("ranks once while nothing changes; a block, a new report or a row change re-ranks", async () => {
+		const ctx = setup();
+		let windowLookups = 0;
+		const ranking = ctx.plugin.ranking!;
+		ctx.plugin.ranking = {
+			...ranking,
+			findWindowLimits: (report, rankingContext) => {
+				windowLookups += 1;
+				return ranking.findWindowLimits(report, rankingContext);
+			},
+		};
+		const storage = ctx.make();
+		await accounts(ctx, ["a@x.io", "b@x.io", "c@x.io"], storage);
+		ctx.headroom.set("a@x.io", 80).set("b@x.io", 60).set("c@x.io", 40);
+		await storage.getApiKey("acme");
+		const afterFirst = windowLookups;
+		for (let i = 0; i < 50; i += 1) await storage.getApiKey("acme", `incremental-${i}`);
+		for (let i = 0; i < 50; i += 1) await storage.getApiKey("acme");
+		expect(windowLookups).toBe(afterFirst);
+		await storage.markUsageLimitReached("acme", undefined, { apiKey: "access-a@x.io-0", retryAfterMs: 60_000 });
+		expect(whoHas(await storage.getApiKey("acme", "after-block"))).toBe("b@x.io");
+		expect(windowLookups).toBeGreaterThan(afterFirst);
+		const afterBlock = windowLookups;
+		await storage.getApiKey("acme", "after-block-2");
+		expect(windowLookups).toBe(afterBlock);
+		await storage.upsertCredential("acme", oauth("d@x.io", ctx.clock.now()));
+		ctx.headroom.set("d@x.io", 99);
+		expect(whoHas(await storage.getApiKey("acme", "after-row"))).toBe("d@x.io");
+	});
+});
+
 describe("fixed selection", () => {
 	it("always the first account in priority order; the next only while it is blocked", async () => {
 		const ctx = setup({ accountSelection: "fixed" });

@@ -80,6 +80,19 @@ export interface CandidateView {
 	reasons: readonly string[];
 }
 
+/** Longest a cached ranking is reused without any change (drain rates move with time). */
+export const RANK_TTL_MS = 30_000;
+
+interface RankingEntry {
+	ranked: readonly RankedCandidate[];
+	ties: number;
+	view: CandidateView;
+	blocksVersion: number;
+	usageVersion: number;
+	reserve: number;
+	validUntil: number;
+}
+
 /** Headroom (percent of the tightest ranking window left) from a report; `undefined` when unmeasured. */
 export function headroomPct(
 	report: UsageReport | null | undefined,
@@ -160,6 +173,7 @@ export class CredentialSelector {
 	readonly #roundRobin = new Map<string, number>();
 	readonly #lastUsed = new Map<string, number>();
 	readonly #views = new LruMap<string, CandidateView>(1024);
+	readonly #rankings = new LruMap<string, RankingEntry>(1024);
 
 	constructor(options: CredentialSelectorOptions) {
 		this.#o = options;
@@ -537,10 +551,16 @@ export class CredentialSelector {
 			if (!fallback || until < fallback.until) fallback = { row, until };
 		};
 		if (!fixed && strategy && view.rows.length > 1) {
-			const ranked = await this.#ranked(provider, view, providerKey, scope, strategy, sessionId, options);
-			for (const candidate of ranked) {
-				if (candidate.blockedUntil !== undefined && candidate.blocked) {
-					onBlocked(candidate.row, candidate.blockedUntil);
+			const { ranked, ties } = await this.#ranked(provider, view, providerKey, scope, strategy, options);
+			// Near-ties of the best group share fresh sessions by hash (session-less calls take turns).
+			const pick =
+				ties <= 1 ? 0 : sessionId ? xxHash32(sessionId) % ties : this.#nextRoundRobin(`${providerKey}\0ranked`, ties);
+			for (let i = -1; i < ranked.length; i += 1) {
+				if (i === pick) continue;
+				const candidate = ranked[i < 0 ? pick : i]!;
+				const until = this.#o.blocks.blockedUntil(candidate.row.id, providerKey, scope);
+				if (until !== undefined) {
+					onBlocked(candidate.row, until);
 					continue;
 				}
 				const selected = await attempt(candidate.row);
@@ -670,8 +690,12 @@ export class CredentialSelector {
 
 	/**
 	 * Balanced ranking: usage order (the provider's strategy), then reserve (an account below the reserve
-	 * line only when every sibling is too) and strict priority ahead of it; near-ties of the best group
-	 * (headroom within `NEAR_TIE_HEADROOM_PCT`) are spread by the session hash (round-robin without one).
+	 * line only when every sibling is too) and strict priority ahead of it; `ties` is the size of the best
+	 * group's near-ties (headroom within `NEAR_TIE_HEADROOM_PCT`), which the caller spreads by session.
+	 *
+	 * Incremental: the result is kept until the row set, the priority, a block, an in-memory usage report or
+	 * the reserve changes, a block it saw lifts by time, or `RANK_TTL_MS` passes (drain rates move with time
+	 * and stale reports must be refetched). A warm ranked call is then O(1) in the number of rows.
 	 */
 	async #ranked(
 		provider: string,
@@ -679,14 +703,28 @@ export class CredentialSelector {
 		providerKey: string,
 		scope: string,
 		strategy: CredentialRankingStrategy,
-		sessionId: string | undefined,
 		options: SelectionOptions,
-	): Promise<RankedCandidate[]> {
-		const { blocks, clock } = this.#o;
+	): Promise<{ ranked: readonly RankedCandidate[]; ties: number }> {
+		const usage = this.#o.usage();
+		const reserve = this.#o.policies.reservePct(provider);
+		const now = this.#o.clock.now();
+		const key = `${providerKey}\0${scope}\0${options.modelId ?? ""}\0${options.baseUrl ?? ""}`;
+		const cached = this.#rankings.get(key);
+		if (
+			cached &&
+			cached.view === view &&
+			cached.blocksVersion === this.#o.blocks.version &&
+			cached.usageVersion === usage.version &&
+			cached.reserve === reserve &&
+			now < cached.validUntil
+		) {
+			return cached;
+		}
+		const { blocks } = this.#o;
 		const rows = view.rows;
 		let reports: Map<number, UsageReport | null>;
 		try {
-			reports = await this.#o.usage().getReportsForRanking(rows as StoredAuthCredential[], {
+			reports = await usage.getReportsForRanking(rows as StoredAuthCredential[], {
 				baseUrl: options.baseUrl,
 				signal: options.signal,
 			});
@@ -695,7 +733,6 @@ export class CredentialSelector {
 			this.#o.logger.debug("usage ranking unavailable", { provider, error: redactString(errorMessage(error)) });
 			reports = new Map();
 		}
-		const now = clock.now();
 		const inputs: RankCandidate[] = [];
 		for (const row of rows) {
 			const report = reports.get(row.id) ?? null;
@@ -717,8 +754,8 @@ export class CredentialSelector {
 			inputs.push(blockedUntil === undefined ? { row, report } : { row, report, blockedUntil });
 		}
 		const ranked = rankCandidates(inputs, strategy, { now, modelId: options.modelId });
-		const reserve = this.#o.policies.reservePct(provider);
 		const meta = new Map<number, { headroom: number | undefined; reserved: boolean; rank: number }>();
+		let validUntil = now + RANK_TTL_MS;
 		for (const candidate of ranked) {
 			const headroom = headroomPct(candidate.report, strategy, options.modelId);
 			meta.set(candidate.row.id, {
@@ -726,6 +763,9 @@ export class CredentialSelector {
 				reserved: reserve > 0 && headroom !== undefined && headroom < reserve,
 				rank: this.#rank(view, candidate.row.id),
 			});
+			if (candidate.blocked && candidate.blockedUntil !== undefined && candidate.blockedUntil < validUntil) {
+				validUntil = candidate.blockedUntil;
+			}
 		}
 		const m = (c: RankedCandidate) => meta.get(c.row.id)!;
 		// Stable: within a class the usage order stands.
@@ -737,27 +777,34 @@ export class CredentialSelector {
 			if (ma.reserved !== mb.reserved) return ma.reserved ? 1 : -1;
 			return ma.rank === mb.rank ? 0 : ma.rank < mb.rank ? -1 : 1;
 		});
+		let ties = 0;
 		const top = ranked[0];
-		if (!top || top.blocked) return ranked;
-		const tm = m(top);
-		let size = 1;
-		while (size < ranked.length) {
-			const next = ranked[size]!;
-			const nm = m(next);
-			if (next.blocked || nm.reserved !== tm.reserved || nm.rank !== tm.rank) break;
-			if (next.planPriority !== top.planPriority || next.hasPriorityBoost !== top.hasPriorityBoost) break;
-			const tie =
-				tm.headroom === undefined
-					? nm.headroom === undefined
-					: nm.headroom !== undefined && Math.abs(nm.headroom - tm.headroom) <= NEAR_TIE_HEADROOM_PCT;
-			if (!tie) break;
-			size += 1;
+		if (top && !top.blocked) {
+			const tm = m(top);
+			ties = 1;
+			while (ties < ranked.length) {
+				const next = ranked[ties]!;
+				const nm = m(next);
+				if (next.blocked || nm.reserved !== tm.reserved || nm.rank !== tm.rank) break;
+				if (next.planPriority !== top.planPriority || next.hasPriorityBoost !== top.hasPriorityBoost) break;
+				const tie =
+					tm.headroom === undefined
+						? nm.headroom === undefined
+						: nm.headroom !== undefined && Math.abs(nm.headroom - tm.headroom) <= NEAR_TIE_HEADROOM_PCT;
+				if (!tie) break;
+				ties += 1;
+			}
 		}
-		if (size <= 1) return ranked;
-		const pick = sessionId ? xxHash32(sessionId) % size : this.#nextRoundRobin(`${providerKey}\0ranked`, size);
-		if (pick === 0) return ranked;
-		const [chosen] = ranked.splice(pick, 1);
-		ranked.unshift(chosen!);
-		return ranked;
+		const entry: RankingEntry = {
+			ranked,
+			ties,
+			view,
+			blocksVersion: blocks.version,
+			usageVersion: usage.version,
+			reserve,
+			validUntil,
+		};
+		this.#rankings.set(key, entry);
+		return entry;
 	}
 }
