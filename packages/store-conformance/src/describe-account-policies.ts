@@ -215,5 +215,50 @@ export function describeAccountPolicies(options: StoreConformanceOptions): void 
 			expect((await storage.listDisabledCredentials()).map((t) => t.credentialId)).toEqual([p!.id]);
 			await storage.close();
 		});
+
+		twoInstances(
+			"withAuth on the store: a usage limit blocks the row for a peer too; a 403 moves to a sibling",
+			async () => {
+				const { a, b, clock } = await harness.openPair();
+				const headroom = new Map([
+					["a@example.com", 90],
+					["b@example.com", 90],
+					["c@example.com", 90],
+				]);
+				const one = new AuthStorage(a, { providers: [usagePlugin(clock, headroom)], clock, env: {} });
+				for (const email of headroom.keys()) await a.rows.insert("acme", oauthLogin(email));
+				await one.reload();
+				const first = (await one.getApiKey("acme", "w"))!;
+				const tried: string[] = [];
+				const result = await one.withAuth(
+					"acme",
+					async (key) => {
+						tried.push(key);
+						if (key === first) throw Object.assign(new Error("usage_limit_reached"), { status: 429 });
+						return key;
+					},
+					{ sessionId: "w" },
+				);
+				expect(tried).toEqual([first, result]);
+				expect(result).not.toBe(first);
+				const two = new AuthStorage(b, { providers: [usagePlugin(clock, headroom)], clock, env: {} });
+				await two.reload();
+				for (let i = 0; i < 20; i += 1) expect(await two.getApiKey("acme", `peer-${i}`)).not.toBe(first);
+				const forbidden: string[] = [];
+				await two.withAuth(
+					"acme",
+					async (key) => {
+						forbidden.push(key);
+						if (forbidden.length === 1) throw Object.assign(new Error("forbidden"), { status: 403 });
+						return key;
+					},
+					{ sessionId: "peer-0" },
+				);
+				expect(new Set(forbidden).size).toBe(2);
+				expect(forbidden).not.toContain(first);
+				await one.close();
+				await two.close();
+			},
+		);
 	});
 }
