@@ -332,6 +332,15 @@ interface ProviderPlugin {
     oauth?: OAuthPlugin;
     resetCredits?: ResetCreditsPlugin;
     /**
+     * Which stored credentials can serve a request (e.g. a model only a Pro plan may use). Return `true`
+     * when the credential can serve it, `false` or a short reason (no secrets) when it cannot. Ineligible
+     * rows are skipped in every selection mode; a request no row can serve fails with
+     * `NO_ELIGIBLE_CREDENTIAL` carrying the reasons. Called on the hot path: keep it pure and cheap.
+     */
+    eligible?(credential: AuthCredential, context: {
+        modelId?: string;
+    }): boolean | string;
+    /**
      * Credential fields this provider stores that are secret beyond `access`/`refresh`/`key` (for
      * example a session cookie); `withEncryption` seals them (see `pluginSecretFields`).
      */
@@ -346,6 +355,56 @@ interface ProviderRegistry {
 declare function createProviderRegistry(plugins?: Iterable<ProviderPlugin>): ProviderRegistry;
 /** Resolve a plugin's env var names for the given environment. */
 declare function envApiKeyNames(plugin: ProviderPlugin | undefined, env: Env): readonly string[];
+
+/**
+ * One branded base error with a closed code union (CONTRIBUTING.md "House rules").
+ * Messages never contain secrets: credentials are named by provider + id (+ email).
+ */
+type AuthpoolErrorCode = "INVALID_OPTIONS" | "INVALID_INPUT" | "NOT_FOUND" | "NO_CREDENTIAL" | "NO_ELIGIBLE_CREDENTIAL" | "CONFLICT" | "OAUTH_REFRESH_FAILED" | "OAUTH_NOT_SUPPORTED" | "UNKNOWN_PROVIDER" | "TIMEOUT" | "ABORTED" | "STORE_ERROR" | "STORE_CLOSED" | "STORE_BUSY" | "SCHEMA_TOO_NEW" | "CORRUPT_DATA" | "DECRYPTION_FAILED" | "UNKNOWN_KEY" | "UPSTREAM_ERROR";
+declare const BRAND: unique symbol;
+interface AuthpoolErrorOptions {
+    cause?: unknown;
+    /** Non-secret structured details (ids, provider names, statuses). */
+    details?: Record<string, unknown>;
+}
+/** Base class of every error authpool throws. */
+declare class AuthpoolError extends Error {
+    readonly code: AuthpoolErrorCode;
+    readonly details?: Record<string, unknown>;
+    readonly [BRAND] = true;
+    constructor(code: AuthpoolErrorCode, message: string, options?: AuthpoolErrorOptions);
+    /** Cross-realm / cross-copy safe instance check. */
+    static isInstance(value: unknown): value is AuthpoolError;
+}
+interface OAuthRefreshErrorOptions extends AuthpoolErrorOptions {
+    provider: string;
+    /** `true` for invalid_grant / revoked / expired refresh token / 401-403 at the token endpoint. */
+    definitive: boolean;
+    /** HTTP status from the token endpoint, when one was received. */
+    status?: number;
+    /** Provider's OAuth error code (`invalid_grant`, ...), when one was returned. */
+    errorCode?: string;
+    credentialId?: number;
+}
+/** A refresh failed. Callers branch on `definitive` (disable) vs transient (block briefly, retry later). */
+declare class OAuthRefreshError extends AuthpoolError {
+    readonly provider: string;
+    readonly definitive: boolean;
+    readonly status?: number;
+    readonly errorCode?: string;
+    readonly credentialId?: number;
+    constructor(message: string, options: OAuthRefreshErrorOptions);
+    static isInstance(value: unknown): value is OAuthRefreshError;
+}
+/** Thrown to one caller whose own signal aborted; shared work keeps running for others. */
+declare class AbortedError extends AuthpoolError {
+    constructor(message?: string, options?: AuthpoolErrorOptions);
+}
+/** Build an `INVALID_OPTIONS` error from zod-style issues (`path: message`). */
+declare function invalidOptions(subject: string, issues: ReadonlyArray<{
+    path: ReadonlyArray<PropertyKey>;
+    message: string;
+}>): AuthpoolError;
 
 /**
  * The async, capability-based store contract (docs/store-contract.md). One object with concern-specific
@@ -366,6 +425,25 @@ type CasResult = {
 /** Well-known disable causes. */
 declare const DISABLED_BY_USER = "deleted by user";
 declare const REPLACED_BY_NEWER = "replaced by newer credential";
+/**
+ * Causes a new active row of the same identity supersedes (its tombstones are purged on re-login). Any
+ * other cause is an automatic disable (`invalid_grant`, revoked, ...), whose tombstone survives a re-login
+ * of the same identity until its retention ends.
+ */
+declare const SUPERSEDED_CAUSES: readonly string[];
+/** Which tombstones `purgeDisabled` hard-deletes (every given condition must hold). */
+interface DisabledPurgeFilter {
+    provider?: string;
+    identityKey?: string;
+    /** Only tombstones disabled before this epoch ms (retention). */
+    disabledBefore?: number;
+    /** Only these causes. */
+    causes?: readonly string[];
+    /** Every cause but these. */
+    exceptCauses?: readonly string[];
+    /** Keep these rows whatever else matches. */
+    exceptIds?: readonly number[];
+}
 interface CredentialRowStore {
     /** Active rows (of one provider or all), ascending id order. */
     listActive(provider?: string): Promise<StoredAuthCredential[]>;
@@ -393,8 +471,14 @@ interface CredentialRowStore {
     /** Soft-disable every active row of a provider; returns how many. */
     disableProvider(provider: string, cause: string): Promise<number>;
     /**
+     * Hard-delete tombstones (with their blocks and leases) matching `filter`; active rows are never
+     * touched. Returns how many. Optional: without it, tombstones are kept (no retention).
+     */
+    purgeDisabled?(filter: DisabledPurgeFilter): Promise<number>;
+    /**
      * Transactional: an active row with the same identity key (for this provider) is replaced in place
-     * (same id, version bumped); otherwise a row is inserted. Tombstones of that identity are purged.
+     * (same id, version bumped); otherwise a row is inserted. Tombstones of that identity with a
+     * superseded cause (`SUPERSEDED_CAUSES`) are purged; automatic-disable tombstones stay.
      */
     upsertByIdentity(provider: string, credential: AuthCredential): Promise<{
         row: StoredAuthCredential;
@@ -403,7 +487,7 @@ interface CredentialRowStore {
     /**
      * Transactional: afterwards exactly `credentials` are the provider's active rows. Rows whose identity
      * matches an incoming credential are updated in place (ids kept); the others are disabled with
-     * `REPLACED_BY_NEWER`. Earlier tombstones of the incoming identities are purged (as in
+     * `REPLACED_BY_NEWER`. Earlier superseded tombstones of the incoming identities are purged (as in
      * `upsertByIdentity`). Returns the provider's active rows.
      */
     replaceProvider(provider: string, credentials: AuthCredential[]): Promise<StoredAuthCredential[]>;
@@ -414,6 +498,12 @@ interface CacheStore {
         includeExpired?: boolean;
     }): Promise<string | null>;
     set(key: string, value: string, expiresAt: number): Promise<void>;
+    /** Optional: several `set`s in one write (session pins written behind in batches). */
+    setMany?(entries: ReadonlyArray<{
+        key: string;
+        value: string;
+        expiresAt: number;
+    }>): Promise<void>;
     delete(key: string): Promise<void>;
     /** Remove expired entries; returns how many. */
     cleanExpired(): Promise<number>;
@@ -501,6 +591,22 @@ interface ChangeFeed {
     /** Optional push notification of the same; returns an unsubscribe function. */
     subscribe?(listener: () => void): () => void;
 }
+/**
+ * Per-provider pool settings shared by every instance on the store (today: the account priority).
+ * Small and rarely written; a write changes the change revision so peers pick it up on their next call.
+ */
+interface ProviderSettings {
+    /** Selectors in priority order (1 = first): a row id, an account id or an email. */
+    accountPriority: Array<number | string>;
+}
+interface ProviderSettingsStore {
+    /** The provider's settings, `null` when none were written. */
+    get(provider: string): Promise<ProviderSettings | null>;
+    /** Replace the provider's settings (one row per provider). */
+    set(provider: string, settings: ProviderSettings): Promise<void>;
+    /** Every provider's settings, by provider id. */
+    list(): Promise<Record<string, ProviderSettings>>;
+}
 interface UsageLedgerStore {
     /** One row per (provider, accountKey, limitId, hour bucket); a later write in the same hour replaces it. */
     recordUsageSnapshots(entries: UsageHistoryEntry[]): Promise<void>;
@@ -543,9 +649,13 @@ interface AuthCredentialStore {
     readonly changes: ChangeFeed;
     readonly leases?: LeaseStore;
     readonly ledger?: UsageLedgerStore;
+    /** Per-provider settings (account priority). Without it, settings live in the cache (no expiry in practice). */
+    readonly settings?: ProviderSettingsStore;
     readonly upstream?: StoreUpstream;
     close(): Promise<void>;
 }
+/** Does a row match a purge filter (shared by stores that filter in code)? Active rows never match. */
+declare function tombstoneMatches(row: Pick<StoredAuthCredential, "id" | "provider" | "identityKey" | "disabledCause" | "disabledAt">, filter: DisabledPurgeFilter): boolean;
 
 /** Longest block we accept: a bad retry-after or reset time must not park an account for months. */
 declare const MAX_BLOCK_MS: number;
@@ -574,6 +684,8 @@ interface CredentialBlocksOptions {
 declare class CredentialBlocks {
     #private;
     constructor(options: CredentialBlocksOptions);
+    /** Changes whenever a block is added, lengthened, lifted or noticed expired. */
+    get version(): number;
     /**
      * Replace the mirror with what the store holds. Kinds known locally survive (the store does not
      * keep them). A block learned from a peer is never healed early: it may be the peer's back-off after a
@@ -615,8 +727,13 @@ interface CredentialDisabledEvent {
     credentialId: number;
     /** Short, non-secret reason. */
     disabledCause: string;
+    credentialType: "oauth" | "api_key";
     email?: string;
     accountId?: string;
+    /** Organization, where the provider's credential carries one (`orgId`/`organizationId`). */
+    orgId?: string;
+    /** Organization name, where known (`orgName`/`organizationName`). */
+    orgName?: string;
     /** Epoch ms. */
     at: number;
 }
@@ -646,6 +763,8 @@ interface CredentialPoolOptions {
     logger: Logger;
     generation: GenerationCounter;
     blocks: CredentialBlocks;
+    /** Receives every provider's stored settings on each reload (account priority). */
+    onSettings?: (settings: Record<string, ProviderSettings>) => void;
 }
 /** Active rows of every provider, kept current with the store. */
 declare class CredentialPool {
@@ -832,6 +951,8 @@ declare class UsageService {
      * @throws AbortedError when `options.signal` aborts (the shared fetch keeps running).
      */
     getReport(row: StoredAuthCredential, options?: UsageLookupOptions): Promise<UsageReport | null>;
+    /** Changes whenever an in-memory report is stored or dropped (ranking recomputes only then). */
+    get version(): number;
     /** In-memory (L1) value only, fresh or last good; never I/O. */
     peekReport(row: StoredAuthCredential, baseUrl?: string): UsageReport | null;
     /**
@@ -872,7 +993,11 @@ declare class UsageService {
 interface SessionPin {
     type: CredentialType;
     credentialId: number;
+    /** Set by `pinSession`: wins over ranking and priority, survives restarts, kept on failover. */
+    explicit?: boolean;
 }
+/** How long an explicit pin lives in the store cache (until `unpinSession`, in practice). */
+declare const EXPLICIT_PIN_TTL_MS: number;
 /** How long a persisted pin lives in the store cache. */
 declare const SESSION_PIN_TTL_MS: number;
 /** Default bound of in-memory session state. */
@@ -900,10 +1025,94 @@ declare class SessionAffinity {
     peek(provider: string, sessionId: string | undefined): SessionPin | undefined;
     /** The session's pin: memory first, the store cache the first time a session is seen. */
     get(provider: string, sessionId: string | undefined): Promise<SessionPin | undefined>;
-    /** Pin a session to a row; writes the store only when the pin changes. */
-    set(provider: string, sessionId: string | undefined, pin: SessionPin): Promise<void>;
-    /** Forget a session's pin (row gone, auth error). */
-    drop(provider: string, sessionId: string | undefined): Promise<void>;
+    /**
+     * Pin a session to a row (selection's automatic pin); the store write happens behind the call, only
+     * when the pin changes. An explicit pin of the session is never replaced here.
+     */
+    set(provider: string, sessionId: string | undefined, pin: SessionPin): void;
+    /** Pin a session explicitly (`pinSession`): written through, survives restarts. */
+    setExplicit(provider: string, sessionId: string, pin: {
+        type: CredentialType;
+        credentialId: number;
+    }): Promise<void>;
+    /** Forget a session's pin, explicit or not (`unpinSession`); written through. */
+    unpin(provider: string, sessionId: string): Promise<boolean>;
+    /** Forget a session's automatic pin (row gone, auth error); an explicit pin stays unless `force`. */
+    drop(provider: string, sessionId: string | undefined, options?: {
+        force?: boolean;
+    }): void;
+    /** Pins waiting for their write-behind flush. */
+    get pendingWrites(): number;
+    /** Write pending pins now (in batches); resolves when the store has them. Never rejects. */
+    flush(): Promise<void>;
+}
+
+/** How a provider's fresh sessions and session-less calls pick an account. */
+type AccountSelectionMode = "balanced" | "fixed";
+/** A provider's policy as options (`AuthStorageOptions.accountPolicies`). */
+interface AccountPolicyOptions {
+    /** @default "balanced" */
+    accountSelection?: AccountSelectionMode;
+    /**
+     * Headroom (percent of the tightest window left, 0–100) below which an account is used only when every
+     * sibling is below it too. @default 0 (no reserve)
+     */
+    reservePct?: number;
+    /**
+     * A session pushed to a lower-priority account returns to a higher-priority one whose headroom is at or
+     * above this line (0–100, above `reservePct`). Needs a usage provider. @default undefined (never)
+     */
+    reclaimAbovePct?: number;
+}
+/** The effective policy of a provider (`AuthStorage.getAccountPolicy`). */
+interface AccountPolicy {
+    accountSelection: AccountSelectionMode;
+    reservePct: number;
+    reclaimAbovePct?: number;
+    /** Selectors in priority order, as set (row id, account id or email). */
+    accountPriority: Array<number | string>;
+}
+/** Near-tie tolerance of balanced selection: accounts within this many headroom points share new sessions. */
+declare const NEAR_TIE_HEADROOM_PCT = 5;
+interface ResolvedRanks {
+    rows: readonly StoredAuthCredential[];
+    version: number;
+    ranks: Map<number, number>;
+    /** Rows in priority order (ranked first by rank, then unlisted by id). */
+    ordered: readonly StoredAuthCredential[];
+    /** Lowest rank present (`Infinity` when none is ranked). */
+    best: number;
+}
+/** Per-provider policies; priority ranks cached by row-array identity. */
+declare class AccountPolicies {
+    #private;
+    constructor(registry: ProviderRegistry, defaults: AccountPolicyOptions, perProvider: Record<string, AccountPolicyOptions>);
+    /**
+     * Validate reserve/reclaim: 0–100, reclaim above reserve, reclaim only with a usage provider.
+     * @throws AuthpoolError `INVALID_INPUT`
+     */
+    static validate(subject: string, options: AccountPolicyOptions, registry: ProviderRegistry | undefined, provider?: string): void;
+    /** Changes whenever the provider's priority changes. */
+    priorityVersion(provider: string): number;
+    mode(provider: string): AccountSelectionMode;
+    reservePct(provider: string): number;
+    reclaimAbovePct(provider: string): number | undefined;
+    setMode(provider: string, mode: AccountSelectionMode): void;
+    /** Set reserve and reclaim together (validated against each other). */
+    setReserve(provider: string, options: {
+        reservePct?: number;
+        reclaimAbovePct?: number;
+    }): void;
+    /** The priority from the store (or a local change): selectors in order. */
+    setPriority(provider: string, selectors: ReadonlyArray<number | string>): void;
+    /** Adopt every provider's stored settings (a reload); providers absent from the store lose their priority. */
+    adoptStored(settings: Record<string, ProviderSettings>): void;
+    describe(provider: string): AccountPolicy;
+    /**
+     * Ranks of `rows` (1-based; unlisted rows have none) and the rows in priority order. Cached until the
+     * pool hands out another row array or the priority changes: O(1) per call on the hot path.
+     */
+    resolve(provider: string, key: string, rows: readonly StoredAuthCredential[]): ResolvedRanks;
 }
 
 /**
@@ -952,10 +1161,12 @@ declare function exhaustedUntil(report: UsageReport, strategy: CredentialRanking
 }): number | undefined;
 
 /**
- * Which row serves a request (docs/selection.md "Selection"): candidates of one type in stable id order,
- * a session's hash start index then its pin, round-robin without a session, blocked rows skipped
- * (all blocked → the first to unblock), usage ranking through the provider's strategy for sessions
- * without an available pin, and the OAuth freshness ladder. Rows are addressed by id throughout.
+ * Which row serves a request (docs/selection.md "Selection"): eligible candidates of one type in
+ * priority order (then stable id order), the provider's mode (`balanced`: a session's hash start index
+ * then its pin, round-robin without a session, usage ranking with reserve and near-tie spreading for
+ * sessions without an available pin, reclaim back to a higher priority; `fixed`: the first available
+ * in priority order), explicit pins, blocked rows skipped (all blocked → the first to unblock), and
+ * the OAuth freshness ladder. Rows are addressed by id throughout; no per-call copies of the row set.
  */
 
 /** Per-request selection options (the `getApiKey` options). */
@@ -991,7 +1202,27 @@ interface CredentialSelectorOptions {
     store: AuthCredentialStore;
     clock: Clock;
     logger: Logger;
+    policies: AccountPolicies;
 }
+/**
+ * The eligible rows of one provider, type and model in priority order, with their ranks and tier
+ * boundaries. Rebuilt only when the pool hands out another row array or the priority changes.
+ */
+interface CandidateView {
+    source: readonly StoredAuthCredential[];
+    priorityVersion: number;
+    /** Eligible rows: ranked ones by rank, then unlisted ones by id. */
+    rows: readonly StoredAuthCredential[];
+    ranks: ReadonlyMap<number, number>;
+    /** Index where each priority tier starts, plus `rows.length` at the end. */
+    tiers: readonly number[];
+    /** Lowest rank present (`Infinity` when no row is ranked). */
+    best: number;
+    /** Why rows were ineligible (deduplicated, no secrets). */
+    reasons: readonly string[];
+}
+/** Headroom (percent of the tightest ranking window left) from a report; `undefined` when unmeasured. */
+declare function headroomPct(report: UsageReport | null | undefined, strategy: CredentialRankingStrategy | undefined, modelId: string | undefined): number | undefined;
 /** Start index of a session among `total` rows: `xxHash32(sessionId) % total`. */
 declare function sessionStartIndex(sessionId: string, total: number): number;
 /** `rows` rotated to start at `start`. */
@@ -1012,27 +1243,43 @@ declare class CredentialSelector {
     lastUsed(provider: string, type: CredentialType): number | undefined;
     /** The key string for a row: `plugin.oauth.toApiKey(cred)` or the access token; the key for API keys. */
     apiKeyOf(row: StoredAuthCredential): string;
+    /** Can this row serve a request for `modelId` (the plugin's `eligible`)? */
+    isEligible(row: StoredAuthCredential, modelId: string | undefined): boolean;
+    /** The candidate view of `provider:type` for `modelId` (cached; O(1) while nothing changed). */
+    view(provider: string, type: CredentialType, modelId: string | undefined): CandidateView;
     /**
      * Memory-only guess of the row a request would use (no refresh, no round-robin advance, no
-     * writes): the session's pin if usable, else the first unblocked row, else the first row.
+     * writes): the session's pin if usable, else the first unblocked row in priority order, else the first row.
      */
     peek(provider: string, type: CredentialType, sessionId?: string): StoredAuthCredential | undefined;
     /**
-     * Pick a stored API key row (pin, then hash/round-robin order, skipping blocked rows). Model-scoped
-     * blocks (the strategy's `blockScope` for `options.modelId`) apply as they do to OAuth rows.
+     * `NO_ELIGIBLE_CREDENTIAL` when the provider has stored rows but none can serve `modelId`;
+     * `undefined` otherwise.
+     */
+    ineligibleError(provider: string, modelId: string | undefined): AuthpoolError | undefined;
+    /**
+     * Pick a stored API key row (explicit pin, the mode's order, skipping blocked and ineligible rows).
+     * Model-scoped blocks (the strategy's `blockScope` for `options.modelId`) apply as they do to OAuth
+     * rows. API keys are never usage-probed.
      */
     selectApiKey(provider: string, sessionId?: string, options?: Pick<SelectionOptions, "modelId">): Promise<StoredAuthCredential | undefined>;
     /**
-     * The hot path, synchronously and from memory only: the session's pinned row (or, without a session
-     * and without usage ranking, the next round-robin row) when it is unblocked and fresh, no upstream
-     * hook must be consulted and no refresh is forced. `undefined` sends the caller down `resolveOAuth`,
-     * which reaches the same answer the long way (so this is purely a shortcut, never a different policy).
+     * The next stored API key after the session's current one (in the mode's order, skipping blocked and
+     * ineligible rows); the session is pinned to it. `undefined` with fewer than two usable keys.
+     */
+    cycleApiKey(provider: string, sessionId: string, options?: Pick<SelectionOptions, "modelId">): Promise<StoredAuthCredential | undefined>;
+    /**
+     * The hot path, synchronously and from memory only: the session's pinned row (or, in `fixed` mode,
+     * the first available row in priority order; or, without a session and without usage ranking, the
+     * next round-robin row) when it is eligible, unblocked and fresh, no upstream hook must be consulted,
+     * no refresh is forced and no reclaim is due. `undefined` sends the caller down `resolveOAuth`, which
+     * reaches the same answer the long way (so this is purely a shortcut, never a different policy).
      */
     warmOAuth(provider: string, sessionId: string | undefined, options: SelectionOptions): OAuthSelection | undefined;
     /**
      * Resolve a fresh OAuth row for a request. The warm path (pinned, unblocked, fresh) touches no
-     * store at all; otherwise candidates are ordered (ranked when the provider has a strategy), tried
-     * in turn (refreshing as needed) and the first usable one is pinned to the session.
+     * store at all; otherwise candidates are ordered by the provider's mode (ranked when balanced with a
+     * strategy), tried in turn (refreshing as needed) and the first usable one is pinned to the session.
      */
     resolveOAuth(provider: string, sessionId: string | undefined, options?: SelectionOptions): Promise<OAuthSelection | undefined>;
     /**
@@ -1109,6 +1356,17 @@ interface AuthCredentialSnapshot {
 /** The credential as it may leave a broker: refresh token replaced by the sentinel. */
 declare function redactCredential(credential: AuthCredential): AuthCredential;
 
+/**
+ * What a failed request means for its credential:
+ * - `auth` (401): refresh the same row, then a sibling;
+ * - `forbidden` (403): a sibling, no refresh;
+ * - `concurrency` (403 for a concurrency cap): returned to the caller (another key would not help);
+ * - `usage-limit` (usage-limit phrasing, `insufficient_quota`, an opaque 429): block until reset, rotate;
+ * - `return`: everything else (generic 429, 5xx, network errors, 4xx) goes back to the caller.
+ */
+type RequestFailureKind = "auth" | "forbidden" | "concurrency" | "usage-limit" | "return";
+/** Classify an error a request failed with (status fields, `cause` chain, message). */
+declare function classifyRequestFailure(error: unknown): RequestFailureKind;
 /** One step of a request's auth retries. */
 interface ApiKeyResolverInput {
     /** The error of the previous attempt; absent on the first call. */
@@ -1136,6 +1394,20 @@ interface ResolverOptions {
 }
 /** Build the a/b/c resolver for one provider (and session). */
 declare function createApiKeyResolver(target: RetryTarget, provider: string, options?: ResolverOptions): ApiKeyResolver;
+/** Options of `storage.withAuth`. */
+interface WithAuthOptions {
+    sessionId?: string;
+    modelId?: string;
+    baseUrl?: string;
+    /** Stops the loop (between attempts, and inside key resolution). */
+    signal?: AbortSignal;
+    /** Attempts in all (each with a different key). @default 4, at most `WITH_AUTH_MAX_ATTEMPTS` */
+    maxAttempts?: number;
+}
+/** Default attempts of `withAuth`. */
+declare const WITH_AUTH_DEFAULT_ATTEMPTS = 4;
+/** Hard cap of `withAuth` attempts, whatever `maxAttempts` says. */
+declare const WITH_AUTH_MAX_ATTEMPTS = 16;
 
 /**
  * Stepping around a row that hit a limit or an auth error: usage-limit blocks (deadline from
@@ -1203,6 +1475,12 @@ declare class CredentialRotation {
      * the upstream authority told. Returns whether a different row is usable now.
      */
     rotateSessionCredential(provider: string, sessionId: string | undefined, options?: RotateSessionOptions): Promise<boolean>;
+    /**
+     * A request failed with `apiKey`: find the row that key came from, block it 60 s, drop the
+     * session's pin and tell the upstream authority. `false` when no loaded row matches.
+     */
+    /** The provider's row whose handed-out key is `apiKey`. */
+    rowMatching(provider: string, apiKey: string): Promise<StoredAuthCredential | undefined>;
     invalidateCredentialMatching(provider: string, apiKey: string, options?: InvalidateCredentialMatchingOptions): Promise<boolean>;
 }
 
@@ -1390,6 +1668,34 @@ interface AuthStorageOptions {
     sourceLabel?: string;
     /** Bound of one reset-credit plugin call (`list`, `redeem`). @default 30_000 */
     pluginTimeoutMs?: number;
+    /**
+     * How long tombstones (disabled rows) are kept, from their disable time; older ones are pruned when
+     * tombstones are read (`listDisabledCredentials`) and on re-login. @default 30 days
+     */
+    tombstoneRetentionMs?: number;
+    /** Default selection mode of every provider (see `accountPolicies`). @default "balanced" */
+    accountSelection?: AccountSelectionMode;
+    /**
+     * Per-provider policies: selection mode, reserve and reclaim lines (validated: 0–100, reclaim above
+     * reserve, reclaim only for a plugin with a usage provider). Changeable live with `setAccountSelection`
+     * and `setAccountReserve`; the account priority is stored (`setAccountPriority`).
+     */
+    accountPolicies?: Record<string, AccountPolicyOptions>;
+}
+/** Where a session's pin stands (`getSessionPin`). */
+interface SessionPinStatus {
+    credentialId: number;
+    type: "oauth" | "api_key";
+    /** Set with `pinSession` (kept across restarts and failovers until `unpinSession`). */
+    explicit: boolean;
+    /**
+     * `active`: the pinned row serves the session; `waiting`: it is blocked and the session waits for it
+     * (fixed mode: its key is still handed out); `failed-over`: it is blocked and the session is served by
+     * another row meanwhile (balanced mode; an explicit pin is returned to once it frees).
+     */
+    state: "active" | "waiting" | "failed-over";
+    /** When the pinned row's block lifts (absent while active). */
+    blockedUntil?: number;
 }
 /** An OAuth access token with the identity a caller may need for headers. */
 interface OAuthAccess {
@@ -1412,10 +1718,25 @@ type OAuthAccessResolution = ({
 interface OAuthAccountSummary {
     position: number;
     credentialId: number;
+    /** 1-based place in the provider's account priority (`setAccountPriority`); absent when unlisted. */
+    priority?: number;
     accountId?: string;
     email?: string;
     projectId?: string;
     enterpriseUrl?: string;
+}
+/** Default retention of tombstones: 30 days from the disable. */
+declare const DEFAULT_TOMBSTONE_RETENTION_MS: number;
+/** A tombstone as `listDisabledCredentials` reports it (no secrets). */
+interface DisabledCredentialSummary {
+    credentialId: number;
+    provider: string;
+    credentialType: "oauth" | "api_key";
+    disabledCause: string;
+    /** Epoch ms of the disable. */
+    disabledAt: number | null;
+    email?: string;
+    accountId?: string;
 }
 /**
  * A pool of credentials over an `AuthCredentialStore`.
@@ -1489,6 +1810,11 @@ declare class AuthStorage {
     listOAuthAccounts(provider: string): OAuthAccountSummary[];
     /** Replace a provider's stored credentials (duplicates of one OAuth account collapse to the last). */
     set(provider: string, credential: AuthCredential | AuthCredential[]): Promise<void>;
+    /**
+     * Tombstones (disabled rows) still within their retention, ascending id; older ones are pruned first.
+     * No secrets: identity fields only.
+     */
+    listDisabledCredentials(provider?: string): Promise<DisabledCredentialSummary[]>;
     /** Soft-delete every credential of a provider ("deleted by user"). */
     remove(provider: string): Promise<void>;
     /** Soft-delete one credential of a provider; `false` when it is not loaded. */
@@ -1501,7 +1827,10 @@ declare class AuthStorage {
     login(provider: string, callbacks: OAuthLoginCallbacks & {
         signal?: AbortSignal;
     }): Promise<void>;
-    /** Same as `remove`. */
+    /**
+     * Log the provider out: every credential removed as in `remove`, then that provider's whole history
+     * (its tombstones) cleared; other providers' tombstones are untouched.
+     */
     logout(provider: string): Promise<void>;
     /** First loaded credential of a provider. */
     get(provider: string): AuthCredential | undefined;
@@ -1537,6 +1866,57 @@ declare class AuthStorage {
         modelId?: string;
         baseUrl?: string;
     }): ApiKeyResolver;
+    /**
+     * Run `request` with the pool's keys and the retry policy: 401 → the same row force-refreshed, then a
+     * sibling; 403 → a sibling without a refresh (a concurrency cap is returned); a usage limit or
+     * `insufficient_quota` → the row blocked until its reset and a sibling; a generic 429, 5xx, network
+     * or other error → rethrown to the caller. A key is never tried twice; `signal` stops the loop; at most
+     * `maxAttempts` (default 4, hard cap 16) requests.
+     * @throws the request's last error; AuthpoolError `NO_CREDENTIAL` (no key at all), `ABORTED`,
+     *   `NO_ELIGIBLE_CREDENTIAL`.
+     */
+    withAuth<T>(provider: string, request: (key: string, attempt: number) => Promise<T> | T, options?: WithAuthOptions): Promise<T>;
+    /**
+     * Move a session to the next stored API key (in the provider's order, skipping blocked and
+     * ineligible keys) and return it; `undefined` with fewer than two usable keys. An explicit pin of
+     * the session is replaced by the new automatic pin.
+     */
+    cycleStoredApiKey(provider: string, sessionId: string): Promise<string | undefined>;
+    /** The provider's effective policy: mode, reserve/reclaim lines, stored priority selectors. */
+    getAccountPolicy(provider: string): AccountPolicy;
+    /**
+     * Change a provider's selection mode live (this instance). `balanced`: the best-ranked eligible
+     * account, near-ties spread by session; `fixed`: the first eligible account in priority order.
+     * @throws AuthpoolError `INVALID_INPUT`
+     */
+    setAccountSelection(provider: string, mode: AccountSelectionMode): void;
+    /**
+     * Change a provider's reserve and reclaim lines live (this instance). Omitted `reclaimAbovePct`
+     * turns reclaim off.
+     * @throws AuthpoolError `INVALID_INPUT` (outside 0–100, reclaim not above reserve, reclaim without a usage provider)
+     */
+    setAccountReserve(provider: string, options: {
+        reservePct?: number;
+        reclaimAbovePct?: number;
+    }): void;
+    /**
+     * Set the provider's account priority (first = 1): each selector is a row id, an account id or an
+     * email (case-insensitive). Stored, so every instance on the store and every restart uses it; an
+     * empty list clears it. Strict priority beats usage headroom.
+     * @throws AuthpoolError `INVALID_INPUT`; `NOT_FOUND` when a selector names no active row of the provider.
+     */
+    setAccountPriority(provider: string, selectors: ReadonlyArray<number | string>): Promise<void>;
+    /**
+     * Pin a session to one row explicitly: it wins over ranking, priority and reclaim, survives restarts
+     * (written through to the store) and, while the row is blocked, the session waits for it (fixed mode)
+     * or is served by another row until it frees (balanced mode); `getSessionPin` reports which.
+     * @throws AuthpoolError `NOT_FOUND` when the row is not an active row of the provider.
+     */
+    pinSession(provider: string, sessionId: string, credentialId: number): Promise<void>;
+    /** Drop a session's pin (explicit or automatic); `true` when it had one. */
+    unpinSession(provider: string, sessionId: string): Promise<boolean>;
+    /** Where a session's pin stands (see `SessionPinStatus`); `undefined` without a pin. */
+    getSessionPin(provider: string, sessionId: string): Promise<SessionPinStatus | undefined>;
     /** One usage report per account over every stored row (deduplicated). */
     fetchUsageReports(options?: {
         baseUrlResolver?: (provider: string) => string | undefined;
@@ -1586,61 +1966,9 @@ declare class AuthStorage {
     }): Promise<number | null>;
     /** Lift every block of one active row; `false` when the row is not active. */
     unblockCredentialById(id: number): Promise<boolean>;
-    /** Soft-disabled rows (tombstones) of one provider or all, read from the store, ascending id. */
-    listDisabledCredentials(provider?: string): Promise<StoredAuthCredential[]>;
     /** Upsert by identity (same account → same row); returns the provider's redacted entries. */
     upsertCredential(provider: string, credential: AuthCredential): Promise<AuthCredentialSnapshotEntry[]>;
 }
-
-/**
- * One branded base error with a closed code union (CONTRIBUTING.md "House rules").
- * Messages never contain secrets: credentials are named by provider + id (+ email).
- */
-type AuthpoolErrorCode = "INVALID_OPTIONS" | "INVALID_INPUT" | "NOT_FOUND" | "NO_CREDENTIAL" | "CONFLICT" | "OAUTH_REFRESH_FAILED" | "OAUTH_NOT_SUPPORTED" | "UNKNOWN_PROVIDER" | "TIMEOUT" | "ABORTED" | "STORE_ERROR" | "STORE_CLOSED" | "STORE_BUSY" | "SCHEMA_TOO_NEW" | "CORRUPT_DATA" | "DECRYPTION_FAILED" | "UNKNOWN_KEY" | "UPSTREAM_ERROR";
-declare const BRAND: unique symbol;
-interface AuthpoolErrorOptions {
-    cause?: unknown;
-    /** Non-secret structured details (ids, provider names, statuses). */
-    details?: Record<string, unknown>;
-}
-/** Base class of every error authpool throws. */
-declare class AuthpoolError extends Error {
-    readonly code: AuthpoolErrorCode;
-    readonly details?: Record<string, unknown>;
-    readonly [BRAND] = true;
-    constructor(code: AuthpoolErrorCode, message: string, options?: AuthpoolErrorOptions);
-    /** Cross-realm / cross-copy safe instance check. */
-    static isInstance(value: unknown): value is AuthpoolError;
-}
-interface OAuthRefreshErrorOptions extends AuthpoolErrorOptions {
-    provider: string;
-    /** `true` for invalid_grant / revoked / expired refresh token / 401-403 at the token endpoint. */
-    definitive: boolean;
-    /** HTTP status from the token endpoint, when one was received. */
-    status?: number;
-    /** Provider's OAuth error code (`invalid_grant`, ...), when one was returned. */
-    errorCode?: string;
-    credentialId?: number;
-}
-/** A refresh failed. Callers branch on `definitive` (disable) vs transient (block briefly, retry later). */
-declare class OAuthRefreshError extends AuthpoolError {
-    readonly provider: string;
-    readonly definitive: boolean;
-    readonly status?: number;
-    readonly errorCode?: string;
-    readonly credentialId?: number;
-    constructor(message: string, options: OAuthRefreshErrorOptions);
-    static isInstance(value: unknown): value is OAuthRefreshError;
-}
-/** Thrown to one caller whose own signal aborted; shared work keeps running for others. */
-declare class AbortedError extends AuthpoolError {
-    constructor(message?: string, options?: AuthpoolErrorOptions);
-}
-/** Build an `INVALID_OPTIONS` error from zod-style issues (`path: message`). */
-declare function invalidOptions(subject: string, issues: ReadonlyArray<{
-    path: ReadonlyArray<PropertyKey>;
-    message: string;
-}>): AuthpoolError;
 
 /**
  * Identity of a credential row (docs/credential-model.md): two active rows of a provider with the same identity
@@ -1981,9 +2309,17 @@ interface MemoryStoreOptions {
      * @default a private backend
      */
     backend?: MemoryStoreBackend;
+    /**
+     * Session pins (`session:` cache keys) kept; the least recently written is evicted beyond it, so
+     * the pin cache stays bounded however many sessions pass (an evicted pin only costs a prompt cache).
+     * @default DEFAULT_MAX_SESSION_PINS
+     */
+    maxSessionPins?: number;
 }
 /** A fresh, empty backend that several memory stores can share. */
 declare function createMemoryStoreBackend(): MemoryStoreBackend;
+/** Default bound of session pins (`session:` cache keys) a memory store keeps. */
+declare const DEFAULT_MAX_SESSION_PINS = 100000;
 /**
  * Create an in-memory credential store implementing the whole store contract (rows, cache, blocks,
  * leases, change feed with push, usage ledger). Data lives as long as its backend.
@@ -2016,6 +2352,18 @@ declare const storeInputSchemas: {
     }, z.core.$strip>;
     key: z.ZodString;
     finite: z.ZodNumber;
+    purgeFilter: z.ZodObject<{
+        provider: z.ZodOptional<z.ZodString>;
+        identityKey: z.ZodOptional<z.ZodString>;
+        disabledBefore: z.ZodOptional<z.ZodNumber>;
+        causes: z.ZodOptional<z.ZodArray<z.ZodString>>;
+        exceptCauses: z.ZodOptional<z.ZodArray<z.ZodString>>;
+        exceptIds: z.ZodOptional<z.ZodArray<z.ZodNumber>>;
+    }, z.core.$strip>;
+    /** Provider settings: selectors are row ids or non-empty strings (account ids, emails). */
+    providerSettings: z.ZodObject<{
+        accountPriority: z.ZodArray<z.ZodUnion<readonly [z.ZodNumber, z.ZodString]>>;
+    }, z.core.$strip>;
     /** Unknown OAuth fields pass through (they round-trip). */
     credential: z.ZodDiscriminatedUnion<[z.ZodObject<{
         type: z.ZodLiteral<"api_key">;
@@ -2139,5 +2487,5 @@ declare function redactString(value: string): string;
  */
 declare function redact<T>(value: T, extraSecrets?: readonly string[]): T;
 
-export { ACCOUNT_RATE_LIMIT_PATTERN, AbortedError, AuthStorage, AuthpoolError, DEFAULT_BLOCK_MS, DEFAULT_MAX_SESSIONS, DEFAULT_SECRET_FIELDS, DEFAULT_TOKEN_LIFETIME_MS, DISABLED_BY_USER, IDENTITY_FIELD, MAX_BLOCK_MS, MAX_BUFFERED_DISABLED_EVENTS, MAX_SESSION_ID_LENGTH, MAX_TOKEN_LIFETIME_MS, MAX_TOKEN_RESPONSE_BYTES, MIN_TOKEN_LIFETIME_MS, OAuthRefreshError, PROVIDER_ID_PATTERN, REMOTE_REFRESH_SENTINEL, REPLACED_BY_NEWER, SEALED_PREFIX, SESSION_PIN_TTL_MS, USAGE_LIMIT_PATTERN, UsageService, checkCredentials, checkStoreInput, clamp, classifyTokenEndpointFailure, compareMetric, createApiKeyResolver, createConfigValueResolver, createMemoryStore, createMemoryStoreBackend, createPkcePair, createProviderRegistry, credentialIdentityKey, decodeJwtClaims, drawForSession, earliestExhaustedReset, envApiKey, envApiKeyNames, epochToMs, errorMessage, errorStatus, exhaustedUntil, invalidOptions, isAuthRetryableError, isDefinitiveOAuthFailureMessage, isDefinitiveRefreshFailure, isLimitExhausted, isRecord, isTransientStatus, isUsageLimitOutcome, jsonApiKeyBlob, jwtIdentity, loadEncryptionKeyFile, oauthIdentity, parseAuthorizationInput, parseEncryptionKeys, parseRateLimitReason, pasteCodeLogin, percentAmount, plainCopy, pluginSecretFields, providerTypeKey, rankCandidates, rateLimitBackoffMs, redact, redactCredential, redactString, refreshTokenGrant, requestOAuthToken, requireTokenFields, resolveUsedFraction, rotate, rotateEncryptionKeys, sealPlaintextRows, sessionPinKey, sessionStartIndex, sha256Hex, silentLogger, sleep, statusFromUsedFraction, storeInputSchemas, stripRaw, systemClock, toBoolean, toNumber, tokenExpiry, usageAccountKey, withEncryption, xxHash32 };
-export type { ApiKeyCredential, ApiKeyResolver, ApiKeyResolverInput, AuthCredential, AuthCredentialSnapshot, AuthCredentialSnapshotEntry, AuthCredentialStore, AuthStorageOptions, AuthpoolErrorCode, AuthpoolErrorOptions, BlockKind, BlockStore, CacheStore, CasResult, ChangeFeed, CheckCredentialsDeps, CheckCredentialsOptions, Clock, CompletionProbe, ConfigValueResolver, CredentialBlock, CredentialBlockKey, CredentialCompletionResult, CredentialDisabledEvent, CredentialDisabledListener, CredentialHealthResult, CredentialOrigin, CredentialOriginKind, CredentialRankingContext, CredentialRankingStrategy, CredentialRowStore, CredentialType, EncryptedCredentialStore, EncryptionControl, EncryptionKeys, EncryptionOptions, Env, FallbackResolver, FetchLike, GenerationListener, InvalidateCredentialMatchingOptions, LeaseStore, Logger, MarkUsageLimitOptions, MemoryStoreBackend, MemoryStoreOptions, OAuthAccess, OAuthAccessResolution, OAuthAccountSummary, OAuthCredential, OAuthLoginCallbacks, OAuthLoginResult, OAuthPlugin, OAuthRefreshErrorOptions, OAuthRefreshResult, OAuthTokenRequest, PasteCodeLogin, PkcePair, PluginContext, ProviderPlugin, ProviderRegistry, RankCandidate, RankedCandidate, RateLimitReason, RefreshLease, RefreshTokenGrant, ResetCredit, ResetCreditAccountStatus, ResetCreditList, ResetCreditRedeemOutcome, ResetCreditRedeemResult, ResetCreditTarget, ResetCreditsPlugin, ResolverOptions, RetryTarget, RotateEncryptionOptions, RotateEncryptionResult, RotateSessionOptions, SelectionOptions, SessionPin, SnapshotBlock, StaleLease, StoreCapabilities, StoreUpstream, StoredAuthCredential, UndecryptableRowReport, UsageAmount, UsageCostHistoryEntry, UsageCostHistoryQuery, UsageCredential, UsageFetchContext, UsageFetchParams, UsageHistoryEntry, UsageHistoryQuery, UsageLedgerStore, UsageLimit, UsageLimitMarkResult, UsageLookupOptions, UsageProvider, UsageReport, UsageResetCreditDetail, UsageResetCredits, UsageScope, UsageServiceOptions, UsageStatus, UsageUnit, UsageWindow };
+export { ACCOUNT_RATE_LIMIT_PATTERN, AbortedError, AuthStorage, AuthpoolError, DEFAULT_BLOCK_MS, DEFAULT_MAX_SESSIONS, DEFAULT_MAX_SESSION_PINS, DEFAULT_SECRET_FIELDS, DEFAULT_TOKEN_LIFETIME_MS, DEFAULT_TOMBSTONE_RETENTION_MS, DISABLED_BY_USER, EXPLICIT_PIN_TTL_MS, IDENTITY_FIELD, MAX_BLOCK_MS, MAX_BUFFERED_DISABLED_EVENTS, MAX_SESSION_ID_LENGTH, MAX_TOKEN_LIFETIME_MS, MAX_TOKEN_RESPONSE_BYTES, MIN_TOKEN_LIFETIME_MS, NEAR_TIE_HEADROOM_PCT, OAuthRefreshError, PROVIDER_ID_PATTERN, REMOTE_REFRESH_SENTINEL, REPLACED_BY_NEWER, SEALED_PREFIX, SESSION_PIN_TTL_MS, SUPERSEDED_CAUSES, USAGE_LIMIT_PATTERN, UsageService, WITH_AUTH_DEFAULT_ATTEMPTS, WITH_AUTH_MAX_ATTEMPTS, checkCredentials, checkStoreInput, clamp, classifyRequestFailure, classifyTokenEndpointFailure, compareMetric, createApiKeyResolver, createConfigValueResolver, createMemoryStore, createMemoryStoreBackend, createPkcePair, createProviderRegistry, credentialIdentityKey, decodeJwtClaims, drawForSession, earliestExhaustedReset, envApiKey, envApiKeyNames, epochToMs, errorMessage, errorStatus, exhaustedUntil, headroomPct, invalidOptions, isAuthRetryableError, isDefinitiveOAuthFailureMessage, isDefinitiveRefreshFailure, isLimitExhausted, isRecord, isTransientStatus, isUsageLimitOutcome, jsonApiKeyBlob, jwtIdentity, loadEncryptionKeyFile, oauthIdentity, parseAuthorizationInput, parseEncryptionKeys, parseRateLimitReason, pasteCodeLogin, percentAmount, plainCopy, pluginSecretFields, providerTypeKey, rankCandidates, rateLimitBackoffMs, redact, redactCredential, redactString, refreshTokenGrant, requestOAuthToken, requireTokenFields, resolveUsedFraction, rotate, rotateEncryptionKeys, sealPlaintextRows, sessionPinKey, sessionStartIndex, sha256Hex, silentLogger, sleep, statusFromUsedFraction, storeInputSchemas, stripRaw, systemClock, toBoolean, toNumber, tokenExpiry, tombstoneMatches, usageAccountKey, withEncryption, xxHash32 };
+export type { AccountPolicy, AccountPolicyOptions, AccountSelectionMode, ApiKeyCredential, ApiKeyResolver, ApiKeyResolverInput, AuthCredential, AuthCredentialSnapshot, AuthCredentialSnapshotEntry, AuthCredentialStore, AuthStorageOptions, AuthpoolErrorCode, AuthpoolErrorOptions, BlockKind, BlockStore, CacheStore, CasResult, ChangeFeed, CheckCredentialsDeps, CheckCredentialsOptions, Clock, CompletionProbe, ConfigValueResolver, CredentialBlock, CredentialBlockKey, CredentialCompletionResult, CredentialDisabledEvent, CredentialDisabledListener, CredentialHealthResult, CredentialOrigin, CredentialOriginKind, CredentialRankingContext, CredentialRankingStrategy, CredentialRowStore, CredentialType, DisabledCredentialSummary, DisabledPurgeFilter, EncryptedCredentialStore, EncryptionControl, EncryptionKeys, EncryptionOptions, Env, FallbackResolver, FetchLike, GenerationListener, InvalidateCredentialMatchingOptions, LeaseStore, Logger, MarkUsageLimitOptions, MemoryStoreBackend, MemoryStoreOptions, OAuthAccess, OAuthAccessResolution, OAuthAccountSummary, OAuthCredential, OAuthLoginCallbacks, OAuthLoginResult, OAuthPlugin, OAuthRefreshErrorOptions, OAuthRefreshResult, OAuthTokenRequest, PasteCodeLogin, PkcePair, PluginContext, ProviderPlugin, ProviderRegistry, ProviderSettings, ProviderSettingsStore, RankCandidate, RankedCandidate, RateLimitReason, RefreshLease, RefreshTokenGrant, RequestFailureKind, ResetCredit, ResetCreditAccountStatus, ResetCreditList, ResetCreditRedeemOutcome, ResetCreditRedeemResult, ResetCreditTarget, ResetCreditsPlugin, ResolverOptions, RetryTarget, RotateEncryptionOptions, RotateEncryptionResult, RotateSessionOptions, SelectionOptions, SessionPin, SessionPinStatus, SnapshotBlock, StaleLease, StoreCapabilities, StoreUpstream, StoredAuthCredential, UndecryptableRowReport, UsageAmount, UsageCostHistoryEntry, UsageCostHistoryQuery, UsageCredential, UsageFetchContext, UsageFetchParams, UsageHistoryEntry, UsageHistoryQuery, UsageLedgerStore, UsageLimit, UsageLimitMarkResult, UsageLookupOptions, UsageProvider, UsageReport, UsageResetCreditDetail, UsageResetCredits, UsageScope, UsageServiceOptions, UsageStatus, UsageUnit, UsageWindow, WithAuthOptions };

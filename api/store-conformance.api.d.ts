@@ -43,6 +43,13 @@ interface StoreConformanceOptions {
     capabilities?: Partial<StoreCapabilities>;
 }
 
+/**
+ * Provider settings (the stored account priority), batched cache writes, and the account policies of
+ * `AuthStorage` running on the store: priority, modes, reserve/reclaim and explicit pins behave the
+ * same on every store, across instances and restarts.
+ */
+declare function describeAccountPolicies(options: StoreConformanceOptions): void;
+
 /** Blocks: max-merge, expiry by the clock, delete by id and by scope. */
 declare function describeBlocks(options: StoreConformanceOptions): void;
 
@@ -85,5 +92,5 @@ declare function describeTombstoneRewrite(options: StoreConformanceOptions): voi
 /** Usage ledger: one snapshot per account+limit per hour, costs, filters, oldest first. */
 declare function describeUsageLedger(options: StoreConformanceOptions): void;
 
-export { CONFORMANCE_START_MS, createTestClock, describeBlocks, describeCache, describeChangeFeed, describeCredentialStore, describeDisable, describeIdentity, describeLeases, describeLifecycle, describeRows, describeTombstoneRewrite, describeUsageLedger };
+export { CONFORMANCE_START_MS, createTestClock, describeAccountPolicies, describeBlocks, describeCache, describeChangeFeed, describeCredentialStore, describeDisable, describeIdentity, describeLeases, describeLifecycle, describeRows, describeTombstoneRewrite, describeUsageLedger };
 export type { StoreConformanceContext, StoreConformanceOptions, TestClock };

@@ -69,6 +69,7 @@ interface PostgresCredentialStore extends AuthCredentialStore {
     readonly kind: "postgres";
     readonly leases: NonNullable<AuthCredentialStore["leases"]>;
     readonly ledger: NonNullable<AuthCredentialStore["ledger"]>;
+    readonly settings: NonNullable<AuthCredentialStore["settings"]>;
     readonly changes: PostgresChangeFeed;
     /** The schema holding the store's tables. */
     readonly schema: string;

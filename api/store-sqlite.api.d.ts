@@ -121,6 +121,7 @@ interface SqliteCredentialStore extends AuthCredentialStore {
     readonly kind: "sqlite";
     readonly leases: NonNullable<AuthCredentialStore["leases"]>;
     readonly ledger: NonNullable<AuthCredentialStore["ledger"]>;
+    readonly settings: NonNullable<AuthCredentialStore["settings"]>;
     readonly changes: SqliteChangeFeed;
     /** Absolute path of the file, `":memory:"`, or the injected connection's name. */
     readonly location: string;

@@ -16,6 +16,7 @@ import { sections } from "./common";
 import { type RecordedTable, recordedTables } from "./harness";
 import "./core.bench";
 import "./gateway.bench";
+import "./selection.bench";
 import "./sqlite.bench";
 import "./runtimes.bench";
 import "./encryption.bench";

@@ -51,24 +51,37 @@ section("sqlite: getApiKey hot path vs one raw PK SELECT", async () => {
 	}
 });
 
-function runWorker(path: string, durationMs: number): Promise<number> {
-	return new Promise((resolve, reject) => {
-		const child = spawn(
-			process.execPath,
-			["--conditions=@authpool/source", "--import", "tsx", join(here, "sqlite-worker.ts"), path, String(durationMs)],
-			{ stdio: ["ignore", "pipe", "inherit"] },
-		);
-		let out = "";
-		child.stdout.on("data", (chunk) => {
-			out += chunk;
-		});
+interface Worker {
+	ready: Promise<void>;
+	go(): void;
+	ops: Promise<number>;
+}
+
+/** Spawn a worker that warms up, reports `ready`, and starts only on `go` (the barrier). */
+function startWorker(path: string, durationMs: number): Worker {
+	const child = spawn(
+		process.execPath,
+		["--conditions=@authpool/source", "--import", "tsx", join(here, "sqlite-worker.ts"), path, String(durationMs)],
+		{ stdio: ["pipe", "pipe", "inherit"] },
+	);
+	let out = "";
+	let markReady: () => void = () => {};
+	const ready = new Promise<void>((resolve) => {
+		markReady = resolve;
+	});
+	child.stdout.on("data", (chunk) => {
+		out += chunk;
+		if (out.includes("ready")) markReady();
+	});
+	const ops = new Promise<number>((resolve, reject) => {
 		child.on("error", reject);
 		child.on("exit", (code) => {
-			const ops = Number(out.trim().split("\n").pop());
-			if (code === 0 && Number.isFinite(ops)) resolve(ops);
+			const count = Number(out.trim().split("\n").pop());
+			if (code === 0 && Number.isFinite(count)) resolve(count);
 			else reject(new Error(`worker exited ${code}: ${out}`));
 		});
 	});
+	return { ready, ops, go: () => child.stdin.end("go\n") };
 }
 
 section("sqlite: processes on one file", async () => {
@@ -80,14 +93,22 @@ section("sqlite: processes on one file", async () => {
 		await storage.close();
 		await store.close();
 		const durationMs = 2_000;
-		const lines = ["\n## sqlite: throughput of N processes on one file (getApiKey, 10 rows, sessions)", ""];
-		lines.push("| processes | total ops/s | × one process |", "|---:|---:|---:|");
+		const lines = [
+			"\n## sqlite: throughput of N processes on one file (getApiKey, 10 rows, sessions; started together)",
+			"",
+		];
+		lines.push("| processes | ops/s of each process | total ops/s | × one process |", "|---:|---|---:|---:|");
 		let single = 0;
 		for (const n of [1, 2, 4]) {
-			const counts = await Promise.all(Array.from({ length: n }, () => runWorker(path, durationMs)));
+			const workers = Array.from({ length: n }, () => startWorker(path, durationMs));
+			// The barrier: nobody starts measuring until every process is warm.
+			await Promise.all(workers.map((worker) => worker.ready));
+			for (const worker of workers) worker.go();
+			const counts = await Promise.all(workers.map((worker) => worker.ops));
+			const each = counts.map((count) => (count / (durationMs / 1000)).toFixed(0));
 			const perSecond = counts.reduce((a, b) => a + b, 0) / (durationMs / 1000);
 			if (n === 1) single = perSecond;
-			lines.push(`| ${n} | ${perSecond.toFixed(0)} | ${(perSecond / single).toFixed(2)} |`);
+			lines.push(`| ${n} | ${each.join(" + ")} | ${perSecond.toFixed(0)} | ${(perSecond / single).toFixed(2)} |`);
 		}
 		lines.push("", "(this machine has 2 cores: 4 processes share them)");
 		return lines.join("\n");

@@ -30,6 +30,7 @@ import {
 	AuthpoolError,
 	type AuthStorage,
 	type Clock,
+	type DisabledCredentialSummary as DisabledCredential,
 	type Logger,
 	OAuthRefreshError,
 	redactString,
@@ -891,18 +892,17 @@ function scrubbedMessage(error: unknown, storage: AuthStorage): string {
 	return redactString(text);
 }
 
-function disabledSummary(row: StoredAuthCredential): DisabledCredentialSummary {
+/** The pool's tombstone summary (identity fields only, never token bytes) in the wire shape. */
+function disabledSummary(row: DisabledCredential): DisabledCredentialSummary {
 	const summary: DisabledCredentialSummary = {
-		id: row.id,
+		id: row.credentialId,
 		provider: row.provider,
-		type: row.credential.type,
-		disabledCause: row.disabledCause ?? "",
+		type: row.credentialType,
+		disabledCause: row.disabledCause,
 		disabledAtMs: row.disabledAt === null ? null : Math.max(0, Math.round(row.disabledAt)),
 	};
-	if (row.credential.type === "oauth") {
-		if (typeof row.credential.email === "string") summary.email = row.credential.email;
-		if (typeof row.credential.accountId === "string") summary.accountId = row.credential.accountId;
-	}
+	if (row.email !== undefined) summary.email = row.email;
+	if (row.accountId !== undefined) summary.accountId = row.accountId;
 	return summary;
 }
 

@@ -272,9 +272,9 @@ describe("AuthStorage OAuth refresh", () => {
 		const before = storage.getGeneration();
 		await storage.reload();
 		expect(storage.listStoredCredentials("acme").map((row) => row.id)).toEqual([newer.id]);
-		expect((await store.rows.listDisabled("acme")).map((row) => [row.id, row.disabledCause])).toEqual([
-			[older.id, "replaced by newer credential"],
-		]);
+		// A lifecycle replacement is hard-deleted: no tombstone is left behind.
+		expect(await store.rows.get(older.id)).toBeNull();
+		expect(await store.rows.listDisabled("acme")).toEqual([]);
 		expect(storage.getGeneration()).toBeGreaterThan(before);
 		expect(generations.at(-1)).toBe(storage.getGeneration());
 		expect(await storage.getApiKey("acme")).toBe("new");
@@ -302,7 +302,7 @@ describe("AuthStorage OAuth refresh", () => {
 		expect(await store.rows.listDisabled()).toEqual([]);
 		const current = await store.rows.get(row.id);
 		expect(await storage.disableCredentialById(row.id, "fresh view", { expectedVersion: current!.version })).toBe(true);
-		expect((await storage.listDisabledCredentials("acme")).map((r) => [r.id, r.disabledCause])).toEqual([
+		expect((await storage.listDisabledCredentials("acme")).map((r) => [r.credentialId, r.disabledCause])).toEqual([
 			[row.id, "fresh view"],
 		]);
 		expect(await storage.listDisabledCredentials("other")).toEqual([]);

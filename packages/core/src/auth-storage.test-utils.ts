@@ -111,7 +111,7 @@ export function countingStore(store: AuthCredentialStore): {
 	writes(): number;
 } {
 	const counts: CallCounts = {};
-	const parts = ["rows", "cache", "blocks", "leases", "ledger", "changes"] as const;
+	const parts = ["rows", "cache", "blocks", "leases", "ledger", "changes", "settings"] as const;
 	const wrapped = new Proxy(store, {
 		get(target, property, receiver) {
 			const value = Reflect.get(target, property, receiver);

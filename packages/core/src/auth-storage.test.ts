@@ -138,6 +138,8 @@ describe("AuthStorage selection", () => {
 		const next = await storage.getApiKey("acme", "s-gone");
 		expect(next).toBeDefined();
 		expect(next).not.toBe(first);
+		// Automatic pins are written behind the call.
+		await new Promise((resolve) => setTimeout(resolve, 5));
 		const persisted = JSON.parse((await store.cache.get(sessionPinKey("acme", "s-gone")))!);
 		expect(persisted.credentialId).not.toBe(pinned.id);
 	});

@@ -23,14 +23,21 @@ import {
 	type GenerationListener,
 } from "./pool/events";
 import { credentialIdentityKey, oauthIdentity } from "./pool/identity";
-import { CredentialPool } from "./pool/pool";
+import { CredentialPool, providerSettingsCacheKey } from "./pool/pool";
 import { type AuthCredentialSnapshot, type AuthCredentialSnapshotEntry, snapshotEntry } from "./pool/snapshot";
 import { errorMessage } from "./refresh/classify";
 import { defaultLeaseOwner } from "./refresh/lease-owner";
 import { OAuthRefresher } from "./refresh/refresh";
 import { DEFAULT_MAX_SESSIONS, SessionAffinity } from "./selection/affinity";
-import { CredentialBlocks } from "./selection/blocks";
-import { type ApiKeyResolver, createApiKeyResolver } from "./selection/retry";
+import { CredentialBlocks, providerTypeKey } from "./selection/blocks";
+import {
+	AccountPolicies,
+	type AccountPolicy,
+	type AccountPolicyOptions,
+	type AccountSelectionMode,
+	selectorMatches,
+} from "./selection/policy";
+import { type ApiKeyResolver, createApiKeyResolver, runWithAuth, type WithAuthOptions } from "./selection/retry";
 import {
 	CredentialRotation,
 	type InvalidateCredentialMatchingOptions,
@@ -39,7 +46,7 @@ import {
 	type UsageLimitMarkResult,
 } from "./selection/rotation";
 import { CredentialSelector, type SelectionOptions } from "./selection/select";
-import { type AuthCredentialStore, DISABLED_BY_USER } from "./store/store";
+import { type AuthCredentialStore, DISABLED_BY_USER, type DisabledPurgeFilter, REPLACED_BY_NEWER } from "./store/store";
 import {
 	type AuthCredential,
 	type Clock,
@@ -113,6 +120,35 @@ export interface AuthStorageOptions {
 	sourceLabel?: string;
 	/** Bound of one reset-credit plugin call (`list`, `redeem`). @default 30_000 */
 	pluginTimeoutMs?: number;
+	/**
+	 * How long tombstones (disabled rows) are kept, from their disable time; older ones are pruned when
+	 * tombstones are read (`listDisabledCredentials`) and on re-login. @default 30 days
+	 */
+	tombstoneRetentionMs?: number;
+	/** Default selection mode of every provider (see `accountPolicies`). @default "balanced" */
+	accountSelection?: AccountSelectionMode;
+	/**
+	 * Per-provider policies: selection mode, reserve and reclaim lines (validated: 0–100, reclaim above
+	 * reserve, reclaim only for a plugin with a usage provider). Changeable live with `setAccountSelection`
+	 * and `setAccountReserve`; the account priority is stored (`setAccountPriority`).
+	 */
+	accountPolicies?: Record<string, AccountPolicyOptions>;
+}
+
+/** Where a session's pin stands (`getSessionPin`). */
+export interface SessionPinStatus {
+	credentialId: number;
+	type: "oauth" | "api_key";
+	/** Set with `pinSession` (kept across restarts and failovers until `unpinSession`). */
+	explicit: boolean;
+	/**
+	 * `active`: the pinned row serves the session; `waiting`: it is blocked and the session waits for it
+	 * (fixed mode: its key is still handed out); `failed-over`: it is blocked and the session is served by
+	 * another row meanwhile (balanced mode; an explicit pin is returned to once it frees).
+	 */
+	state: "active" | "waiting" | "failed-over";
+	/** When the pinned row's block lifts (absent while active). */
+	blockedUntil?: number;
 }
 
 const fn = (what: string) =>
@@ -150,6 +186,23 @@ const optionsSchema = z.object({
 	allowCommandConfigValues: z.boolean().optional(),
 	sourceLabel: z.string().optional(),
 	pluginTimeoutMs: duration.optional(),
+	tombstoneRetentionMs: z
+		.number()
+		.int()
+		.positive()
+		.max(10 * 365 * 86_400_000)
+		.optional(),
+	accountSelection: z.enum(["balanced", "fixed"]).optional(),
+	accountPolicies: z
+		.record(
+			z.string(),
+			z.object({
+				accountSelection: z.enum(["balanced", "fixed"]).optional(),
+				reservePct: z.number().min(0).max(100).optional(),
+				reclaimAbovePct: z.number().min(0).max(100).optional(),
+			}),
+		)
+		.optional(),
 });
 
 /** Run the argument checks, turning a throw into a rejection (for methods that return a promise). */
@@ -182,6 +235,8 @@ export type OAuthAccessResolution =
 export interface OAuthAccountSummary {
 	position: number;
 	credentialId: number;
+	/** 1-based place in the provider's account priority (`setAccountPriority`); absent when unlisted. */
+	priority?: number;
 	accountId?: string;
 	email?: string;
 	projectId?: string;
@@ -189,6 +244,21 @@ export interface OAuthAccountSummary {
 }
 
 const NEVER_ABORTED = new AbortController().signal;
+
+/** Default retention of tombstones: 30 days from the disable. */
+export const DEFAULT_TOMBSTONE_RETENTION_MS = 30 * 86_400_000;
+
+/** A tombstone as `listDisabledCredentials` reports it (no secrets). */
+export interface DisabledCredentialSummary {
+	credentialId: number;
+	provider: string;
+	credentialType: "oauth" | "api_key";
+	disabledCause: string;
+	/** Epoch ms of the disable. */
+	disabledAt: number | null;
+	email?: string;
+	accountId?: string;
+}
 
 /**
  * A pool of credentials over an `AuthCredentialStore`.
@@ -225,6 +295,8 @@ export class AuthStorage {
 	readonly #cascade: KeyCascade;
 	readonly #rotation: CredentialRotation;
 	readonly #resets: ResetCredits;
+	readonly #policies: AccountPolicies;
+	readonly #tombstoneRetentionMs: number;
 	#usageService: UsageService | undefined;
 	#closed = false;
 
@@ -249,6 +321,16 @@ export class AuthStorage {
 		const logger = this.#logger;
 		const clock = this.#clock;
 
+		try {
+			this.#policies = new AccountPolicies(
+				this.#registry,
+				options.accountSelection ? { accountSelection: options.accountSelection } : {},
+				options.accountPolicies ?? {},
+			);
+		} catch (error) {
+			throw new AuthpoolError("INVALID_OPTIONS", `Invalid AuthStorage options: ${errorMessage(error)}`);
+		}
+		this.#tombstoneRetentionMs = options.tombstoneRetentionMs ?? DEFAULT_TOMBSTONE_RETENTION_MS;
 		this.#generation = new GenerationCounter(logger);
 		this.#events = new CredentialDisabledEvents(logger);
 		if (options.onCredentialDisabled) this.#events.subscribe(options.onCredentialDisabled);
@@ -258,7 +340,13 @@ export class AuthStorage {
 			logger,
 			onChange: (reason) => this.#generation.bump(reason),
 		});
-		this.#pool = new CredentialPool({ store, logger, generation: this.#generation, blocks: this.#blocks });
+		this.#pool = new CredentialPool({
+			store,
+			logger,
+			generation: this.#generation,
+			blocks: this.#blocks,
+			onSettings: (settings) => this.#policies.adoptStored(settings),
+		});
 		this.#affinity = new SessionAffinity({
 			store,
 			clock,
@@ -297,6 +385,7 @@ export class AuthStorage {
 			store,
 			clock,
 			logger,
+			policies: this.#policies,
 		});
 		const configValueResolver =
 			options.configValueResolver ??
@@ -363,12 +452,18 @@ export class AuthStorage {
 			provider: row.provider,
 			credentialId: row.id,
 			disabledCause: cause,
+			credentialType: row.credential.type,
 			at: this.#clock.now(),
 		};
 		if (row.credential.type === "oauth") {
 			const identity = oauthIdentity(row.credential);
 			if (identity.email) event.email = identity.email;
 			if (identity.accountId) event.accountId = identity.accountId;
+			const text = (value: unknown) => (typeof value === "string" && value !== "" ? value.slice(0, 256) : undefined);
+			const orgId = text(row.credential.orgId) ?? text(row.credential.organizationId);
+			const orgName = text(row.credential.orgName) ?? text(row.credential.organizationName);
+			if (orgId) event.orgId = orgId;
+			if (orgName) event.orgName = orgName;
 		}
 		this.#events.emit(event);
 	}
@@ -414,6 +509,7 @@ export class AuthStorage {
 	async close(options: { drainTimeoutMs?: number } = {}): Promise<void> {
 		if (this.#closed) return;
 		this.#closed = true;
+		await this.#affinity.flush();
 		await this.#refresher.close(options);
 		await this.#store.close();
 	}
@@ -565,9 +661,13 @@ export class AuthStorage {
 	listOAuthAccounts(provider: string): OAuthAccountSummary[] {
 		checkProvider(provider);
 		if (this.#overridden(provider)) return [];
-		return this.#pool.rows(provider, "oauth").map((row, position) => {
+		const rows = this.#pool.rows(provider, "oauth");
+		const view = this.#policies.resolve(provider, `${provider}\0oauth\0listed`, rows);
+		return rows.map((row, position) => {
 			const credential = row.credential as OAuthCredential;
 			const summary: OAuthAccountSummary = { position, credentialId: row.id };
+			const priority = view.ranks.get(row.id);
+			if (priority !== undefined) summary.priority = priority;
 			if (credential.accountId) summary.accountId = credential.accountId;
 			if (credential.email) summary.email = credential.email;
 			if (credential.projectId) summary.projectId = credential.projectId;
@@ -599,6 +699,56 @@ export class AuthStorage {
 		const rows = await this.#store.rows.replaceProvider(provider, deduped);
 		this.#pool.replaceProvider(provider, rows);
 		this.#selector.resetProvider(provider);
+		// A lifecycle replacement leaves no tombstone: the rows it replaced are hard-deleted.
+		await this.#purge({ provider, causes: [REPLACED_BY_NEWER] });
+	}
+
+	/** Hard-delete tombstones (when the store can); failures are logged, never thrown. */
+	async #purge(filter: DisabledPurgeFilter): Promise<void> {
+		const purge = this.#store.rows.purgeDisabled;
+		if (!purge) return;
+		try {
+			await purge.call(this.#store.rows, filter);
+		} catch (error) {
+			this.#logger.warn("could not prune tombstones", { error: redactString(errorMessage(error)) });
+		}
+	}
+
+	/** Prune tombstones past their retention (of one provider, or all). */
+	#pruneExpiredTombstones(provider?: string): Promise<void> {
+		// Retention ends at disable + retention: a tombstone exactly that old is gone.
+		const cut = this.#clock.now() - this.#tombstoneRetentionMs + 1;
+		return this.#purge(provider === undefined ? { disabledBefore: cut } : { provider, disabledBefore: cut });
+	}
+
+	/**
+	 * Tombstones (disabled rows) still within their retention, ascending id; older ones are pruned first.
+	 * No secrets: identity fields only.
+	 */
+	async listDisabledCredentials(provider?: string): Promise<DisabledCredentialSummary[]> {
+		if (provider !== undefined) checkProvider(provider);
+		await this.#pruneExpiredTombstones(provider);
+		const cut = this.#clock.now() - this.#tombstoneRetentionMs + 1;
+		const rows = await this.#store.rows.listDisabled(provider);
+		const out: DisabledCredentialSummary[] = [];
+		for (const row of rows) {
+			// A store without `purgeDisabled` keeps old tombstones; they are still not reported.
+			if (row.disabledAt !== null && row.disabledAt < cut) continue;
+			const summary: DisabledCredentialSummary = {
+				credentialId: row.id,
+				provider: row.provider,
+				credentialType: row.credential.type,
+				disabledCause: row.disabledCause ?? "",
+				disabledAt: row.disabledAt,
+			};
+			if (row.credential.type === "oauth") {
+				const identity = oauthIdentity(row.credential);
+				if (identity.email) summary.email = identity.email;
+				if (identity.accountId) summary.accountId = identity.accountId;
+			}
+			out.push(summary);
+		}
+		return out;
 	}
 
 	/** Soft-delete every credential of a provider ("deleted by user"). */
@@ -618,6 +768,9 @@ export class AuthStorage {
 		const disabled = await this.#store.rows.disable(credentialId, DISABLED_BY_USER);
 		this.#pool.remove(credentialId);
 		this.#selector.resetProvider(provider);
+		// A deliberate removal supersedes earlier automatic tombstones of this identity (and only of it).
+		const identityKey = row.identityKey ?? credentialIdentityKey(provider, row.credential);
+		if (disabled && identityKey) await this.#purge({ provider, identityKey, exceptIds: [credentialId] });
 		return disabled;
 	}
 
@@ -645,10 +798,14 @@ export class AuthStorage {
 		await this.upsertCredential(provider, { ...result, type: "oauth" } as OAuthCredential);
 	}
 
-	/** Same as `remove`. */
+	/**
+	 * Log the provider out: every credential removed as in `remove`, then that provider's whole history
+	 * (its tombstones) cleared; other providers' tombstones are untouched.
+	 */
 	async logout(provider: string): Promise<void> {
 		checkProvider(provider);
 		await this.remove(provider);
+		await this.#purge({ provider });
 	}
 
 	/** First loaded credential of a provider. */
@@ -777,6 +934,199 @@ export class AuthStorage {
 		checkProvider(provider);
 		checkArg("options", arg.resolver, options, true);
 		return createApiKeyResolver(this, provider, options);
+	}
+
+	/**
+	 * Run `request` with the pool's keys and the retry policy: 401 → the same row force-refreshed, then a
+	 * sibling; 403 → a sibling without a refresh (a concurrency cap is returned); a usage limit or
+	 * `insufficient_quota` → the row blocked until its reset and a sibling; a generic 429, 5xx, network
+	 * or other error → rethrown to the caller. A key is never tried twice; `signal` stops the loop; at most
+	 * `maxAttempts` (default 4, hard cap 16) requests.
+	 * @throws the request's last error; AuthpoolError `NO_CREDENTIAL` (no key at all), `ABORTED`,
+	 *   `NO_ELIGIBLE_CREDENTIAL`.
+	 */
+	withAuth<T>(
+		provider: string,
+		request: (key: string, attempt: number) => Promise<T> | T,
+		options?: WithAuthOptions,
+	): Promise<T> {
+		return checked(
+			() => {
+				checkProvider(provider);
+				checkArg("request", arg.request, request);
+				checkArg("options", arg.withAuth, options, true);
+			},
+			() =>
+				runWithAuth(
+					{
+						getApiKey: (p, sessionId, selection) => this.#cascade.getApiKey(p, sessionId, selection),
+						refreshKey: (p, key, signal) => this.#refreshKey(p, key, signal),
+						markUsageLimitReached: (p, sessionId, opts) => this.#rotation.markUsageLimitReached(p, sessionId, opts),
+						rotateSessionCredential: (p, sessionId, opts) => this.#rotation.rotateSessionCredential(p, sessionId, opts),
+					},
+					provider,
+					request,
+					options,
+				),
+		);
+	}
+
+	/** Force-refresh the OAuth row `key` came from; its new key (`undefined` for API keys). */
+	async #refreshKey(provider: string, key: string, signal: AbortSignal | undefined): Promise<string | undefined> {
+		await this.#pool.sync();
+		const row = await this.#rotation.rowMatching(provider, key);
+		if (row?.credential.type !== "oauth") return undefined;
+		const fresh = await this.#selector.freshRow(row, { forceRefresh: true, rejectedKey: key, signal });
+		return this.#selector.apiKeyOf(fresh);
+	}
+
+	/**
+	 * Move a session to the next stored API key (in the provider's order, skipping blocked and
+	 * ineligible keys) and return it; `undefined` with fewer than two usable keys. An explicit pin of
+	 * the session is replaced by the new automatic pin.
+	 */
+	cycleStoredApiKey(provider: string, sessionId: string): Promise<string | undefined> {
+		return checked(
+			() => {
+				checkProvider(provider);
+				checkArg("sessionId", arg.requiredSessionId, sessionId);
+			},
+			async () => {
+				await this.#pool.sync();
+				const row = await this.#selector.cycleApiKey(provider, sessionId);
+				if (row?.credential.type !== "api_key") return undefined;
+				return this.#cascade.resolveStoredKey(row.credential.key);
+			},
+		);
+	}
+
+	// ── policies ────────────────────────────────────────────────────────────
+
+	/** The provider's effective policy: mode, reserve/reclaim lines, stored priority selectors. */
+	getAccountPolicy(provider: string): AccountPolicy {
+		checkProvider(provider);
+		return this.#policies.describe(provider);
+	}
+
+	/**
+	 * Change a provider's selection mode live (this instance). `balanced`: the best-ranked eligible
+	 * account, near-ties spread by session; `fixed`: the first eligible account in priority order.
+	 * @throws AuthpoolError `INVALID_INPUT`
+	 */
+	setAccountSelection(provider: string, mode: AccountSelectionMode): void {
+		checkProvider(provider);
+		checkArg("mode", arg.accountSelection, mode);
+		this.#policies.setMode(provider, mode);
+	}
+
+	/**
+	 * Change a provider's reserve and reclaim lines live (this instance). Omitted `reclaimAbovePct`
+	 * turns reclaim off.
+	 * @throws AuthpoolError `INVALID_INPUT` (outside 0–100, reclaim not above reserve, reclaim without a usage provider)
+	 */
+	setAccountReserve(provider: string, options: { reservePct?: number; reclaimAbovePct?: number }): void {
+		checkProvider(provider);
+		checkArg("options", arg.accountReserve, options);
+		this.#policies.setReserve(provider, options);
+	}
+
+	/**
+	 * Set the provider's account priority (first = 1): each selector is a row id, an account id or an
+	 * email (case-insensitive). Stored, so every instance on the store and every restart uses it; an
+	 * empty list clears it. Strict priority beats usage headroom.
+	 * @throws AuthpoolError `INVALID_INPUT`; `NOT_FOUND` when a selector names no active row of the provider.
+	 */
+	setAccountPriority(provider: string, selectors: ReadonlyArray<number | string>): Promise<void> {
+		return checked(
+			() => {
+				checkProvider(provider);
+				checkArg("selectors", arg.accountPriority, selectors);
+			},
+			async () => {
+				await this.#pool.sync();
+				const rows = this.#pool.rows(provider);
+				for (const selector of selectors) {
+					if (!rows.some((row) => selectorMatches(selector, row))) {
+						throw new AuthpoolError(
+							"NOT_FOUND",
+							`Account priority selector #${selectors.indexOf(selector) + 1} names no active ${provider} credential`,
+						);
+					}
+				}
+				const settings = { accountPriority: [...selectors] };
+				if (this.#store.settings) await this.#store.settings.set(provider, settings);
+				else {
+					await this.#store.cache.set(
+						providerSettingsCacheKey(provider),
+						JSON.stringify(settings),
+						this.#clock.now() + 100 * 365 * 86_400_000,
+					);
+				}
+				this.#policies.setPriority(provider, settings.accountPriority);
+			},
+		);
+	}
+
+	/**
+	 * Pin a session to one row explicitly: it wins over ranking, priority and reclaim, survives restarts
+	 * (written through to the store) and, while the row is blocked, the session waits for it (fixed mode)
+	 * or is served by another row until it frees (balanced mode); `getSessionPin` reports which.
+	 * @throws AuthpoolError `NOT_FOUND` when the row is not an active row of the provider.
+	 */
+	pinSession(provider: string, sessionId: string, credentialId: number): Promise<void> {
+		return checked(
+			() => {
+				checkProvider(provider);
+				checkArg("sessionId", arg.requiredSessionId, sessionId);
+				checkArg("credentialId", arg.credentialId, credentialId);
+			},
+			async () => {
+				await this.#pool.sync();
+				const row = this.#pool.get(credentialId);
+				if (!row || row.provider !== provider) {
+					throw new AuthpoolError("NOT_FOUND", `No active ${provider} credential with id ${credentialId}`);
+				}
+				await this.#affinity.setExplicit(provider, sessionId, { type: row.credential.type, credentialId });
+			},
+		);
+	}
+
+	/** Drop a session's pin (explicit or automatic); `true` when it had one. */
+	unpinSession(provider: string, sessionId: string): Promise<boolean> {
+		return checked(
+			() => {
+				checkProvider(provider);
+				checkArg("sessionId", arg.requiredSessionId, sessionId);
+			},
+			() => this.#affinity.unpin(provider, sessionId),
+		);
+	}
+
+	/** Where a session's pin stands (see `SessionPinStatus`); `undefined` without a pin. */
+	getSessionPin(provider: string, sessionId: string): Promise<SessionPinStatus | undefined> {
+		return checked(
+			() => {
+				checkProvider(provider);
+				checkArg("sessionId", arg.requiredSessionId, sessionId);
+			},
+			async () => {
+				await this.#pool.sync();
+				const pin = await this.#affinity.get(provider, sessionId);
+				if (!pin) return undefined;
+				const status: SessionPinStatus = {
+					credentialId: pin.credentialId,
+					type: pin.type,
+					explicit: pin.explicit === true,
+					state: "active",
+				};
+				const until = this.#blocks.blockedUntil(pin.credentialId, providerTypeKey(provider, pin.type));
+				if (until !== undefined) {
+					status.blockedUntil = until;
+					status.state = pin.explicit && this.#policies.mode(provider) === "fixed" ? "waiting" : "failed-over";
+				}
+				return status;
+			},
+		);
 	}
 
 	// ── usage ───────────────────────────────────────────────────────────────
@@ -944,20 +1294,11 @@ export class AuthStorage {
 		return true;
 	}
 
-	/** Soft-disabled rows (tombstones) of one provider or all, read from the store, ascending id. */
-	listDisabledCredentials(provider?: string): Promise<StoredAuthCredential[]> {
-		return checked(
-			() => {
-				if (provider !== undefined) checkProvider(provider);
-			},
-			() => this.#store.rows.listDisabled(provider),
-		);
-	}
-
 	/** Upsert by identity (same account → same row); returns the provider's redacted entries. */
 	async upsertCredential(provider: string, credential: AuthCredential): Promise<AuthCredentialSnapshotEntry[]> {
 		checkProvider(provider);
 		const snapshot = checkCredential("credential", credential);
+		await this.#pruneExpiredTombstones(provider);
 		const { row } = await this.#store.rows.upsertByIdentity(provider, snapshot);
 		this.#pool.upsert(row);
 		this.#selector.resetProvider(provider);

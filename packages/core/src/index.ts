@@ -26,15 +26,32 @@ export * from "./refresh/classify";
 export * from "./refresh/oauth-http";
 export { type PasteCodeLogin, pasteCodeLogin } from "./refresh/oauth-login";
 export { createPkcePair, type PkcePair, parseAuthorizationInput } from "./refresh/pkce";
-export { DEFAULT_MAX_SESSIONS, SESSION_PIN_TTL_MS, type SessionPin, sessionPinKey } from "./selection/affinity";
+export {
+	DEFAULT_MAX_SESSIONS,
+	EXPLICIT_PIN_TTL_MS,
+	SESSION_PIN_TTL_MS,
+	type SessionPin,
+	sessionPinKey,
+} from "./selection/affinity";
 export { type BlockKind, DEFAULT_BLOCK_MS, MAX_BLOCK_MS, providerTypeKey } from "./selection/blocks";
+export {
+	type AccountPolicy,
+	type AccountPolicyOptions,
+	type AccountSelectionMode,
+	NEAR_TIE_HEADROOM_PCT,
+} from "./selection/policy";
 export * from "./selection/rank";
 export {
 	type ApiKeyResolver,
 	type ApiKeyResolverInput,
+	classifyRequestFailure,
 	createApiKeyResolver,
+	type RequestFailureKind,
 	type ResolverOptions,
 	type RetryTarget,
+	WITH_AUTH_DEFAULT_ATTEMPTS,
+	WITH_AUTH_MAX_ATTEMPTS,
+	type WithAuthOptions,
 } from "./selection/retry";
 export type {
 	InvalidateCredentialMatchingOptions,
@@ -42,7 +59,7 @@ export type {
 	RotateSessionOptions,
 	UsageLimitMarkResult,
 } from "./selection/rotation";
-export { drawForSession, rotate, type SelectionOptions, sessionStartIndex } from "./selection/select";
+export { drawForSession, headroomPct, rotate, type SelectionOptions, sessionStartIndex } from "./selection/select";
 export * from "./store/encryption/index";
 export * from "./store/memory-store";
 export * from "./store/store";

@@ -3,7 +3,7 @@
  * through the context it is handed (fetch, clock, signal, logger, env), never through globals.
  */
 import { AuthpoolError } from "./errors";
-import type { Clock, Env, FetchLike, Logger, OAuthCredential } from "./types";
+import type { AuthCredential, Clock, Env, FetchLike, Logger, OAuthCredential } from "./types";
 import type { CredentialRankingStrategy, UsageProvider } from "./usage/types";
 
 /** What every plugin call receives. */
@@ -105,6 +105,13 @@ export interface ProviderPlugin {
 	ranking?: CredentialRankingStrategy;
 	oauth?: OAuthPlugin;
 	resetCredits?: ResetCreditsPlugin;
+	/**
+	 * Which stored credentials can serve a request (e.g. a model only a Pro plan may use). Return `true`
+	 * when the credential can serve it, `false` or a short reason (no secrets) when it cannot. Ineligible
+	 * rows are skipped in every selection mode; a request no row can serve fails with
+	 * `NO_ELIGIBLE_CREDENTIAL` carrying the reasons. Called on the hot path: keep it pure and cheap.
+	 */
+	eligible?(credential: AuthCredential, context: { modelId?: string }): boolean | string;
 	/**
 	 * Credential fields this provider stores that are secret beyond `access`/`refresh`/`key` (for
 	 * example a session cookie); `withEncryption` seals them (see `pluginSecretFields`).

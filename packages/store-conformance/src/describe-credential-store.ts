@@ -1,4 +1,5 @@
 import { describe } from "vitest";
+import { describeAccountPolicies } from "./describe-account-policies";
 import { describeBlocks } from "./describe-blocks";
 import { describeCache } from "./describe-cache";
 import { describeChangeFeed } from "./describe-change-feed";
@@ -33,5 +34,6 @@ export function describeCredentialStore(name: string, options: StoreConformanceO
 		describeChangeFeed(options);
 		describeUsageLedger(options);
 		describeLifecycle(options);
+		describeAccountPolicies(options);
 	});
 }

@@ -73,5 +73,38 @@ export function describeDisable(options: StoreConformanceOptions): void {
 				[b.id, "x"],
 			]);
 		});
+
+		test("purgeDisabled hard-deletes matching tombstones only (retention, provider, identity, causes)", async () => {
+			const { store, clock } = await harness.open();
+			if (!store.rows.purgeDisabled) return;
+			const old = await store.rows.insert("anthropic", oauthLogin("a@example.com"));
+			const user = await store.rows.insert("anthropic", oauthLogin("b@example.com"));
+			const other = await store.rows.insert("openai", apiKey("sk-one"));
+			const active = await store.rows.insert("anthropic", oauthLogin("c@example.com"));
+			await store.rows.disable(old.id, "invalid_grant");
+			await store.blocks.upsert({
+				credentialId: old.id,
+				providerKey: "anthropic:oauth",
+				scope: "",
+				blockedUntil: clock.now() + 60_000,
+			});
+			clock.advance(10_000);
+			await store.rows.disable(user.id, DISABLED_BY_USER);
+			await store.rows.disable(other.id, "invalid_grant");
+			// Retention: only tombstones disabled before the cut.
+			const before = await store.changes.revision();
+			expect(await store.rows.purgeDisabled({ disabledBefore: clock.now() - 5_000 })).toBe(1);
+			expect(await store.changes.revision()).not.toBe(before);
+			expect(await store.rows.get(old.id)).toBeNull();
+			expect(await store.blocks.list({ credentialId: old.id })).toEqual([]);
+			// Cause and provider filters; active rows are never touched.
+			expect(await store.rows.purgeDisabled({ provider: "anthropic", exceptCauses: [DISABLED_BY_USER] })).toBe(0);
+			expect(await store.rows.purgeDisabled({ provider: "anthropic", causes: [DISABLED_BY_USER] })).toBe(1);
+			expect(await store.rows.purgeDisabled({ provider: "anthropic" })).toBe(0);
+			expect((await store.rows.listDisabled()).map((row) => row.id)).toEqual([other.id]);
+			expect(await store.rows.purgeDisabled({ provider: "openai", exceptIds: [other.id] })).toBe(0);
+			expect(await store.rows.purgeDisabled({})).toBe(1);
+			expect((await store.rows.listActive()).map((row) => row.id)).toEqual([active.id]);
+		});
 	});
 }

@@ -1,4 +1,4 @@
-import { REPLACED_BY_NEWER } from "@authpool/core";
+import { DISABLED_BY_USER, REPLACED_BY_NEWER } from "@authpool/core";
 import { describe, expect } from "vitest";
 import { anonymousLogin, apiKey, oauthLogin } from "./fixtures";
 import { itWhen, resolveCapabilities, useStoreHarness } from "./harness";
@@ -52,12 +52,12 @@ export function describeIdentity(options: StoreConformanceOptions): void {
 			expect(other.inserted).toBe(true);
 		});
 
-		test("upsertByIdentity of a disabled identity inserts a new row and purges that identity's tombstones", async () => {
+		test("upsertByIdentity of a disabled identity inserts a new row and purges that identity's superseded tombstones", async () => {
 			const { store } = await harness.open();
 			const old = await store.rows.insert("anthropic", oauthLogin("a@example.com", 1));
 			const unrelated = await store.rows.insert("anthropic", oauthLogin("b@example.com", 1));
-			await store.rows.disable(old.id, "invalid_grant");
-			await store.rows.disable(unrelated.id, "invalid_grant");
+			await store.rows.disable(old.id, DISABLED_BY_USER);
+			await store.rows.disable(unrelated.id, DISABLED_BY_USER);
 			const fresh = await store.rows.upsertByIdentity("anthropic", oauthLogin("a@example.com", 2));
 			expect(fresh.inserted).toBe(true);
 			expect(fresh.row.id).not.toBe(old.id);
@@ -91,12 +91,23 @@ export function describeIdentity(options: StoreConformanceOptions): void {
 			expect(await store.rows.get(other.id)).toEqual(other);
 		});
 
-		test("replaceProvider purges earlier tombstones of the identities it makes active", async () => {
+		test("an automatic disable's tombstone survives a re-login of the same identity", async () => {
+			const { store } = await harness.open();
+			const old = await store.rows.insert("anthropic", oauthLogin("a@example.com", 1));
+			await store.rows.disable(old.id, "invalid_grant");
+			const fresh = await store.rows.upsertByIdentity("anthropic", oauthLogin("a@example.com", 2));
+			expect(fresh.inserted).toBe(true);
+			expect(await store.rows.get(old.id)).toMatchObject({ disabledCause: "invalid_grant" });
+			await store.rows.replaceProvider("anthropic", [oauthLogin("a@example.com", 3)]);
+			expect((await store.rows.listDisabled("anthropic")).map((row) => row.id)).toEqual([old.id]);
+		});
+
+		test("replaceProvider purges earlier superseded tombstones of the identities it makes active", async () => {
 			const { store } = await harness.open();
 			const a = await store.rows.insert("anthropic", oauthLogin("a@example.com", 1));
 			const b = await store.rows.insert("anthropic", oauthLogin("b@example.com", 1));
-			await store.rows.disable(a.id, "invalid_grant");
-			await store.rows.disable(b.id, "invalid_grant");
+			await store.rows.disable(a.id, REPLACED_BY_NEWER);
+			await store.rows.disable(b.id, DISABLED_BY_USER);
 			const active = await store.rows.replaceProvider("anthropic", [oauthLogin("a@example.com", 2)]);
 			expect(active).toHaveLength(1);
 			expect(active[0]!.id).not.toBe(a.id);

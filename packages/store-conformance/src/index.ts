@@ -1,3 +1,4 @@
+export * from "./describe-account-policies";
 export * from "./describe-blocks";
 export * from "./describe-cache";
 export * from "./describe-change-feed";

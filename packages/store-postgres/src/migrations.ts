@@ -133,8 +133,30 @@ export function changeChannel(schema: string): string {
 	return `authpool_changes_${schema}`;
 }
 
+function providerSettings(schema: string): Migration {
+	return {
+		async up(root: AnyKysely) {
+			const db = root.withSchema(schema);
+			// One small row per provider (account priority); writes bump the revision (and NOTIFY) like rows.
+			await db.schema
+				.createTable("auth_provider_settings")
+				.addColumn("provider", "text", (col) => col.primaryKey())
+				.addColumn("data", "text", (col) => col.notNull())
+				.addColumn("updated_at", "bigint", (col) => col.notNull())
+				.execute();
+			const q = `"${schema}"`;
+			await sql
+				.raw(
+					`CREATE TRIGGER auth_provider_settings_revision AFTER INSERT OR UPDATE OR DELETE ON ${q}.auth_provider_settings ` +
+						`FOR EACH ROW EXECUTE FUNCTION ${q}.auth_bump_revision()`,
+				)
+				.execute(root);
+		},
+	};
+}
+
 function migrationsFor(schema: string): Record<string, Migration> {
-	return { "0001_initial": initial(schema) };
+	return { "0001_initial": initial(schema), "0002_provider_settings": providerSettings(schema) };
 }
 
 /**

@@ -11,6 +11,8 @@ import {
 	checkStoreInput,
 	storeInputSchemas as input,
 	type LeaseStore,
+	type ProviderSettings,
+	type ProviderSettingsStore,
 	type RefreshLease,
 	type UsageCostHistoryEntry,
 	type UsageHistoryEntry,
@@ -48,6 +50,32 @@ export function createPostgresCacheStore(ctx: PgContext): CacheStore {
 				`INSERT INTO ${T} (key, value, expires_at) VALUES ($1, $2, $3) ` +
 					"ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
 				[key, value, Math.floor(expiresAt)],
+			);
+		},
+		// Session pins written behind in batches: one statement for the whole batch.
+		async setMany(entries) {
+			ctx.assertOpen("cache.setMany");
+			for (const entry of entries) {
+				checkStoreInput(input.key, entry.key, "cache key");
+				checkStoreInput(input.key, entry.value, "cache value");
+				checkStoreInput(input.finite, entry.expiresAt, "cache expiry");
+			}
+			// Last write per key wins (ON CONFLICT may not touch one row twice in a statement).
+			const last = new Map(entries.map((entry) => [entry.key, entry]));
+			if (last.size === 0) return;
+			const keys: string[] = [];
+			const values: string[] = [];
+			const expiries: number[] = [];
+			for (const entry of last.values()) {
+				keys.push(entry.key);
+				values.push(entry.value);
+				expiries.push(Math.floor(entry.expiresAt));
+			}
+			await run(
+				"cache.setMany",
+				`INSERT INTO ${T} (key, value, expires_at) SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]) ` +
+					"ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
+				[keys, values, expiries],
 			);
 		},
 		async delete(key) {
@@ -337,6 +365,46 @@ export function createPostgresLedgerStore(ctx: PgContext): UsageLedgerStore {
 					}),
 				),
 			);
+		},
+	};
+}
+
+/** Per-provider settings (account priority): one JSON row per provider; writes bump the revision. */
+export function createPostgresSettingsStore(ctx: PgContext): ProviderSettingsStore {
+	const T = ctx.t("auth_provider_settings");
+	const parse = (provider: string, data: string): ProviderSettings =>
+		checkStoreInput(input.providerSettings, JSON.parse(data), `stored settings of provider ${provider}`);
+	return {
+		async get(provider) {
+			ctx.assertOpen("settings.get");
+			checkStoreInput(input.provider, provider, "provider");
+			const [row] = await ctx.read("settings.get", (db) =>
+				ctx.query<{ data: string }>(db, `SELECT data FROM ${T} WHERE provider = $1`, [provider]),
+			);
+			return row ? parse(provider, row.data) : null;
+		},
+		async set(provider, settings) {
+			ctx.assertOpen("settings.set");
+			checkStoreInput(input.provider, provider, "provider");
+			const valid = checkStoreInput(input.providerSettings, settings, "provider settings");
+			const data = JSON.stringify({ accountPriority: valid.accountPriority });
+			await ctx.write("settings.set", (trx) =>
+				ctx.exec(
+					trx,
+					`INSERT INTO ${T} (provider, data, updated_at) VALUES ($1, $2, $3) ` +
+						"ON CONFLICT (provider) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
+					[provider, data, ctx.now()],
+				),
+			);
+		},
+		async list() {
+			ctx.assertOpen("settings.list");
+			const rows = await ctx.read("settings.list", (db) =>
+				ctx.query<{ provider: string; data: string }>(db, `SELECT provider, data FROM ${T} ORDER BY provider`),
+			);
+			const out: Record<string, ProviderSettings> = Object.create(null);
+			for (const row of rows) out[row.provider] = parse(row.provider, row.data);
+			return out;
 		},
 	};
 }

@@ -38,7 +38,7 @@ describe("postgres store", () => {
 		const schema = freshSchema("mig");
 		const stores = await Promise.all([1, 2, 3, 4].map(() => openStore(schema)));
 		const applied = await adminQuery<{ name: string }>(`SELECT name FROM "${schema}".authpool_migration`);
-		expect(applied.map((row) => row.name)).toEqual(["0001_initial"]);
+		expect(applied.map((row) => row.name)).toEqual(["0001_initial", "0002_provider_settings"]);
 		const row = await stores[0]!.rows.insert("openai", apiKey("test-key-1"));
 		for (const store of stores) expect(await store.rows.get(row.id)).toEqual(row);
 	});

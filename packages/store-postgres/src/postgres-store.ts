@@ -15,6 +15,7 @@ import {
 	createPostgresCacheStore,
 	createPostgresLeaseStore,
 	createPostgresLedgerStore,
+	createPostgresSettingsStore,
 } from "./parts";
 import { type AnyKysely, PgContext } from "./pg-context";
 import { createPostgresRowStore } from "./row-store";
@@ -24,6 +25,7 @@ export interface PostgresCredentialStore extends AuthCredentialStore {
 	readonly kind: "postgres";
 	readonly leases: NonNullable<AuthCredentialStore["leases"]>;
 	readonly ledger: NonNullable<AuthCredentialStore["ledger"]>;
+	readonly settings: NonNullable<AuthCredentialStore["settings"]>;
 	readonly changes: PostgresChangeFeed;
 	/** The schema holding the store's tables. */
 	readonly schema: string;
@@ -147,6 +149,7 @@ export async function createPostgresStore(
 		changes: control.feed,
 		leases: createPostgresLeaseStore(ctx),
 		ledger: createPostgresLedgerStore(ctx),
+		settings: createPostgresSettingsStore(ctx),
 		async close() {
 			if (ctx.closed) return;
 			ctx.markClosed();

@@ -14,6 +14,8 @@ import {
 	type Logger,
 	REPLACED_BY_NEWER,
 	type StoredAuthCredential,
+	SUPERSEDED_CAUSES,
+	tombstoneMatches,
 } from "@authpool/core";
 import type { Executor, PgContext } from "./pg-context";
 
@@ -123,7 +125,12 @@ export function createPostgresRowStore(ctx: PgContext): CredentialRowStore {
 		disableProvider:
 			`UPDATE ${T} SET disabled_cause = $1, disabled_at = $2, updated_at = $2, version = version + 1 ` +
 			"WHERE provider = $3 AND disabled_cause IS NULL",
-		purge: `DELETE FROM ${T} WHERE provider = $1 AND identity_key = $2 AND disabled_cause IS NOT NULL RETURNING id`,
+		purge: `DELETE FROM ${T} WHERE provider = $1 AND identity_key = $2 AND disabled_cause = ANY($3::text[]) RETURNING id`,
+		tombstones:
+			`SELECT id, provider, identity_key, disabled_cause, disabled_at FROM ${T} WHERE disabled_cause IS NOT NULL ` +
+			"AND ($1::text IS NULL OR provider = $1) AND ($2::text IS NULL OR identity_key = $2) " +
+			"AND ($3::bigint IS NULL OR disabled_at < $3)",
+		deleteIds: `DELETE FROM ${T} WHERE id = ANY($1::bigint[]) AND disabled_cause IS NOT NULL`,
 		purgeBlocks: `DELETE FROM ${ctx.t("auth_credential_blocks")} WHERE credential_id = ANY($1::bigint[])`,
 		purgeLeases: `DELETE FROM ${ctx.t("auth_refresh_leases")} WHERE credential_id = ANY($1::bigint[])`,
 		lockProvider: "SELECT pg_advisory_xact_lock(hashtext($1))",
@@ -156,10 +163,15 @@ export function createPostgresRowStore(ctx: PgContext): CredentialRowStore {
 		);
 	};
 
-	/** Tombstones of an identity go once an active row for it exists, with their blocks and leases. */
+	/**
+	 * Superseded tombstones of an identity go once an active row for it exists, with their blocks and
+	 * leases; automatic-disable tombstones stay until their retention ends.
+	 */
 	const purgeIn = async (db: Executor, provider: string, identityKey: string | null) => {
 		if (identityKey === null) return;
-		const ids = (await ctx.query<{ id: string }>(db, SQL.purge, [provider, identityKey])).map((r) => r.id);
+		const ids = (await ctx.query<{ id: string }>(db, SQL.purge, [provider, identityKey, [...SUPERSEDED_CAUSES]])).map(
+			(r) => r.id,
+		);
 		if (ids.length === 0) return;
 		await ctx.exec(db, SQL.purgeBlocks, [ids]);
 		await ctx.exec(db, SQL.purgeLeases, [ids]);
@@ -258,6 +270,41 @@ export function createPostgresRowStore(ctx: PgContext): CredentialRowStore {
 			checkStoreInput(input.provider, provider, "provider");
 			checkStoreInput(input.cause, cause, "disable cause");
 			return ctx.write("disableProvider", (db) => ctx.exec(db, SQL.disableProvider, [cause, ctx.now(), provider]));
+		},
+		async purgeDisabled(filter) {
+			ctx.assertOpen("purgeDisabled");
+			const valid = checkStoreInput(input.purgeFilter, filter, "purge filter");
+			return ctx.write("purgeDisabled", async (db) => {
+				const candidates = await ctx.query<{
+					id: string;
+					provider: string;
+					identity_key: string | null;
+					disabled_cause: string;
+					disabled_at: string | null;
+				}>(db, SQL.tombstones, [
+					valid.provider ?? null,
+					valid.identityKey ?? null,
+					valid.disabledBefore === undefined ? null : Math.floor(valid.disabledBefore),
+				]);
+				const ids = candidates
+					.filter((row) =>
+						tombstoneMatches(
+							{
+								id: Number(row.id),
+								provider: row.provider,
+								identityKey: row.identity_key,
+								disabledCause: row.disabled_cause,
+								disabledAt: row.disabled_at === null ? null : Number(row.disabled_at),
+							},
+							valid,
+						),
+					)
+					.map((row) => row.id);
+				if (ids.length === 0) return 0;
+				await ctx.exec(db, SQL.purgeBlocks, [ids]);
+				await ctx.exec(db, SQL.purgeLeases, [ids]);
+				return ctx.exec(db, SQL.deleteIds, [ids]);
+			});
 		},
 		async upsertByIdentity(provider, credential) {
 			ctx.assertOpen("upsertByIdentity");

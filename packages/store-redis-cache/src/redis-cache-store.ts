@@ -269,6 +269,8 @@ export function withRedisCache(
 		upsertByIdentity: op((provider, credential) => writing(inner.upsertByIdentity(provider, credential), () => true)),
 		replaceProvider: op((provider, credentials) => writing(inner.replaceProvider(provider, credentials), () => true)),
 	};
+	const purge = inner.purgeDisabled?.bind(inner);
+	if (purge) rows.purgeDisabled = op((filter) => writing(purge(filter), (count) => count > 0));
 	// Optional in the contract: offered only when the wrapped store has it (key rotation re-seals tombstones).
 	const rewriteDisabled = inner.compareAndSetDisabled?.bind(inner);
 	if (rewriteDisabled) {
@@ -324,6 +326,11 @@ export function withRedisCache(
 			return (done.ok ? Number(done.value) : 0) + fromInner;
 		}),
 	};
+
+	// Batched pin writes (write-behind) go to Redis like single ones.
+	cache.setMany = op(async (entries: ReadonlyArray<{ key: string; value: string; expiresAt: number }>) => {
+		await Promise.all(entries.map((entry) => cache.set(entry.key, entry.value, entry.expiresAt)));
+	});
 
 	// ---- blocks: the wrapped store first, mirrored into Redis ----
 	async function reconcileBlocks(): Promise<void> {
@@ -549,5 +556,14 @@ export function withRedisCache(
 	if (store.leases && capabilities.leases) optional.leases = leaseStore(store.leases);
 	if (store.ledger) optional.ledger = store.ledger;
 	if (store.upstream) optional.upstream = store.upstream;
+	const settings = store.settings;
+	if (settings) {
+		// Durable, like rows: a write also tells peers through pub/sub.
+		optional.settings = {
+			get: op((provider: string) => settings.get(provider)),
+			list: op(() => settings.list()),
+			set: op((provider, value) => writing(settings.set(provider, value), () => true)),
+		};
+	}
 	return wrapped;
 }

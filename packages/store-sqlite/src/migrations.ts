@@ -134,9 +134,30 @@ const leaseHeartbeat: Migration = {
 	},
 };
 
+const providerSettings: Migration = {
+	async up(db: AnyKysely) {
+		// One small row per provider (account priority); writes bump the revision so peers re-read it.
+		await db.schema
+			.createTable("auth_provider_settings")
+			.addColumn("provider", "text", (col) => col.primaryKey())
+			.addColumn("data", "text", (col) => col.notNull())
+			.addColumn("updated_at", "integer", (col) => col.notNull())
+			.execute();
+		for (const event of ["INSERT", "UPDATE", "DELETE"]) {
+			await sql
+				.raw(
+					`CREATE TRIGGER auth_provider_settings_${event.toLowerCase()}_revision AFTER ${event} ON auth_provider_settings ` +
+						"BEGIN UPDATE auth_change_revision SET revision = revision + 1 WHERE id = 1; END",
+				)
+				.execute(db);
+		}
+	},
+};
+
 /** Every migration this version knows, by name (apply order = name order). */
 export const migrations: Readonly<Record<string, Migration>> = Object.freeze({
 	"0001_initial": initial,
 	"0002_usage_ledger": usageLedger,
 	"0003_lease_heartbeat": leaseHeartbeat,
+	"0004_provider_settings": providerSettings,
 });

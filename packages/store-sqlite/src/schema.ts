@@ -71,7 +71,15 @@ export interface UsageCostsTable {
 }
 
 /** The whole schema, for `Kysely<SqliteSchema>`. */
+export interface ProviderSettingsTable {
+	provider: string;
+	/** JSON `ProviderSettings`. */
+	data: string;
+	updated_at: number;
+}
+
 export interface SqliteSchema {
+	auth_provider_settings: ProviderSettingsTable;
 	auth_credentials: CredentialsTable;
 	auth_cache: CacheTable;
 	auth_credential_blocks: BlocksTable;

@@ -34,6 +34,20 @@ export function createSqliteCacheStore(ctx: SqliteContext): CacheStore {
 			checkStoreInput(input.finite, expiresAt, "cache expiry");
 			await ctx.write("cache.set", () => ctx.statement(SQL.set).run(key, value, expiresAt));
 		},
+		// Session pins written behind in batches: one transaction for the whole batch.
+		async setMany(entries) {
+			ctx.assertOpen("cache.setMany");
+			for (const entry of entries) {
+				checkStoreInput(input.key, entry.key, "cache key");
+				checkStoreInput(input.key, entry.value, "cache value");
+				checkStoreInput(input.finite, entry.expiresAt, "cache expiry");
+			}
+			if (entries.length === 0) return;
+			await ctx.write("cache.setMany", () => {
+				const statement = ctx.statement(SQL.set);
+				for (const entry of entries) statement.run(entry.key, entry.value, entry.expiresAt);
+			});
+		},
 		async delete(key) {
 			ctx.assertOpen("cache.delete");
 			checkStoreInput(input.key, key, "cache key");

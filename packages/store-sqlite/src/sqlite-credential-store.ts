@@ -23,6 +23,7 @@ import { SqliteContext } from "./sqlite-context";
 import { createSqliteLeaseStore } from "./sqlite-lease-store";
 import { createSqliteLedgerStore } from "./sqlite-ledger-store";
 import { createSqliteRowStore } from "./sqlite-row-store";
+import { createSqliteSettingsStore } from "./sqlite-settings-store";
 import { parseSqliteStoreOptions, type SqliteStoreOptions } from "./sqlite-store-options";
 
 /**
@@ -53,6 +54,7 @@ export interface SqliteCredentialStore extends AuthCredentialStore {
 	readonly kind: "sqlite";
 	readonly leases: NonNullable<AuthCredentialStore["leases"]>;
 	readonly ledger: NonNullable<AuthCredentialStore["ledger"]>;
+	readonly settings: NonNullable<AuthCredentialStore["settings"]>;
 	readonly changes: SqliteChangeFeed;
 	/** Absolute path of the file, `":memory:"`, or the injected connection's name. */
 	readonly location: string;
@@ -113,6 +115,7 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<Sq
 		changes,
 		leases: createSqliteLeaseStore(ctx),
 		ledger: createSqliteLedgerStore(ctx, opened.kysely),
+		settings: createSqliteSettingsStore(ctx),
 		listCorruptRows: () => rows.listCorruptRows(),
 		async close() {
 			if (ctx.closed) return;

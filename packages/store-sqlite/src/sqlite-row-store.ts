@@ -14,6 +14,8 @@ import {
 	plainCopy,
 	REPLACED_BY_NEWER,
 	type StoredAuthCredential,
+	SUPERSEDED_CAUSES,
+	tombstoneMatches,
 } from "@authpool/core";
 import { type CorruptRowReport, type CredentialDecoder, corruptReport } from "./credential-record";
 import type { CredentialRecord } from "./schema";
@@ -52,7 +54,11 @@ const SQL = {
 		"UPDATE auth_credentials SET disabled_cause = ?, disabled_at = ?, updated_at = ?, version = version + 1 " +
 		"WHERE provider = ? AND disabled_cause IS NULL",
 	tombstonesOfIdentity:
-		"SELECT id FROM auth_credentials WHERE provider = ? AND identity_key = ? AND disabled_cause IS NOT NULL",
+		"SELECT id FROM auth_credentials WHERE provider = ? AND identity_key = ? AND disabled_cause IN (?, ?)",
+	tombstones:
+		"SELECT id, provider, identity_key, disabled_cause, disabled_at FROM auth_credentials WHERE disabled_cause IS NOT NULL " +
+		"AND (@provider IS NULL OR provider = @provider) AND (@identityKey IS NULL OR identity_key = @identityKey) " +
+		"AND (@before IS NULL OR disabled_at < @before)",
 	deleteRow: "DELETE FROM auth_credentials WHERE id = ?",
 	deleteBlocksOf: "DELETE FROM auth_credential_blocks WHERE credential_id = ?",
 	deleteLeaseOf: "DELETE FROM auth_refresh_leases WHERE credential_id = ?",
@@ -118,15 +124,23 @@ export function createSqliteRowStore(ctx: SqliteContext, decoder: CredentialDeco
 		return decodeOne(record(SQL.insert, provider, encoded.type, encoded.data, identityKey, now, now))!;
 	};
 
-	/** Tombstones of an identity go once an active row for it exists (docs/credential-model.md). */
+	const deleteTombstoneSync = (id: number): void => {
+		ctx.statement(SQL.deleteBlocksOf).run(id);
+		ctx.statement(SQL.deleteLeaseOf).run(id);
+		ctx.statement(SQL.deleteRow).run(id);
+	};
+
+	/**
+	 * Superseded tombstones of an identity go once an active row for it exists (docs/credential-model.md);
+	 * automatic-disable tombstones stay until their retention ends.
+	 */
 	const purgeTombstonesSync = (provider: string, identityKey: string | null): void => {
 		if (identityKey === null) return;
-		const ids = ctx.statement(SQL.tombstonesOfIdentity).pluck().all(provider, identityKey) as number[];
-		for (const id of ids) {
-			ctx.statement(SQL.deleteBlocksOf).run(id);
-			ctx.statement(SQL.deleteLeaseOf).run(id);
-			ctx.statement(SQL.deleteRow).run(id);
-		}
+		const ids = ctx
+			.statement(SQL.tombstonesOfIdentity)
+			.pluck()
+			.all(provider, identityKey, ...SUPERSEDED_CAUSES) as number[];
+		for (const id of ids) deleteTombstoneSync(id);
 	};
 
 	/** The identity key depends on the row's provider, which only the stored row knows. */
@@ -248,6 +262,42 @@ export function createSqliteRowStore(ctx: SqliteContext, decoder: CredentialDeco
 				() => {
 					const now = ctx.now();
 					return ctx.statement(SQL.disableProvider).run(cause, now, now, provider).changes;
+				},
+				durable,
+			);
+		},
+
+		async purgeDisabled(filter) {
+			guard("purgeDisabled");
+			const valid = checkStoreInput(input.purgeFilter, filter, "purge filter");
+			return ctx.write(
+				"purgeDisabled",
+				() => {
+					const candidates = ctx.statement(SQL.tombstones).all({
+						provider: valid.provider ?? null,
+						identityKey: valid.identityKey ?? null,
+						before: valid.disabledBefore ?? null,
+					}) as Array<{
+						id: number;
+						provider: string;
+						identity_key: string | null;
+						disabled_cause: string;
+						disabled_at: number | null;
+					}>;
+					let count = 0;
+					for (const row of candidates) {
+						const view = {
+							id: row.id,
+							provider: row.provider,
+							identityKey: row.identity_key,
+							disabledCause: row.disabled_cause,
+							disabledAt: row.disabled_at,
+						};
+						if (!tombstoneMatches(view, valid)) continue;
+						deleteTombstoneSync(row.id);
+						count += 1;
+					}
+					return count;
 				},
 				durable,
 			);

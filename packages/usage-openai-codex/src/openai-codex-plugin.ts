@@ -7,6 +7,7 @@ import {
 } from "@authpool/core";
 import { z } from "zod";
 import { normalizeCodexBaseUrl } from "./codex-base-url";
+import { codexEligible } from "./codex-eligibility";
 import { type CodexEndpoints, createCodexOAuth, DEFAULT_CODEX_CLIENT_ID, DEFAULT_CODEX_ENDPOINTS } from "./codex-oauth";
 import { codexRankingStrategy } from "./codex-ranking-strategy";
 import { codexIdentity } from "./codex-request-headers";
@@ -86,6 +87,7 @@ export function createOpenAICodexPlugin(options: OpenAICodexPluginOptions = {}):
 		envApiKeys: ["OPENAI_CODEX_OAUTH_TOKEN"],
 		usage: createCodexUsageProvider({ usageBaseUrl }),
 		ranking: codexRankingStrategy,
+		eligible: codexEligible,
 		oauth: createCodexOAuth({
 			endpoints,
 			clientId: parsed.data.clientId ?? DEFAULT_CODEX_CLIENT_ID,

@@ -196,6 +196,8 @@ export class KeyCascade {
 		await this.#o.pool.sync(check.observed);
 		const oauth = await this.#o.selector.resolveOAuth(provider, sessionId, options);
 		if (oauth) return oauth.apiKey;
+		const ineligible = this.#o.selector.ineligibleError(provider, options.modelId);
+		if (ineligible) throw ineligible;
 		const env = this.#env(provider);
 		if (env) return env.value;
 		const row = await this.#o.selector.selectApiKey(provider, sessionId, options);
@@ -204,6 +206,11 @@ export class KeyCascade {
 			if (resolved) return resolved;
 		}
 		return this.fallback?.(provider) ?? undefined;
+	}
+
+	/** A stored API key's value through the config value resolver (`undefined` when it resolves empty). */
+	resolveStoredKey(value: string): Promise<string | undefined> {
+		return this.#resolveConfig(value);
 	}
 
 	/**

@@ -11,7 +11,14 @@ function recordingLogger(): Logger & { messages: string[] } {
 }
 
 function event(id: number): CredentialDisabledEvent {
-	return { type: "credential_disabled", provider: "acme", credentialId: id, disabledCause: "invalid_grant", at: 0 };
+	return {
+		type: "credential_disabled",
+		provider: "acme",
+		credentialId: id,
+		disabledCause: "invalid_grant",
+		credentialType: "oauth",
+		at: 0,
+	};
 }
 
 describe("CredentialDisabledEvents", () => {

@@ -13,8 +13,13 @@ export interface CredentialDisabledEvent {
 	credentialId: number;
 	/** Short, non-secret reason. */
 	disabledCause: string;
+	credentialType: "oauth" | "api_key";
 	email?: string;
 	accountId?: string;
+	/** Organization, where the provider's credential carries one (`orgId`/`organizationId`). */
+	orgId?: string;
+	/** Organization name, where known (`orgName`/`organizationName`). */
+	orgName?: string;
 	/** Epoch ms. */
 	at: number;
 }

@@ -6,7 +6,7 @@
 
 import { errorMessage } from "../refresh/classify";
 import type { CredentialBlocks } from "../selection/blocks";
-import { type AuthCredentialStore, REPLACED_BY_NEWER } from "../store/store";
+import { type AuthCredentialStore, type ProviderSettings, REPLACED_BY_NEWER } from "../store/store";
 import type { CredentialType, Logger, StoredAuthCredential } from "../types";
 import { redactString } from "../util/redact";
 import type { GenerationCounter } from "./events";
@@ -17,6 +17,13 @@ export interface CredentialPoolOptions {
 	logger: Logger;
 	generation: GenerationCounter;
 	blocks: CredentialBlocks;
+	/** Receives every provider's stored settings on each reload (account priority). */
+	onSettings?: (settings: Record<string, ProviderSettings>) => void;
+}
+
+/** Cache key of a provider's settings on a store without the `settings` capability. */
+export function providerSettingsCacheKey(provider: string): string {
+	return `settings:${provider}`;
 }
 
 const EMPTY: readonly StoredAuthCredential[] = Object.freeze([]);
@@ -31,6 +38,7 @@ export class CredentialPool {
 	readonly #logger: Logger;
 	readonly #generation: GenerationCounter;
 	readonly #blocks: CredentialBlocks;
+	readonly #onSettings: ((settings: Record<string, ProviderSettings>) => void) | undefined;
 	readonly #byId = new Map<number, StoredAuthCredential>();
 	// provider → rows; `provider\0type` → rows of that type. Rebuilt lazily after a change.
 	#byProvider = new Map<string, StoredAuthCredential[]>();
@@ -45,6 +53,7 @@ export class CredentialPool {
 		this.#logger = options.logger;
 		this.#generation = options.generation;
 		this.#blocks = options.blocks;
+		this.#onSettings = options.onSettings;
 	}
 
 	get loaded(): boolean {
@@ -104,10 +113,27 @@ export class CredentialPool {
 		const rows = await this.#store.rows.listActive();
 		const kept = await this.#pruneDuplicates(rows);
 		const blocks = await this.#store.blocks.list();
+		const settings = this.#onSettings ? await this.#readSettings(kept) : undefined;
 		this.#blocks.replaceAll(blocks);
 		this.#replaceAll(kept);
+		if (settings) this.#onSettings?.(settings);
 		this.#revision = revision;
 		this.#loaded = true;
+	}
+
+	async #readSettings(rows: readonly StoredAuthCredential[]): Promise<Record<string, ProviderSettings>> {
+		if (this.#store.settings) return this.#store.settings.list();
+		const out: Record<string, ProviderSettings> = Object.create(null);
+		for (const provider of new Set(rows.map((row) => row.provider))) {
+			const raw = await this.#store.cache.get(providerSettingsCacheKey(provider));
+			if (!raw) continue;
+			try {
+				out[provider] = JSON.parse(raw) as ProviderSettings;
+			} catch {
+				// Corrupt settings are no settings.
+			}
+		}
+		return out;
 	}
 
 	/** Same account twice (same identity key): keep the newest row, soft-disable the others. */
@@ -138,6 +164,14 @@ export class CredentialPool {
 					error: redactString(errorMessage(error)),
 				});
 				dropped.add(row.id);
+			}
+		}
+		// A lifecycle replacement leaves no tombstone.
+		if (this.#store.rows.purgeDisabled) {
+			try {
+				await this.#store.rows.purgeDisabled({ causes: [REPLACED_BY_NEWER], exceptIds: [] });
+			} catch (error) {
+				this.#logger.warn("could not purge replaced duplicates", { error: redactString(errorMessage(error)) });
 			}
 		}
 		return rows.filter((row) => !dropped.has(row.id));

@@ -70,7 +70,15 @@ export class CredentialBlocks {
 		this.#onChange = options.onChange ?? (() => {});
 	}
 
+	#version = 0;
+
+	/** Changes whenever a block is added, lengthened, lifted or noticed expired. */
+	get version(): number {
+		return this.#version;
+	}
+
 	#changed(reason: string): void {
+		this.#version += 1;
 		try {
 			this.#onChange(reason);
 		} catch {

@@ -107,7 +107,7 @@ export class CredentialRotation {
 		await pool.sync();
 		// A key that no longer matches (the row was refreshed since) falls back to the session's row.
 		const row =
-			(options.apiKey !== undefined ? await this.#rowMatching(provider, options.apiKey) : undefined) ??
+			(options.apiKey !== undefined ? await this.rowMatching(provider, options.apiKey) : undefined) ??
 			(await this.currentRow(provider, sessionId));
 		if (!row) return { switched: false };
 		const type = row.credential.type;
@@ -183,7 +183,7 @@ export class CredentialRotation {
 	): Promise<boolean> {
 		await this.#o.pool.sync();
 		const row =
-			(options.apiKey !== undefined ? await this.#rowMatching(provider, options.apiKey) : undefined) ??
+			(options.apiKey !== undefined ? await this.rowMatching(provider, options.apiKey) : undefined) ??
 			(await this.currentRow(provider, sessionId));
 		if (!row) return false;
 		const error = options.error;
@@ -205,7 +205,7 @@ export class CredentialRotation {
 	 * session's pin and tell the upstream authority. `false` when no loaded row matches.
 	 */
 	/** The provider's row whose handed-out key is `apiKey`. */
-	async #rowMatching(provider: string, apiKey: string): Promise<StoredAuthCredential | undefined> {
+	async rowMatching(provider: string, apiKey: string): Promise<StoredAuthCredential | undefined> {
 		for (const row of this.#o.pool.rows(provider)) {
 			if (await this.#matches(row, apiKey)) return row;
 		}
@@ -218,7 +218,7 @@ export class CredentialRotation {
 		options: InvalidateCredentialMatchingOptions = {},
 	): Promise<boolean> {
 		await this.#o.pool.sync();
-		const matched = await this.#rowMatching(provider, apiKey);
+		const matched = await this.rowMatching(provider, apiKey);
 		if (!matched) {
 			await this.#o.pool.reload();
 			return false;
@@ -254,7 +254,7 @@ export class CredentialRotation {
 		signal: AbortSignal | undefined,
 	): Promise<void> {
 		const { affinity, blocks, clock, store, pool, logger } = this.#o;
-		await affinity.drop(provider, sessionId);
+		affinity.drop(provider, sessionId);
 		await blocks.block(row.id, providerTypeKey(provider, row.credential.type), clock.now() + DEFAULT_BLOCK_MS, {
 			kind: "suspect",
 		});

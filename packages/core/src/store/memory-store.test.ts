@@ -237,4 +237,19 @@ describe("memory store: credentials snapshotted once", () => {
 		await expect(store.rows.insert("acme", cyclic as never)).rejects.toMatchObject({ code: "INVALID_INPUT" });
 		expect(await store.rows.listActive()).toEqual([]);
 	});
+
+	it("keeps session pins bounded: beyond maxSessionPins the oldest pin is evicted, other keys never", async () => {
+		const store = createMemoryStore({ maxSessionPins: 100 });
+		await store.cache.set("usage:acme:1", "report", Date.now() + 60_000);
+		for (let i = 0; i < 10_000; i += 1) await store.cache.set(`session:acme:s-${i}`, "{}", Date.now() + 60_000);
+		expect(await store.cache.get("session:acme:s-9999")).toBe("{}");
+		expect(await store.cache.get("session:acme:s-9900")).toBe("{}");
+		expect(await store.cache.get("session:acme:s-9899")).toBeNull();
+		expect(await store.cache.get("usage:acme:1")).toBe("report");
+		// Re-writing a pin makes it the newest.
+		await store.cache.set("session:acme:s-9900", "{}", Date.now() + 60_000);
+		await store.cache.setMany!([{ key: "session:acme:new", value: "{}", expiresAt: Date.now() + 60_000 }]);
+		expect(await store.cache.get("session:acme:s-9900")).toBe("{}");
+		expect(await store.cache.get("session:acme:s-9901")).toBeNull();
+	});
 });

@@ -20,6 +20,18 @@ export const storeInputSchemas = {
 	staleLease: z.object({ owner: z.string().min(1), beat: z.number().int() }),
 	key: z.string(),
 	finite: z.number().finite(),
+	purgeFilter: z.object({
+		provider: provider.optional(),
+		identityKey: z.string().min(1).optional(),
+		disabledBefore: z.number().finite().optional(),
+		causes: z.array(z.string()).optional(),
+		exceptCauses: z.array(z.string()).optional(),
+		exceptIds: z.array(id).optional(),
+	}),
+	/** Provider settings: selectors are row ids or non-empty strings (account ids, emails). */
+	providerSettings: z.object({
+		accountPriority: z.array(z.union([z.number().int().safe().positive(), z.string().min(1).max(1024)])).max(1000),
+	}),
 	/** Unknown OAuth fields pass through (they round-trip). */
 	credential: z.discriminatedUnion("type", [
 		z.looseObject({ type: z.literal("api_key"), key: z.string().min(1) }),

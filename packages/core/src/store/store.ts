@@ -21,6 +21,27 @@ export type CasResult = { ok: true; row: StoredAuthCredential } | { ok: false; c
 export const DISABLED_BY_USER = "deleted by user";
 export const REPLACED_BY_NEWER = "replaced by newer credential";
 
+/**
+ * Causes a new active row of the same identity supersedes (its tombstones are purged on re-login). Any
+ * other cause is an automatic disable (`invalid_grant`, revoked, ...), whose tombstone survives a re-login
+ * of the same identity until its retention ends.
+ */
+export const SUPERSEDED_CAUSES: readonly string[] = Object.freeze([DISABLED_BY_USER, REPLACED_BY_NEWER]);
+
+/** Which tombstones `purgeDisabled` hard-deletes (every given condition must hold). */
+export interface DisabledPurgeFilter {
+	provider?: string;
+	identityKey?: string;
+	/** Only tombstones disabled before this epoch ms (retention). */
+	disabledBefore?: number;
+	/** Only these causes. */
+	causes?: readonly string[];
+	/** Every cause but these. */
+	exceptCauses?: readonly string[];
+	/** Keep these rows whatever else matches. */
+	exceptIds?: readonly number[];
+}
+
 export interface CredentialRowStore {
 	/** Active rows (of one provider or all), ascending id order. */
 	listActive(provider?: string): Promise<StoredAuthCredential[]>;
@@ -48,8 +69,14 @@ export interface CredentialRowStore {
 	/** Soft-disable every active row of a provider; returns how many. */
 	disableProvider(provider: string, cause: string): Promise<number>;
 	/**
+	 * Hard-delete tombstones (with their blocks and leases) matching `filter`; active rows are never
+	 * touched. Returns how many. Optional: without it, tombstones are kept (no retention).
+	 */
+	purgeDisabled?(filter: DisabledPurgeFilter): Promise<number>;
+	/**
 	 * Transactional: an active row with the same identity key (for this provider) is replaced in place
-	 * (same id, version bumped); otherwise a row is inserted. Tombstones of that identity are purged.
+	 * (same id, version bumped); otherwise a row is inserted. Tombstones of that identity with a
+	 * superseded cause (`SUPERSEDED_CAUSES`) are purged; automatic-disable tombstones stay.
 	 */
 	upsertByIdentity(
 		provider: string,
@@ -58,7 +85,7 @@ export interface CredentialRowStore {
 	/**
 	 * Transactional: afterwards exactly `credentials` are the provider's active rows. Rows whose identity
 	 * matches an incoming credential are updated in place (ids kept); the others are disabled with
-	 * `REPLACED_BY_NEWER`. Earlier tombstones of the incoming identities are purged (as in
+	 * `REPLACED_BY_NEWER`. Earlier superseded tombstones of the incoming identities are purged (as in
 	 * `upsertByIdentity`). Returns the provider's active rows.
 	 */
 	replaceProvider(provider: string, credentials: AuthCredential[]): Promise<StoredAuthCredential[]>;
@@ -68,6 +95,8 @@ export interface CacheStore {
 	/** Value, or `null` when missing or expired (unless `includeExpired`). */
 	get(key: string, options?: { includeExpired?: boolean }): Promise<string | null>;
 	set(key: string, value: string, expiresAt: number): Promise<void>;
+	/** Optional: several `set`s in one write (session pins written behind in batches). */
+	setMany?(entries: ReadonlyArray<{ key: string; value: string; expiresAt: number }>): Promise<void>;
 	delete(key: string): Promise<void>;
 	/** Remove expired entries; returns how many. */
 	cleanExpired(): Promise<number>;
@@ -158,6 +187,24 @@ export interface ChangeFeed {
 	subscribe?(listener: () => void): () => void;
 }
 
+/**
+ * Per-provider pool settings shared by every instance on the store (today: the account priority).
+ * Small and rarely written; a write changes the change revision so peers pick it up on their next call.
+ */
+export interface ProviderSettings {
+	/** Selectors in priority order (1 = first): a row id, an account id or an email. */
+	accountPriority: Array<number | string>;
+}
+
+export interface ProviderSettingsStore {
+	/** The provider's settings, `null` when none were written. */
+	get(provider: string): Promise<ProviderSettings | null>;
+	/** Replace the provider's settings (one row per provider). */
+	set(provider: string, settings: ProviderSettings): Promise<void>;
+	/** Every provider's settings, by provider id. */
+	list(): Promise<Record<string, ProviderSettings>>;
+}
+
 export interface UsageLedgerStore {
 	/** One row per (provider, accountKey, limitId, hour bucket); a later write in the same hour replaces it. */
 	recordUsageSnapshots(entries: UsageHistoryEntry[]): Promise<void>;
@@ -204,6 +251,23 @@ export interface AuthCredentialStore {
 	readonly changes: ChangeFeed;
 	readonly leases?: LeaseStore;
 	readonly ledger?: UsageLedgerStore;
+	/** Per-provider settings (account priority). Without it, settings live in the cache (no expiry in practice). */
+	readonly settings?: ProviderSettingsStore;
 	readonly upstream?: StoreUpstream;
 	close(): Promise<void>;
+}
+
+/** Does a row match a purge filter (shared by stores that filter in code)? Active rows never match. */
+export function tombstoneMatches(
+	row: Pick<StoredAuthCredential, "id" | "provider" | "identityKey" | "disabledCause" | "disabledAt">,
+	filter: DisabledPurgeFilter,
+): boolean {
+	if (row.disabledCause === null) return false;
+	if (filter.provider !== undefined && row.provider !== filter.provider) return false;
+	if (filter.identityKey !== undefined && row.identityKey !== filter.identityKey) return false;
+	if (filter.disabledBefore !== undefined && !((row.disabledAt ?? 0) < filter.disabledBefore)) return false;
+	if (filter.causes && !filter.causes.includes(row.disabledCause)) return false;
+	if (filter.exceptCauses?.includes(row.disabledCause)) return false;
+	if (filter.exceptIds?.includes(row.id)) return false;
+	return true;
 }

@@ -285,13 +285,30 @@ export class UsageService {
 			if (this.#coolingDown(target.key, now)) return lastGoodFallback ? this.#lastGood(target.key, now) : null;
 			const shared = await raceSignal(this.#readShared(target.key, false), signal);
 			if (shared && shared.freshUntil > this.#clock.now()) {
-				this.#memory.set(target.key, shared);
+				this.#l1Set(target.key, shared);
 				return shared.report;
 			}
 		}
 		// The shared read yielded; another caller may have started the fetch meanwhile.
 		const flight = this.#inFlight.get(target.key) ?? this.#startFlight(target, () => this.#fetchLocal(target));
 		return settle(await raceSignal(flight, signal, "usage lookup aborted by caller"));
+	}
+
+	#version = 0;
+
+	/** Changes whenever an in-memory report is stored or dropped (ranking recomputes only then). */
+	get version(): number {
+		return this.#version;
+	}
+
+	#l1Set(key: string, entry: CacheEntry): void {
+		this.#version += 1;
+		this.#memory.set(key, entry);
+	}
+
+	#l1Delete(key: string): void {
+		this.#version += 1;
+		this.#memory.delete(key);
 	}
 
 	/** In-memory (L1) value only, fresh or last good; never I/O. */
@@ -491,7 +508,7 @@ export class UsageService {
 			keys = [...this.#memory.keys()];
 		}
 		for (const key of keys) {
-			this.#memory.delete(key);
+			this.#l1Delete(key);
 			this.#failedAt.delete(key);
 			this.#headersAt.delete(key);
 		}
@@ -596,7 +613,7 @@ export class UsageService {
 		if (!isUsageReport(report)) return { report: null, fetched: false };
 		const now = this.#clock.now();
 		// The authority already caches and shares; keep it in memory only so ranking stays cheap.
-		this.#memory.set(target.key, { report, fetchedAt: now, freshUntil: now + this.#jitteredFreshMs() });
+		this.#l1Set(target.key, { report, fetchedAt: now, freshUntil: now + this.#jitteredFreshMs() });
 		return { report, fetched: true };
 	}
 
@@ -631,7 +648,7 @@ export class UsageService {
 
 	/** Write L1 and L2; L2 keeps the entry for `lastGoodMs` so the last good value outlives freshness. */
 	async #remember(key: string, entry: CacheEntry): Promise<void> {
-		this.#memory.set(key, entry);
+		this.#l1Set(key, entry);
 		// `raw` can be large and is never needed by another process.
 		const { raw: _raw, ...report } = entry.report;
 		const value = JSON.stringify({ report, fetchedAt: entry.fetchedAt, freshUntil: entry.freshUntil });
@@ -668,7 +685,7 @@ export class UsageService {
 		if (local && local.fetchedAt >= oldest) return local;
 		const shared = await this.#readShared(key, true);
 		if (shared && shared.fetchedAt >= oldest) {
-			this.#memory.set(key, shared);
+			this.#l1Set(key, shared);
 			return shared;
 		}
 		return null;

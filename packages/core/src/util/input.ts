@@ -100,6 +100,21 @@ export const inputSchemas = {
 		scope: z.string().max(256).optional(),
 		blockedUntil: z.number().finite(),
 	}),
+	accountSelection: z.enum(["balanced", "fixed"]),
+	accountPriority: storeInputSchemas.providerSettings.shape.accountPriority,
+	accountReserve: z.object({
+		reservePct: z.number().min(0).max(100).optional(),
+		reclaimAbovePct: z.number().min(0).max(100).optional(),
+	}),
+	requiredSessionId: z.string().min(1).max(MAX_SESSION_ID_LENGTH),
+	request: func,
+	withAuth: z.looseObject({
+		sessionId: z.string().min(1).max(MAX_SESSION_ID_LENGTH).optional(),
+		modelId: modelId.optional(),
+		baseUrl: baseUrl.optional(),
+		signal: signal.optional(),
+		maxAttempts: z.number().int().min(1).max(32).optional(),
+	}),
 };
 
 /**

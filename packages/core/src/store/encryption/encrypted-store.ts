@@ -561,7 +561,24 @@ export function withEncryption(store: AuthCredentialStore, options: EncryptionOp
 		encryption,
 		close: () => store.close(),
 	};
+	const purge = inner.purgeDisabled?.bind(inner);
+	if (purge) {
+		// Stored identity keys are HMACs, one per key a tombstone may have been written under.
+		rows.purgeDisabled = async (filter) => {
+			if (filter.identityKey === undefined) return purge(filter);
+			if (filter.provider === undefined) {
+				throw new AuthpoolError("INVALID_INPUT", "purgeDisabled by identity needs the provider on an encrypted store");
+			}
+			let purged = 0;
+			for (const key of keys.values()) {
+				purged += await purge({ ...filter, identityKey: identityHmac(key, filter.provider, filter.identityKey) });
+			}
+			return purged;
+		};
+	}
 	const optional = wrapped as { -readonly [K in keyof EncryptedCredentialStore]: EncryptedCredentialStore[K] };
+	// Settings hold the account priority (row ids, account ids or emails the operator chose), not secrets.
+	if (store.settings) optional.settings = store.settings;
 	if (store.leases) optional.leases = store.leases;
 	if (store.ledger) optional.ledger = store.ledger;
 	if (store.upstream) optional.upstream = store.upstream;
