@@ -1,3 +1,4 @@
+import { DISABLED_BY_USER } from "@authpool/core";
 import { describe, expect, it } from "vitest";
 import { oauthLogin } from "./fixtures";
 import { useStoreHarness } from "./harness";
@@ -34,7 +35,8 @@ export function describeTombstoneRewrite(options: StoreConformanceOptions): void
 		test("rewrites a tombstone at its version: it stays disabled with its cause, version bumps", async () => {
 			const { store, clock } = await harness.open();
 			const row = await store.rows.insert("anthropic", oauthLogin("a@example.com"));
-			await store.rows.disable(row.id, "gone");
+			// A deliberate removal: its tombstone is superseded (purged) when the identity is added again.
+			await store.rows.disable(row.id, DISABLED_BY_USER);
 			const tombstone = (await store.rows.get(row.id))!;
 			clock.advance(1_000);
 			const rewritten = oauthLogin("a@example.com", 2);

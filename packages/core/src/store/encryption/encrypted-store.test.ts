@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { AuthpoolError } from "../../errors";
 import type { AuthCredential, OAuthCredential, StoredAuthCredential } from "../../types";
 import { createMemoryStore } from "../memory-store";
-import type { AuthCredentialStore } from "../store";
+import { type AuthCredentialStore, DISABLED_BY_USER } from "../store";
 import { pluginSecretFields, withEncryption } from "./encrypted-store";
 import { loadEncryptionKeyFile, parseEncryptionKeys } from "./keys";
 import { rotateEncryptionKeys, sealPlaintextRows } from "./rotate";
@@ -324,7 +324,8 @@ describe("rotateEncryptionKeys", () => {
 		const before = withEncryption(inner, { keys: new Map([["old", OLD]]), activeKeyId: "old" });
 		const first = await before.rows.insert("anthropic", oauth("a@example.com"));
 		await before.rows.update(first.id, oauth("a@example.com", 2));
-		await before.rows.disable(first.id, "gone");
+		// A deliberate removal, so re-adding the identity supersedes (purges) its tombstone below.
+		await before.rows.disable(first.id, DISABLED_BY_USER);
 		const fresh = await before.rows.insert("anthropic", oauth("b@example.com"));
 		await before.rows.disable(fresh.id, "gone too");
 		const both = new Map([
@@ -337,7 +338,7 @@ describe("rotateEncryptionKeys", () => {
 		const onlyNew = withEncryption(inner, { keys: new Map([["k1", NEW]]), activeKeyId: "k1" });
 		expect(await onlyNew.rows.listActive()).toEqual([]);
 		expect((await onlyNew.rows.listDisabled()).map((row) => [row.id, row.disabledCause, row.credential])).toEqual([
-			[first.id, "gone", oauth("a@example.com", 2)],
+			[first.id, DISABLED_BY_USER, oauth("a@example.com", 2)],
 			[fresh.id, "gone too", oauth("b@example.com")],
 		]);
 		// The re-sealed tombstone keeps its identity under the new HMAC: re-adding the login purges it.
