@@ -66,6 +66,7 @@ async function quickStart(label, openStore) {
 	try {
 		await storage.reload();
 		await storage.set("anthropic", [alice.credential, bob.credential]);
+		await storage.setAccountPriority("anthropic", ["alice@example.com"]);
 		const key = await storage.getApiKey("anthropic", "session-42");
 		check(typeof key === "string", `${label}: a key for session-42`);
 		check(fake.refreshCount(alice.id) === 1, `${label}: alice refreshed once (${fake.refreshCount(alice.id)})`);
