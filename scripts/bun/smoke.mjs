@@ -2,6 +2,7 @@
 // packages (dist, as published) load on Bun and a small flow works against the fake provider —
 // the README's quick start on a SQLite file (bun:sqlite) and on the memory store, and every usage
 // plugin's factory. Throws (exit 1) on the first difference.
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -16,6 +17,8 @@ const { startFakeProvider } = await dist("fake-provider");
 const { createSqliteStore } = await dist("store-sqlite");
 const { createAnthropicPlugin } = await dist("usage-anthropic");
 const { createPostgresStore } = await dist("store-postgres");
+const { startBroker } = await dist("broker-server");
+const { createRemoteStore } = await dist("broker-client");
 
 function check(condition, message) {
 	if (!condition) throw new Error(`bun smoke: ${message}`);
@@ -83,10 +86,68 @@ async function quickStart(label, openStore) {
 	}
 }
 
+/** A broker and a broker client, both on Bun: the client gets access tokens, never a refresh token. */
+async function brokerRoundTrip(dbPath) {
+	const fake = await startFakeProvider();
+	const base = fake.baseUrl("anthropic");
+	const anthropic = createAnthropicPlugin({
+		endpoints: {
+			tokenUrl: `${base}/v1/oauth/token`,
+			usageBaseUrl: `${base}/api/oauth`,
+			bootstrapUrl: `${base}/api/claude_cli/bootstrap`,
+		},
+	});
+	const alice = fake.addAccount("anthropic", { email: "alice@example.com" });
+	const serverStorage = new AuthStorage(await createSqliteStore({ path: dbPath }), { providers: [anthropic] });
+	process.env.AUTHPOOL_BUN_SMOKE_CLIENT_TOKEN = "bun-smoke-client-token";
+	let broker;
+	let client;
+	try {
+		await serverStorage.reload();
+		await serverStorage.set("anthropic", alice.credential);
+		broker = await startBroker({
+			storage: serverStorage,
+			bind: "127.0.0.1:0",
+			tokens: { client: [{ env: "AUTHPOOL_BUN_SMOKE_CLIENT_TOKEN", name: "smoke" }] },
+		});
+		const store = await createRemoteStore({ url: broker.url, token: "bun-smoke-client-token" });
+		client = new AuthStorage(store, { providers: [anthropic], sourceLabel: "broker" });
+		await client.reload();
+		const key = await client.getApiKey("anthropic", "session-1");
+		check(key === alice.credential.access, "broker client: the broker's access token");
+		const refresh = client.get("anthropic")?.refresh;
+		check(refresh === "__remote__", `broker client: refresh tokens stay on the broker (${refresh === undefined ? "none" : "a token"})`);
+		console.log("broker server + client on Bun: ok (access token served, refresh token kept on the broker)");
+	} finally {
+		await client?.close();
+		await broker?.close();
+		await serverStorage.close();
+		await fake.close();
+	}
+}
+
+/** The CLI's built bin on Bun: add a key, list it as JSON; no secret printed. */
+function cliRoundTrip(dbPath) {
+	const bin = join(root, "apps", "cli", "dist", "bin.js");
+	const env = { ...process.env, AUTHPOOL_STORE_URL: dbPath, NO_COLOR: "1" };
+	const run = (args) => {
+		const result = spawnSync(process.execPath, [bin, ...args], { env, encoding: "utf8" });
+		check(result.status === 0, `cli ${args[0]}: exit ${result.status} (${result.stderr.trim()})`);
+		return result.stdout;
+	};
+	run(["add", "openai", "--api-key", "test-key-bun-smoke"]);
+	const listed = JSON.parse(run(["list", "--json"]));
+	check(listed.credentials?.length === 1 && listed.credentials[0].provider === "openai", "cli list: the added key");
+	check(!JSON.stringify(listed).includes("test-key-bun-smoke"), "cli list: no secret printed");
+	console.log("cli (built bin) on Bun: ok (add, list --json, no secret printed)");
+}
+
 const dir = mkdtempSync(join(tmpdir(), "authpool-bun-smoke-"));
 try {
 	await quickStart("memory store", async () => createMemoryStore());
 	await quickStart("sqlite store (bun:sqlite)", () => createSqliteStore({ path: join(dir, "auth.db") }));
+	await brokerRoundTrip(join(dir, "broker.db"));
+	cliRoundTrip(join(dir, "cli.db"));
 	const loaded = Object.keys(require.cache).filter((path) => path.includes("better-sqlite3"));
 	check(loaded.length === 0, `better-sqlite3 was loaded on Bun: ${loaded.join(", ")}`);
 } finally {
