@@ -49,8 +49,8 @@ describe("SIGKILL", () => {
 		// Short leases so two orphaned ones in a row expire within the run. The upstream bound stays below
 		// the lease and well above this loaded machine's worst local round trip: a refresh whose response
 		// is lost after the server consumed the token is the one loss no client can prevent.
-		const leaseTtlMs = 5_000;
-		const refreshTimeoutMs = 4_000;
+		const leaseTtlMs = 2_000;
+		const refreshTimeoutMs = 1_500;
 		const store = await createSqliteStore({ path: dbPath });
 		for (const account of Object.keys(killsPerAccount)) {
 			await store.rows.insert(PROVIDER, grantCredential(server.addAccount(account)));
@@ -85,7 +85,7 @@ describe("SIGKILL", () => {
 				serverUrl: server.url,
 				worker: name,
 				// Room for two orphaned leases in a row to expire and be taken over.
-				durationMs: 18_000,
+				durationMs: 10_000,
 				callers: 10,
 				leaseTtlMs,
 				refreshTimeoutMs,

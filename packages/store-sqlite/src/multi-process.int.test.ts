@@ -18,7 +18,7 @@ const CALLERS = 50;
 const ACCESS_TTL_MS = 2_000;
 /** Refreshes happen 1 s before the real expiry (see rotating-plugin.ts). */
 const MIN_TOKEN_USE_MS = 1_000;
-const TRAFFIC_MS = 20_000;
+const TRAFFIC_MS = 12_000;
 const ACCOUNTS = ["acct-a", "acct-b"];
 
 describe("many processes on one file", () => {
