@@ -116,7 +116,10 @@ async function brokerRoundTrip(dbPath) {
 		const key = await client.getApiKey("anthropic", "session-1");
 		check(key === alice.credential.access, "broker client: the broker's access token");
 		const refresh = client.get("anthropic")?.refresh;
-		check(refresh === "__remote__", `broker client: refresh tokens stay on the broker (${refresh === undefined ? "none" : "a token"})`);
+		check(
+			refresh === "__remote__",
+			`broker client: refresh tokens stay on the broker (${refresh === undefined ? "none" : "a token"})`,
+		);
 		console.log("broker server + client on Bun: ok (access token served, refresh token kept on the broker)");
 	} finally {
 		await client?.close();
