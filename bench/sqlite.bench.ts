@@ -1,5 +1,5 @@
 /**
- * SQLite benchmarks (issue 3): the hot path next to one raw better-sqlite3 primary-key SELECT, throughput of
+ * SQLite benchmarks: the hot path next to one raw better-sqlite3 primary-key SELECT, throughput of
  * 1/2/4 processes on one file, and cold open + migrate + load of 1,000 credentials.
  */
 import { spawn } from "node:child_process";
