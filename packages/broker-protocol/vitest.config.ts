@@ -1,3 +1,3 @@
 import { authpoolProject } from "../../vitest.shared.ts";
 
-export default authpoolProject("broker-protocol");
+export default authpoolProject("broker-protocol", { isolate: false });

@@ -1,3 +1,3 @@
 import { authpoolProject } from "../../vitest.shared.ts";
 
-export default authpoolProject("core");
+export default authpoolProject("core", { isolate: false });

@@ -1,3 +1,3 @@
 import { authpoolProject } from "../../vitest.shared.ts";
 
-export default authpoolProject("fake-provider");
+export default authpoolProject("fake-provider", { isolate: false });

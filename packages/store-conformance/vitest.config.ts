@@ -1,3 +1,3 @@
 import { authpoolProject } from "../../vitest.shared.ts";
 
-export default authpoolProject("store-conformance");
+export default authpoolProject("store-conformance", { isolate: false });

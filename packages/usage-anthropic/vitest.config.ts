@@ -1,3 +1,3 @@
 import { authpoolProject } from "../../vitest.shared.ts";
 
-export default authpoolProject("usage-anthropic");
+export default authpoolProject("usage-anthropic", { isolate: false });

@@ -1,3 +1,3 @@
 import { authpoolProject } from "../../vitest.shared.ts";
 
-export default authpoolProject("usage-github-copilot");
+export default authpoolProject("usage-github-copilot", { isolate: false });

@@ -1,3 +1,3 @@
 import { authpoolProject } from "../../vitest.shared.ts";
 
-export default authpoolProject("usage-google-antigravity");
+export default authpoolProject("usage-google-antigravity", { isolate: false });

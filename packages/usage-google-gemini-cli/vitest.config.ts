@@ -1,3 +1,3 @@
 import { authpoolProject } from "../../vitest.shared.ts";
 
-export default authpoolProject("usage-google-gemini-cli");
+export default authpoolProject("usage-google-gemini-cli", { isolate: false });

@@ -1,3 +1,3 @@
 import { authpoolProject } from "../../vitest.shared.ts";
 
-export default authpoolProject("usage-kimi-code");
+export default authpoolProject("usage-kimi-code", { isolate: false });

@@ -1,3 +1,3 @@
 import { authpoolProject } from "../../vitest.shared.ts";
 
-export default authpoolProject("usage-ollama");
+export default authpoolProject("usage-ollama", { isolate: false });

@@ -1,3 +1,3 @@
 import { authpoolProject } from "../../vitest.shared.ts";
 
-export default authpoolProject("usage-openai-codex");
+export default authpoolProject("usage-openai-codex", { isolate: false });

@@ -1,3 +1,3 @@
 import { authpoolProject } from "../../vitest.shared.ts";
 
-export default authpoolProject("usage-opencode-go");
+export default authpoolProject("usage-opencode-go", { isolate: false });

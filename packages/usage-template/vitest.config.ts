@@ -1,3 +1,3 @@
 import { authpoolProject } from "../../vitest.shared.ts";
 
-export default authpoolProject("usage-template");
+export default authpoolProject("usage-template", { isolate: false });

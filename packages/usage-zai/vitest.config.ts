@@ -1,3 +1,3 @@
 import { authpoolProject } from "../../vitest.shared.ts";
 
-export default authpoolProject("usage-zai");
+export default authpoolProject("usage-zai", { isolate: false });
