@@ -15,4 +15,12 @@ export type {
 	DashboardState,
 } from "./dashboard-state";
 export type { DashboardEvent, DashboardEventKind } from "./event-log";
-export { type BrokerAppConfig, BUILT_IN_PROVIDERS, loadConfig, main, openStore } from "./main";
+export {
+	type BrokerAppConfig,
+	BUILT_IN_PROVIDERS,
+	brokerTokens,
+	loadConfig,
+	type MainOptions,
+	main,
+	openStore,
+} from "./main";

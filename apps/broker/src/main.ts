@@ -1,5 +1,6 @@
 /** The `authpool-broker` process: everything configured by environment variables. */
 import { readFile } from "node:fs/promises";
+import { type BrokerHandler, type BrokerTokenSpec, createBrokerHandler } from "@authpool/broker-server";
 import { type AuthCredentialStore, AuthpoolError, AuthStorage, type Logger, type ProviderPlugin } from "@authpool/core";
 import { createPostgresStore } from "@authpool/store-postgres";
 import { createSqliteStore } from "@authpool/store-sqlite";
@@ -35,6 +36,10 @@ export interface BrokerAppConfig {
 	storeSchema?: string;
 	bind: string;
 	adminTokenHashes: string[];
+	/** sha256 hex of each broker client token (`/v1/snapshot`, refresh, block, usage). */
+	clientTokenHashes: string[];
+	/** sha256 hex of each metrics token (`GET /metrics`). */
+	metricsTokenHashes: string[];
 	tls?: { cert: Buffer; key: Buffer };
 	providers: readonly ProviderPlugin[];
 }
@@ -55,6 +60,16 @@ export async function loadConfig(env: Record<string, string | undefined>): Promi
 		}
 	}
 	const adminTokenHashes = parseAdminTokenHashes(hashSpec);
+	const clientTokenHashes = await readHashes(
+		env,
+		"AUTHPOOL_BROKER_CLIENT_TOKEN_HASHES",
+		"AUTHPOOL_BROKER_CLIENT_TOKEN_FILE",
+	);
+	const metricsTokenHashes = await readHashes(
+		env,
+		"AUTHPOOL_BROKER_METRICS_TOKEN_HASHES",
+		"AUTHPOOL_BROKER_METRICS_TOKEN_FILE",
+	);
 	const certFile = env.AUTHPOOL_TLS_CERT_FILE;
 	const keyFile = env.AUTHPOOL_TLS_KEY_FILE;
 	if (Boolean(certFile) !== Boolean(keyFile)) {
@@ -77,7 +92,39 @@ export async function loadConfig(env: Record<string, string | undefined>): Promi
 		throw new AuthpoolError("INVALID_OPTIONS", `AUTHPOOL_PROVIDERS names unknown providers: ${unknown.join(", ")}`);
 	}
 	const storeSchema = env.AUTHPOOL_STORE_SCHEMA?.trim() || undefined;
-	return { storeUrl, storeSchema, bind, adminTokenHashes, tls, providers };
+	return { storeUrl, storeSchema, bind, adminTokenHashes, clientTokenHashes, metricsTokenHashes, tls, providers };
+}
+
+/** Hashes from `<name>` plus the file named by `<fileName>`; errors name the variable, never a value. */
+async function readHashes(env: Record<string, string | undefined>, name: string, fileName: string): Promise<string[]> {
+	let spec = env[name] ?? "";
+	const file = env[fileName];
+	if (file) {
+		try {
+			spec = `${spec}\n${await readFile(file, "utf8")}`;
+		} catch (error) {
+			throw new AuthpoolError("INVALID_OPTIONS", `${fileName} cannot be read`, { cause: error });
+		}
+	}
+	try {
+		return parseAdminTokenHashes(spec);
+	} catch (error) {
+		const detail = error instanceof Error ? error.message.replace(/^admin token /, "") : "malformed";
+		throw new AuthpoolError("INVALID_OPTIONS", `${name} / ${fileName}: ${detail}`);
+	}
+}
+
+/** The broker-server token table of the app's hashes (sha256 hex) by scope. */
+export function brokerTokens(
+	config: Pick<BrokerAppConfig, "adminTokenHashes" | "clientTokenHashes" | "metricsTokenHashes">,
+) {
+	const specs = (hashes: readonly string[], scope: string): BrokerTokenSpec[] =>
+		[...new Set(hashes)].map((hash, index) => ({ hash: `sha256:${hash}`, name: `${scope}-${index + 1}` }));
+	return {
+		admin: specs(config.adminTokenHashes, "admin"),
+		client: specs(config.clientTokenHashes, "client"),
+		metrics: specs(config.metricsTokenHashes, "metrics"),
+	};
 }
 
 /** `postgres://` / `postgresql://` → Postgres; `sqlite:<path>`, `file:<path>` or a plain path → SQLite. */
@@ -103,44 +150,64 @@ export function createStderrLogger(): Logger {
 	return { debug: () => {}, info: write("info"), warn: write("warn"), error: write("error") };
 }
 
+/** Extra options of `main`: any app option, and the provider plugins (default: the built-in ones). */
+export type MainOptions = Partial<BrokerAppOptions> & { providers?: readonly ProviderPlugin[] };
+
 /**
  * Start the broker from the environment: open the store, load the pool, serve; stop cleanly on SIGINT/SIGTERM.
  * `extra` lets a deployment add options (for example `mountBroker`).
  */
 export async function main(
 	env: Record<string, string | undefined> = process.env,
-	extra: Partial<BrokerAppOptions> = {},
+	extra: MainOptions = {},
 ): Promise<{ app: BrokerApp; storage: AuthStorage; stop(): Promise<void> }> {
+	const { providers, ...appExtra } = extra;
 	const logger = extra.logger ?? createStderrLogger();
 	const config = await loadConfig(env);
 	const store = await openStore(config.storeUrl, { logger, schema: config.storeSchema });
 	let storage: AuthStorage;
 	try {
 		// A plain copy: `process.env` is an exotic object that option validation does not take as a record.
-		storage = new AuthStorage(store, { providers: config.providers, logger, env: { ...env } });
+		storage = new AuthStorage(store, { providers: providers ?? config.providers, logger, env: { ...env } });
 	} catch (error) {
 		await store.close();
 		throw error;
 	}
+	let broker: BrokerHandler | undefined;
+	// The broker protocol on the dashboard's port, unless the caller mounts its own.
+	const mountBroker: BrokerAppOptions["mountBroker"] =
+		extra.mountBroker ??
+		(async (context) => {
+			broker = await createBrokerHandler({
+				storage: context.storage,
+				logger: context.logger,
+				tokens: brokerTokens(config),
+				env: {},
+			});
+			return broker.handle;
+		});
 	let app: BrokerApp;
 	try {
 		await storage.reload();
 		app = await startBrokerApp({
-			...extra,
+			...appExtra,
 			storage,
 			store,
 			bind: config.bind,
 			adminTokenHashes: config.adminTokenHashes,
 			tls: config.tls,
 			logger,
+			mountBroker,
 		});
 	} catch (error) {
+		await broker?.close();
 		await storage.close();
 		throw error;
 	}
 	let stopping: Promise<void> | undefined;
 	const stop = () => {
 		stopping ??= (async () => {
+			await broker?.close();
 			await app.close();
 			await storage.close();
 		})();

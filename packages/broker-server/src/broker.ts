@@ -91,6 +91,20 @@ export interface BrokerOptions {
 	version?: string;
 }
 
+/** Options of `createBrokerHandler`: those of `startBroker` minus `bind` and `tls` (the server is yours). */
+export type BrokerHandlerOptions = Omit<BrokerOptions, "bind" | "tls">;
+
+/** The broker's routes, mounted in a server of your own. */
+export interface BrokerHandler {
+	/**
+	 * Serve a request: resolves `false` (without touching the response) when its path is not a broker route
+	 * (`/v1/...`, `/metrics`), `true` once answered. Never rejects: failures answer 500.
+	 */
+	handle(req: IncomingMessage, res: ServerResponse): Promise<boolean>;
+	/** End streams and long-polls, stop timers. The storage and the server stay open (the caller owns them). */
+	close(): Promise<void>;
+}
+
 /** A running broker. */
 export interface Broker {
 	/** Base URL (`http://127.0.0.1:<port>` or `https://...`). */
@@ -136,6 +150,8 @@ const optionsSchema = z.strictObject({
 		.optional(),
 	version: z.string().optional(),
 });
+
+const handlerOptionsSchema = optionsSchema.omit({ bind: true, tls: true });
 
 const LOOPBACK = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|localhost)$/i;
 
@@ -209,6 +225,115 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
 		const issues = parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`).join("; ");
 		throw new AuthpoolError("INVALID_OPTIONS", `startBroker: ${issues}`);
 	}
+	const { host, port } = parseBind(options.bind);
+	const tokens = new TokenTable(options.tokens ?? {}, options.env ?? process.env);
+	if (tokens.size === 0 && !LOOPBACK.test(host)) {
+		throw new AuthpoolError(
+			"INVALID_OPTIONS",
+			`startBroker: refusing to bind ${host} without tokens (only a loopback bind may run unauthenticated)`,
+		);
+	}
+	const { bind: _bind, tls: _tls, ...handlerOptions } = options;
+	const core = await buildHandler(handlerOptions, tokens, "every loopback caller is admin");
+	const { log } = core;
+
+	let server: Server | undefined;
+	try {
+		server = options.tls
+			? createHttpsServer(
+					{ cert: readFileSync(options.tls.certFile), key: readFileSync(options.tls.keyFile) },
+					core.serve,
+				)
+			: createHttpServer(core.serve);
+		// SSE streams outlive Node's default request timeouts; keepalive frames keep proxies from cutting them.
+		server.requestTimeout = 0;
+		server.headersTimeout = 30_000;
+		server.keepAliveTimeout = 5_000;
+		const listening = server;
+		await new Promise<void>((resolve, reject) => {
+			listening.once("error", reject);
+			listening.listen(port, host, () => {
+				listening.off("error", reject);
+				resolve();
+			});
+		});
+	} catch (error) {
+		// Port taken, unreadable TLS files: nothing may keep running for a broker that never started.
+		await core.close();
+		throw error;
+	}
+	const started = server;
+	started.on("clientError", (_error, socket) => {
+		if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n");
+		else socket.destroy();
+	});
+	const address = started.address() as AddressInfo;
+	const urlHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
+	const url = `${options.tls ? "https" : "http"}://${urlHost}:${address.port}`;
+	log("info", "broker listening", { url, tokens: tokens.size, instanceId: core.instanceId });
+
+	let closed = false;
+	return {
+		url,
+		port: address.port,
+		async close() {
+			if (closed) return;
+			closed = true;
+			await core.close();
+			await new Promise<void>((resolve) => {
+				started.close(() => resolve());
+				started.closeAllConnections();
+			});
+		},
+	};
+}
+
+/**
+ * The broker's routes as a request handler, to serve the broker protocol from a server of your own (next
+ * to other routes, on one port). Same options as `startBroker` minus `bind` and `tls`.
+ * @throws AuthpoolError `INVALID_OPTIONS` for bad options, an empty/whitespace token or one token in two
+ *   scopes. Without any token every caller is admin: only do that on a loopback-only server.
+ * @example
+ * const broker = await createBrokerHandler({ storage, tokens: { client: [{ hash }] } });
+ * createServer(async (req, res) => {
+ *   if (await broker.handle(req, res)) return;
+ *   res.writeHead(404).end();
+ * });
+ */
+export async function createBrokerHandler(options: BrokerHandlerOptions): Promise<BrokerHandler> {
+	const parsed = handlerOptionsSchema.safeParse(options);
+	if (!parsed.success) {
+		const issues = parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`).join("; ");
+		throw new AuthpoolError("INVALID_OPTIONS", `createBrokerHandler: ${issues}`);
+	}
+	const tokens = new TokenTable(options.tokens ?? {}, options.env ?? process.env);
+	const core = await buildHandler(options, tokens, "every caller is admin");
+	return {
+		async handle(req, res) {
+			if (!core.isBrokerPath(req.url)) return false;
+			await core.serve(req, res).catch(() => {
+				// The response could not even carry the 500: drop the connection.
+				res.destroy();
+			});
+			return true;
+		},
+		close: core.close,
+	};
+}
+
+interface HandlerCore {
+	serve(req: IncomingMessage, res: ServerResponse): Promise<void>;
+	isBrokerPath(url: string | undefined): boolean;
+	close(): Promise<void>;
+	instanceId: string;
+	log(level: keyof Logger, message: string, fields?: Record<string, unknown>): void;
+}
+
+async function buildHandler(
+	options: BrokerHandlerOptions,
+	tokens: TokenTable,
+	anonymousNote: string,
+): Promise<HandlerCore> {
 	const storage = options.storage;
 	const clock = options.clock ?? { now: () => Date.now() };
 	const logger = options.logger;
@@ -220,16 +345,7 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
 		}
 	};
 	const safeMessage = (error: unknown) => scrubbedMessage(error, storage);
-	const { host, port } = parseBind(options.bind);
-	const tokens = new TokenTable(options.tokens ?? {}, options.env ?? process.env);
-	const loopback = LOOPBACK.test(host);
-	if (tokens.size === 0 && !loopback) {
-		throw new AuthpoolError(
-			"INVALID_OPTIONS",
-			`startBroker: refusing to bind ${host} without tokens (only a loopback bind may run unauthenticated)`,
-		);
-	}
-	if (tokens.size === 0) log("warn", "broker runs without tokens: every loopback caller is admin");
+	if (tokens.size === 0) log("warn", `broker runs without tokens: ${anonymousNote}`);
 	const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
 	const metricsEnabled = options.metrics !== false;
 	const version = options.version ?? PACKAGE_VERSION;
@@ -750,7 +866,7 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
 
 	// ── dispatch ────────────────────────────────────────────────────────────
 	let closed = false;
-	const handler = (req: IncomingMessage, res: ServerResponse) => {
+	const serve = (req: IncomingMessage, res: ServerResponse): Promise<void> => {
 		const started = performance.now();
 		let routeName = "unknown";
 		const finish = () => {
@@ -765,7 +881,7 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
 			});
 		};
 		res.on("finish", finish);
-		void dispatch(req, res, (name) => {
+		return dispatch(req, res, (name) => {
 			routeName = name;
 		}).catch((error: unknown) => {
 			if (error instanceof HttpError) {
@@ -822,42 +938,21 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
 		await route.handle({ req, res, url, match, principal, capabilities });
 	};
 
-	const server: Server = options.tls
-		? createHttpsServer({ cert: readFileSync(options.tls.certFile), key: readFileSync(options.tls.keyFile) }, handler)
-		: createHttpServer(handler);
-	// SSE streams outlive Node's default request timeouts; keepalive frames keep proxies from cutting them.
-	server.requestTimeout = 0;
-	server.headersTimeout = 30_000;
-	server.keepAliveTimeout = 5_000;
-	try {
-		await new Promise<void>((resolve, reject) => {
-			server.once("error", reject);
-			server.listen(port, host, () => {
-				server.off("error", reject);
-				resolve();
-			});
-		});
-	} catch (error) {
-		// Port taken (or similar): nothing may keep running for a broker that never started.
-		closed = true;
-		clearInterval(poll);
-		if (sweeper) clearInterval(sweeper);
-		unsubscribe();
-		hub.close();
-		throw error;
-	}
-	server.on("clientError", (_error, socket) => {
-		if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n");
-		else socket.destroy();
-	});
-	const address = server.address() as AddressInfo;
-	const urlHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
-	const url = `${options.tls ? "https" : "http"}://${urlHost}:${address.port}`;
-	log("info", "broker listening", { url, tokens: tokens.size, instanceId });
+	const isBrokerPath = (raw: string | undefined) => {
+		let pathname: string;
+		try {
+			pathname = new URL(raw ?? "/", "http://broker.invalid").pathname;
+		} catch {
+			return false;
+		}
+		return routes.some((route) => route.pattern.test(pathname));
+	};
 
 	return {
-		url,
-		port: address.port,
+		serve,
+		isBrokerPath,
+		instanceId,
+		log,
 		async close() {
 			if (closed) return;
 			closed = true;
@@ -867,10 +962,6 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
 			for (const wake of [...waiters]) wake();
 			waiters.clear();
 			hub.close();
-			await new Promise<void>((resolve) => {
-				server.close(() => resolve());
-				server.closeAllConnections();
-			});
 		},
 	};
 }

@@ -1,4 +1,11 @@
-export { type Broker, type BrokerOptions, startBroker } from "./broker";
+export {
+	type Broker,
+	type BrokerHandler,
+	type BrokerHandlerOptions,
+	type BrokerOptions,
+	createBrokerHandler,
+	startBroker,
+} from "./broker";
 export {
 	BROKER_SCOPES,
 	type BrokerPrincipal,
