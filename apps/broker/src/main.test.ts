@@ -68,6 +68,35 @@ describe("main", () => {
 		}
 	});
 
+	it("puts the Redis layer in front of the store with AUTHPOOL_REDIS_URL; a bad URL is refused by name", async () => {
+		const redisUrl = process.env.AUTHPOOL_TEST_REDIS_URL ?? (process.env.CI ? undefined : "redis://127.0.0.1:6379");
+		if (!redisUrl) throw new Error('AUTHPOOL_TEST_REDIS_URL is not set (run: eval "$(bash scripts/services.sh env)")');
+		const prefix = `authpool-test-app-${process.pid}-${Date.now()}:`;
+		const running = await main(
+			{
+				AUTHPOOL_STORE_URL: join(dir, "pool.db"),
+				AUTHPOOL_BIND: "127.0.0.1:0",
+				AUTHPOOL_ADMIN_TOKEN_HASHES: hashAdminToken(TOKEN),
+				AUTHPOOL_REDIS_URL: redisUrl,
+				AUTHPOOL_REDIS_PREFIX: prefix,
+			},
+			{ logger: silent, usageIntervalMs: 0 },
+		);
+		try {
+			await running.storage.set("zai", { type: "api_key", key: "test-key-1" });
+			expect(running.storage.describeCredentialSource("zai")).toMatch(/redis-cache:sqlite/);
+			const state = await fetch(`${running.app.url}/api/state`, { headers: { authorization: `Bearer ${TOKEN}` } });
+			const body = (await state.json()) as { providers: Array<{ id: string }> };
+			expect(body.providers.map((provider) => provider.id)).toEqual(["zai"]);
+		} finally {
+			await running.stop();
+		}
+		await expect(loadConfig({ AUTHPOOL_REDIS_URL: "http://127.0.0.1:6379" })).rejects.toMatchObject({
+			code: "INVALID_OPTIONS",
+			message: expect.stringContaining("AUTHPOOL_REDIS_URL"),
+		});
+	});
+
 	it("refuses a non-loopback bind without admin tokens (and closes the store it opened)", async () => {
 		await expect(
 			main({ AUTHPOOL_STORE_URL: join(dir, "pool.db"), AUTHPOOL_BIND: "0.0.0.0:0" }, { logger: silent }),

@@ -3,6 +3,7 @@ import { readFile } from "node:fs/promises";
 import { type BrokerHandler, type BrokerTokenSpec, createBrokerHandler } from "@authpool/broker-server";
 import { type AuthCredentialStore, AuthpoolError, AuthStorage, type Logger, type ProviderPlugin } from "@authpool/core";
 import { createPostgresStore } from "@authpool/store-postgres";
+import { withRedisCache } from "@authpool/store-redis-cache";
 import { createSqliteStore } from "@authpool/store-sqlite";
 import { anthropic } from "@authpool/usage-anthropic";
 import { githubCopilot } from "@authpool/usage-github-copilot";
@@ -34,6 +35,10 @@ export interface BrokerAppConfig {
 	storeUrl: string;
 	/** Postgres schema of the store tables. */
 	storeSchema?: string;
+	/** Redis in front of the durable store (`withRedisCache`): shared cache, pins, block mirror, pub/sub. */
+	redisUrl?: string;
+	/** Key prefix in Redis (replicas of one pool share it). */
+	redisPrefix?: string;
 	bind: string;
 	adminTokenHashes: string[];
 	/** sha256 hex of each broker client token (`/v1/snapshot`, refresh, block, usage). */
@@ -92,7 +97,23 @@ export async function loadConfig(env: Record<string, string | undefined>): Promi
 		throw new AuthpoolError("INVALID_OPTIONS", `AUTHPOOL_PROVIDERS names unknown providers: ${unknown.join(", ")}`);
 	}
 	const storeSchema = env.AUTHPOOL_STORE_SCHEMA?.trim() || undefined;
-	return { storeUrl, storeSchema, bind, adminTokenHashes, clientTokenHashes, metricsTokenHashes, tls, providers };
+	const redisUrl = env.AUTHPOOL_REDIS_URL?.trim() || undefined;
+	if (redisUrl && !/^rediss?:\/\//i.test(redisUrl)) {
+		throw new AuthpoolError("INVALID_OPTIONS", "AUTHPOOL_REDIS_URL must be a redis:// or rediss:// URL");
+	}
+	const redisPrefix = env.AUTHPOOL_REDIS_PREFIX?.trim() || undefined;
+	return {
+		storeUrl,
+		storeSchema,
+		...(redisUrl ? { redisUrl } : {}),
+		...(redisPrefix ? { redisPrefix } : {}),
+		bind,
+		adminTokenHashes,
+		clientTokenHashes,
+		metricsTokenHashes,
+		tls,
+		providers,
+	};
 }
 
 /** Hashes from `<name>` plus the file named by `<fileName>`; errors name the variable, never a value. */
@@ -127,10 +148,34 @@ export function brokerTokens(
 	};
 }
 
-/** `postgres://` / `postgresql://` → Postgres; `sqlite:<path>`, `file:<path>` or a plain path → SQLite. */
+/**
+ * `postgres://` / `postgresql://` → Postgres; `sqlite:<path>`, `file:<path>` or a plain path → SQLite;
+ * with `redisUrl`, wrapped in the Redis layer (`withRedisCache`).
+ */
 export async function openStore(
 	storeUrl: string,
-	options: { logger?: Logger; schema?: string } = {},
+	options: { logger?: Logger; schema?: string; redisUrl?: string; redisPrefix?: string } = {},
+): Promise<AuthCredentialStore> {
+	const durable = await openDurableStore(storeUrl, options);
+	if (!options.redisUrl) return durable;
+	try {
+		return withRedisCache(
+			durable,
+			{ url: options.redisUrl },
+			{
+				...(options.logger ? { logger: options.logger } : {}),
+				...(options.redisPrefix ? { prefix: options.redisPrefix } : {}),
+			},
+		);
+	} catch (error) {
+		await durable.close();
+		throw error;
+	}
+}
+
+async function openDurableStore(
+	storeUrl: string,
+	options: { logger?: Logger; schema?: string },
 ): Promise<AuthCredentialStore> {
 	if (/^postgres(ql)?:\/\//i.test(storeUrl)) {
 		return createPostgresStore({ connectionString: storeUrl }, { logger: options.logger, schema: options.schema });
@@ -164,7 +209,12 @@ export async function main(
 	const { providers, ...appExtra } = extra;
 	const logger = extra.logger ?? createStderrLogger();
 	const config = await loadConfig(env);
-	const store = await openStore(config.storeUrl, { logger, schema: config.storeSchema });
+	const store = await openStore(config.storeUrl, {
+		logger,
+		schema: config.storeSchema,
+		...(config.redisUrl ? { redisUrl: config.redisUrl } : {}),
+		...(config.redisPrefix ? { redisPrefix: config.redisPrefix } : {}),
+	});
 	let storage: AuthStorage;
 	try {
 		// A plain copy: `process.env` is an exotic object that option validation does not take as a record.
