@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Redis } from "ioredis";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { hashAdminToken } from "./admin-auth";
 import { loadConfig, main } from "./main";
@@ -90,6 +91,13 @@ describe("main", () => {
 			expect(body.providers.map((provider) => provider.id)).toEqual(["zai"]);
 		} finally {
 			await running.stop();
+			const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+			try {
+				const keys = await redis.keys(`${prefix}*`);
+				if (keys.length > 0) await redis.del(...keys);
+			} finally {
+				redis.disconnect();
+			}
 		}
 		await expect(loadConfig({ AUTHPOOL_REDIS_URL: "http://127.0.0.1:6379" })).rejects.toMatchObject({
 			code: "INVALID_OPTIONS",
