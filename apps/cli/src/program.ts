@@ -239,6 +239,53 @@ ${examples(["authpool import --dry-run", "authpool import claude-code codex", "a
 		.addHelpText("after", examples(["authpool keys migrate --key-file ~/.config/authpool/keys"]))
 		.action(action(async (ctx) => (await import("./commands/keys")).keysCommand(ctx, "migrate")));
 
+	const policy = program
+		.command("policy")
+		.description("a provider's account selection policy: priority (stored) and selection/reserve (per instance)")
+		.addHelpText(
+			"after",
+			`\nOnly the account priority is stored (every instance and restart uses it). The selection mode
+(balanced|fixed) and the reserve/reclaim lines are options of each running instance: \`policy set\` checks
+them and shows them, it does not store them; \`policy show\` prints which is which.
+${examples(["authpool policy show anthropic", "authpool policy set anthropic --priority work@example.com,2"])}`,
+		);
+	policy
+		.command("show")
+		.description("print the stored priority and the per-instance options")
+		.argument("<provider>", "provider id")
+		.addHelpText("after", examples(["authpool policy show anthropic", "authpool policy show openai-codex --json"]))
+		.action(
+			action(async (ctx, provider: string) => (await import("./commands/policy")).policyShowCommand(ctx, provider)),
+		);
+	policy
+		.command("set")
+		.description("store the account priority; check selection/reserve/reclaim (per-instance, not stored)")
+		.argument("<provider>", "provider id")
+		.option(
+			"--priority <selectors...>",
+			"row ids, account ids or emails, best first (comma or space separated; stored)",
+		)
+		.option("--clear-priority", "remove the stored priority (all accounts equal)")
+		.option("--selection <mode>", "balanced | fixed (per-instance option, not stored)")
+		.option("--reserve <pct>", "headroom % below which an account is kept in reserve (per-instance, not stored)")
+		.option(
+			"--reclaim <pct>",
+			"headroom % at which sessions return to a better account; above --reserve (per-instance)",
+		)
+		.addHelpText(
+			"after",
+			examples([
+				"authpool policy set anthropic --priority work@example.com 3",
+				"authpool policy set anthropic --clear-priority --json",
+				"authpool policy set anthropic --selection fixed --reserve 10 --reclaim 40   # check only",
+			]),
+		)
+		.action(
+			action(async (ctx, provider: string, opts: import("./commands/policy").PolicySetOptions) =>
+				(await import("./commands/policy")).policySetCommand(ctx, provider, opts),
+			),
+		);
+
 	program
 		.command("gateway")
 		.description("run the OpenAI/Anthropic-style reverse proxy over the pool")
