@@ -1,6 +1,9 @@
-import { existsSync, statSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { existsSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { Redis } from "ioredis";
 import { describe, expect, it } from "vitest";
-import { defaultStore, runCli, tempHome } from "./run-cli";
+import { BIN, defaultStore, runCli, tempHome } from "./run-cli";
 
 /** Modification times of the SQLite file and its WAL: any write moves one. */
 const stamp = (path: string) => [path, `${path}-wal`].map((p) => (existsSync(p) ? statSync(p).mtimeMs : 0));
@@ -81,5 +84,117 @@ describe("policy", () => {
 		const help = await runCli(["policy", "set", "--help"], { home });
 		expect(help.stdout).toMatch(/not stored/);
 		expect(help.stdout).toMatch(/Examples:\n\s+\$ authpool policy set/);
+	});
+});
+
+/** Spawn a long-running bin; `waitFor` resolves once stdout matches; `stop` sends SIGTERM. */
+function start(args: string[], env: Record<string, string>) {
+	const child = spawn(process.execPath, [BIN, ...args], {
+		env: { PATH: process.env.PATH ?? "", NO_COLOR: "1", ...env },
+	});
+	let stdout = "";
+	let stderr = "";
+	const watchers: Array<() => void> = [];
+	child.stdout.on("data", (d) => {
+		stdout += d;
+		for (const w of watchers.splice(0)) w();
+	});
+	child.stderr.on("data", (d) => {
+		stderr += d;
+	});
+	const closed = new Promise<number | null>((resolve) => child.on("close", resolve));
+	return {
+		output: () => ({ stdout, stderr }),
+		waitFor: (pattern: RegExp) =>
+			new Promise<RegExpExecArray>((resolve, reject) => {
+				closed.then(() => reject(new Error(`exited before ${pattern}: ${stderr}`)));
+				const check = () => {
+					const m = pattern.exec(stdout);
+					if (m) resolve(m);
+					else watchers.push(check);
+				};
+				check();
+			}),
+		stop: () => {
+			child.kill("SIGTERM");
+			return closed;
+		},
+	};
+}
+
+describe("serve and broker+http:// stores", () => {
+	it("serves a SQLite store (with a Redis layer) to `list --store broker+http://…`; refresh tokens stay on the broker", async () => {
+		const redisUrl = process.env.AUTHPOOL_TEST_REDIS_URL;
+		if (!redisUrl) throw new Error('AUTHPOOL_TEST_REDIS_URL is not set (run: eval "$(bash scripts/services.sh env)")');
+		const prefix = `authpool-cli-test-${process.pid}-${Date.now()}:`;
+		const home = tempHome();
+		const added = await runCli(["add", "anthropic", "--oauth-json", "-"], {
+			home,
+			stdin: oauth("served@example.com", 7),
+		});
+		expect(added.code).toBe(0);
+		const tokenFile = join(home, "client.token");
+		writeFileSync(tokenFile, "test-broker-client-1\n", { mode: 0o600 });
+
+		const serve = start(
+			["serve", "--bind", "127.0.0.1:0", "--client-token-file", tokenFile, "--redis", `${redisUrl}?prefix=${prefix}`],
+			{ HOME: home },
+		);
+		const [, url] = await serve.waitFor(/Broker on (http:\/\/127\.0\.0\.1:\d+)/);
+		const store = `broker+${url}`;
+		const redis = new Redis(redisUrl, { lazyConnect: true });
+		const [viaEnv, viaFile, secrets, wrongToken, noToken, badBind, publicNoToken, badHash, down, subscribers] =
+			await Promise.all([
+				runCli(["--store", store, "list", "--json"], { home, env: { AUTHPOOL_BROKER_TOKEN: "test-broker-client-1" } }),
+				runCli(["--store", store, "--broker-token-file", tokenFile, "list"], { home }),
+				runCli(["--store", store, "--broker-token-file", tokenFile, "list", "--json", "--show-secrets"], { home }),
+				runCli(["--store", store, "list"], { home, env: { AUTHPOOL_BROKER_TOKEN: "test-broker-wrong-1" } }),
+				runCli(["--store", store, "list"], { home }),
+				runCli(["serve", "--bind", "not a bind"], { home }),
+				runCli(["serve", "--bind", "0.0.0.0:0"], { home }),
+				runCli(["serve", "--client-token-hash", "sha256:xyz"], { home }),
+				runCli(["--store", "broker+http://127.0.0.1:1", "list"], {
+					home,
+					env: { AUTHPOOL_BROKER_TOKEN: "test-broker-client-1" },
+				}),
+				redis.connect().then(() => redis.pubsub("NUMSUB", `${prefix}changes`)),
+			]);
+		await redis.quit();
+
+		expect(viaEnv.code).toBe(0);
+		expect(JSON.parse(viaEnv.stdout)).toMatchObject({
+			store: store,
+			credentials: [{ id: 1, provider: "anthropic", type: "oauth", account: "served@example.com" }],
+		});
+		expect(viaFile.code).toBe(0);
+		expect(viaFile.stdout).toMatch(/served@example\.com/);
+		// Even asked for secrets, the client holds the access token only.
+		expect(JSON.parse(secrets.stdout).credentials[0]).toMatchObject({ access: "test-access-7", refresh: "__remote__" });
+		for (const [result, code, message] of [
+			[wrongToken, 3, /cannot open store broker\+http:\/\/127\.0\.0\.1:\d+: .*401/],
+			[noToken, 2, /set AUTHPOOL_BROKER_TOKEN or pass --broker-token-file/],
+			[badBind, 2, /--bind: expected host:port/],
+			[publicNoToken, 2, /serve: .*token/],
+			[badHash, 2, /--client-token-hash: expected sha256/],
+			[down, 3, /cannot open store broker\+http:\/\/127\.0\.0\.1:1/],
+		] as const) {
+			expect({ code: result.code, stderr: result.stderr }).toMatchObject({
+				code,
+				stderr: expect.stringMatching(message),
+			});
+			expectOneLineError(result);
+		}
+		// The Redis layer is wired in: the broker's store listens on the prefix's change channel.
+		expect((subscribers as [string, number])[1]).toBeGreaterThanOrEqual(1);
+
+		expect(await serve.stop()).toBe(0);
+		const all = [viaEnv, viaFile, secrets, wrongToken, noToken, serve.output()]
+			.map((r) => r.stdout + r.stderr)
+			.join("\n");
+		expect(all).not.toMatch(/test-refresh-7/);
+		expect(all).not.toMatch(/test-broker-client-1/);
+		expect(serve.output().stdout).toMatch(/store sqlite:.* \+ redis:\/\/.*\(prefix authpool-cli-test-/);
+		const help = await runCli(["serve", "--help"], { home });
+		expect(help.stdout).toMatch(/Examples:\n\s+\$ openssl rand/);
 	});
 });
