@@ -143,7 +143,7 @@ describe("serve and broker+http:// stores", () => {
 		const [, url] = await serve.waitFor(/Broker on (http:\/\/127\.0\.0\.1:\d+)/);
 		const store = `broker+${url}`;
 		const redis = new Redis(redisUrl, { lazyConnect: true });
-		const [viaEnv, viaFile, secrets, wrongToken, noToken, badBind, publicNoToken, badHash, down, subscribers] =
+		const [viaEnv, viaFile, secrets, wrongToken, noToken, badBind, publicNoToken, badHash, down, policy, subscribers] =
 			await Promise.all([
 				runCli(["--store", store, "list", "--json"], { home, env: { AUTHPOOL_BROKER_TOKEN: "test-broker-client-1" } }),
 				runCli(["--store", store, "--broker-token-file", tokenFile, "list"], { home }),
@@ -156,6 +156,9 @@ describe("serve and broker+http:// stores", () => {
 				runCli(["--store", "broker+http://127.0.0.1:1", "list"], {
 					home,
 					env: { AUTHPOOL_BROKER_TOKEN: "test-broker-client-1" },
+				}),
+				runCli(["--store", store, "--broker-token-file", tokenFile, "policy", "set", "anthropic", "--priority", "1"], {
+					home,
 				}),
 				redis.connect().then(() => redis.pubsub("NUMSUB", `${prefix}changes`)),
 			]);
@@ -177,6 +180,7 @@ describe("serve and broker+http:// stores", () => {
 			[publicNoToken, 2, /serve: .*token/],
 			[badHash, 2, /--client-token-hash: expected sha256/],
 			[down, 3, /cannot open store broker\+http:\/\/127\.0\.0\.1:1/],
+			[policy, 2, /policy set: a broker store does not carry provider settings/],
 		] as const) {
 			expect({ code: result.code, stderr: result.stderr }).toMatchObject({
 				code,

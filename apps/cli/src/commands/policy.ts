@@ -7,7 +7,10 @@ import type { AccountPolicy, AccountSelectionMode } from "@authpool/core";
 import type { CommandContext } from "../context";
 import { accountOf } from "../describe";
 import { CliError, EXIT } from "../errors";
-import { type OpenPool, openPool, requireProvider } from "../pool";
+import { type OpenPool, openPool, requireProvider, storeSpec } from "../pool";
+
+const BROKER_NO_SETTINGS =
+	"a broker store does not carry provider settings: run policy against the broker's own store (sqlite/postgres)";
 
 export interface PolicySetOptions {
 	priority?: string[];
@@ -51,7 +54,10 @@ function describePolicy(pool: OpenPool, provider: string, policy: AccountPolicy)
 	return {
 		provider,
 		store: pool.target.label,
-		persisted: { accountPriority: priority },
+		persisted:
+			pool.target.kind === "broker"
+				? { accountPriority: [], unavailable: BROKER_NO_SETTINGS }
+				: { accountPriority: priority },
 		options: {
 			accountSelection: policy.accountSelection,
 			reservePct: policy.reservePct,
@@ -70,7 +76,9 @@ function print(ctx: CommandContext, view: ReturnType<typeof describePolicy>, ext
 	if (extra) ctx.out.line(extra);
 	ctx.out.line(`${c.bold(view.provider)} (store ${view.store})`);
 	ctx.out.line(`Stored in the store (every instance, every restart):`);
-	if (view.persisted.accountPriority.length === 0) ctx.out.line(`  priority     ${c.dim("none (all accounts equal)")}`);
+	if ("unavailable" in view.persisted) ctx.out.line(`  priority     ${c.yellow(view.persisted.unavailable)}`);
+	else if (view.persisted.accountPriority.length === 0)
+		ctx.out.line(`  priority     ${c.dim("none (all accounts equal)")}`);
 	for (const p of view.persisted.accountPriority) {
 		ctx.out.line(
 			`  priority ${String(p.rank).padStart(2)}  ${p.selector}${p.id !== undefined ? ` (row ${p.id})` : ""}`,
@@ -132,6 +140,9 @@ export async function policySetCommand(
 			"policy set: give --priority, --clear-priority, --selection, --reserve or --reclaim",
 			EXIT.USAGE,
 		);
+	}
+	if ((selectors || options.clearPriority) && storeSpec(ctx.global, ctx.env).target.kind === "broker") {
+		throw new CliError(`policy set: ${BROKER_NO_SETTINGS}`, EXIT.USAGE);
 	}
 	const pool = await openPool(ctx.global, ctx.env);
 	try {
