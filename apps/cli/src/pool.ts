@@ -1,4 +1,5 @@
 /** Opening the pool a command works on: store URL → store (+ encryption at rest) → AuthStorage. */
+import { readFileSync } from "node:fs";
 import {
 	type AuthCredentialStore,
 	AuthStorage,
@@ -11,13 +12,52 @@ import {
 } from "@authpool/core";
 import { CliError, EXIT, toCliError } from "./errors";
 import { BUILTIN_PROVIDER_IDS } from "./plugins";
-import { openStore, parseStoreUrl, type StoreTarget } from "./store-url";
+import { type OpenStoreExtras, openStore, parseRedisUrl, parseStoreUrl, type StoreTarget } from "./store-url";
 
 export interface GlobalOptions {
 	store?: string;
 	json?: boolean;
 	showSecrets?: boolean;
 	keyFile?: string;
+	brokerTokenFile?: string;
+	redis?: string;
+}
+
+/** The broker token: `--broker-token-file` (first line) or `AUTHPOOL_BROKER_TOKEN`. */
+export function loadBrokerToken(options: GlobalOptions, env: Record<string, string | undefined>): string | undefined {
+	if (options.brokerTokenFile) {
+		let text: string;
+		try {
+			text = readFileSync(options.brokerTokenFile, "utf8");
+		} catch (error) {
+			const code = (error as NodeJS.ErrnoException).code;
+			throw new CliError(
+				`--broker-token-file: cannot read ${options.brokerTokenFile} (${code ?? "error"})`,
+				code === "ENOENT" ? EXIT.NOT_FOUND : EXIT.USAGE,
+			);
+		}
+		const token = text.split("\n")[0]?.trim();
+		if (!token) throw new CliError(`--broker-token-file: ${options.brokerTokenFile} is empty`, EXIT.USAGE);
+		return token;
+	}
+	return env.AUTHPOOL_BROKER_TOKEN?.trim() || undefined;
+}
+
+/** The store a command opens, with what it needs: URL, broker token, Redis layer. Validates, opens nothing. */
+export function storeSpec(options: GlobalOptions, env: Record<string, string | undefined>) {
+	const target = parseStoreUrl(options.store, env);
+	const redisUrl = options.redis ?? (env.AUTHPOOL_REDIS_URL || undefined);
+	const redis = redisUrl !== undefined ? parseRedisUrl(redisUrl) : undefined;
+	const brokerToken = target.kind === "broker" ? loadBrokerToken(options, env) : undefined;
+	if (target.kind === "broker" && redis) {
+		throw new CliError("--redis wraps a durable store (sqlite or postgres), not a broker", EXIT.USAGE);
+	}
+	if (target.kind === "broker" && !brokerToken) {
+		throw new CliError("broker store: set AUTHPOOL_BROKER_TOKEN or pass --broker-token-file", EXIT.USAGE);
+	}
+	const extras: OpenStoreExtras = { ...(brokerToken ? { brokerToken } : {}), ...(redis ? { redis } : {}) };
+	const label = redis ? `${target.label} + ${redis.label}` : target.label;
+	return { target: { ...target, label }, extras };
 }
 
 export interface EncryptionKeySet {
@@ -63,11 +103,11 @@ export interface OpenPool {
 
 /** Open the store (validating the URL and keys first) and load the pool. */
 export async function openPool(options: GlobalOptions, env: Record<string, string | undefined>): Promise<OpenPool> {
-	const target = parseStoreUrl(options.store, env);
+	const { target, extras } = storeSpec(options, env);
 	const keys = await loadKeys(options, env);
 	const { builtinPlugins } = await import("./plugins-load");
 	const plugins = builtinPlugins(env);
-	const raw = await openStore(target);
+	const raw = await openStore(target, extras);
 	let store: AuthCredentialStore = raw;
 	let encrypted: EncryptedCredentialStore | undefined;
 	if (keys) {

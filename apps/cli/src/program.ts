@@ -37,8 +37,11 @@ Exit codes:
 const ENVIRONMENT = `
 Environment:
   AUTHPOOL_STORE_URL        store URL used when --store is not given
+  AUTHPOOL_BROKER_TOKEN     bearer token of a broker+http(s):// store (or --broker-token-file)
+  AUTHPOOL_REDIS_URL        Redis layer in front of the store, when --redis is not given
   AUTHPOOL_ENCRYPTION_KEYS  id:base64key,… encryption at rest (first = active; AUTHPOOL_ENCRYPTION_ACTIVE_KEY overrides)
   AUTHPOOL_GATEWAY_TOKENS   client tokens of \`authpool gateway\` (comma-separated)
+  AUTHPOOL_BROKER_{ADMIN,CLIENT,METRICS}_TOKEN  tokens of \`authpool serve\` (also --*-token-file)
   NO_COLOR                  no colour, even on a terminal
 `;
 
@@ -70,8 +73,10 @@ export async function runCli(io: CliIo): Promise<number> {
 		.version(readVersion(), "-v, --version")
 		.option(
 			"--store <url>",
-			"store URL: sqlite:/path/file.db (default: $XDG_DATA_HOME/authpool/authpool.db) or postgres://…",
+			"store URL: sqlite:/path/file.db (default: $XDG_DATA_HOME/authpool/authpool.db), postgres://… or broker+https://host:port",
 		)
+		.option("--broker-token-file <path>", "token of a broker+… store, instead of AUTHPOOL_BROKER_TOKEN")
+		.option("--redis <url>", "Redis layer in front of a sqlite/postgres store: redis://host:6379[?prefix=name]")
 		.option("--json", "machine-readable output on stdout")
 		.option("--show-secrets", "print keys and tokens instead of their fingerprints")
 		.option("--key-file <path>", "encryption keys (id:base64key per line), instead of AUTHPOOL_ENCRYPTION_KEYS")
@@ -239,6 +244,53 @@ ${examples(["authpool import --dry-run", "authpool import claude-code codex", "a
 		.addHelpText("after", examples(["authpool keys migrate --key-file ~/.config/authpool/keys"]))
 		.action(action(async (ctx) => (await import("./commands/keys")).keysCommand(ctx, "migrate")));
 
+	const policy = program
+		.command("policy")
+		.description("a provider's account selection policy: priority (stored) and selection/reserve (per instance)")
+		.addHelpText(
+			"after",
+			`\nOnly the account priority is stored (every instance and restart uses it). The selection mode
+(balanced|fixed) and the reserve/reclaim lines are options of each running instance: \`policy set\` checks
+them and shows them, it does not store them; \`policy show\` prints which is which.
+${examples(["authpool policy show anthropic", "authpool policy set anthropic --priority work@example.com,2"])}`,
+		);
+	policy
+		.command("show")
+		.description("print the stored priority and the per-instance options")
+		.argument("<provider>", "provider id")
+		.addHelpText("after", examples(["authpool policy show anthropic", "authpool policy show openai-codex --json"]))
+		.action(
+			action(async (ctx, provider: string) => (await import("./commands/policy")).policyShowCommand(ctx, provider)),
+		);
+	policy
+		.command("set")
+		.description("store the account priority; check selection/reserve/reclaim (per-instance, not stored)")
+		.argument("<provider>", "provider id")
+		.option(
+			"--priority <selectors...>",
+			"row ids, account ids or emails, best first (comma or space separated; stored)",
+		)
+		.option("--clear-priority", "remove the stored priority (all accounts equal)")
+		.option("--selection <mode>", "balanced | fixed (per-instance option, not stored)")
+		.option("--reserve <pct>", "headroom % below which an account is kept in reserve (per-instance, not stored)")
+		.option(
+			"--reclaim <pct>",
+			"headroom % at which sessions return to a better account; above --reserve (per-instance)",
+		)
+		.addHelpText(
+			"after",
+			examples([
+				"authpool policy set anthropic --priority work@example.com 3",
+				"authpool policy set anthropic --clear-priority --json",
+				"authpool policy set anthropic --selection fixed --reserve 10 --reclaim 40   # check only",
+			]),
+		)
+		.action(
+			action(async (ctx, provider: string, opts: import("./commands/policy").PolicySetOptions) =>
+				(await import("./commands/policy")).policySetCommand(ctx, provider, opts),
+			),
+		);
+
 	program
 		.command("gateway")
 		.description("run the OpenAI/Anthropic-style reverse proxy over the pool")
@@ -261,6 +313,36 @@ ${examples([
 		.action(
 			action(async (ctx, opts: { host?: string; port?: string; upstream?: string[] }) =>
 				(await import("./commands/gateway")).gatewayCommand(ctx, opts),
+			),
+		);
+
+	program
+		.command("serve")
+		.description("run the auth broker over the store: clients get access tokens, refresh tokens stay here")
+		.option("--bind <host:port>", "address to listen on (0 picks a free port)", "127.0.0.1:8765")
+		.option("--admin-token-file <path...>", "file(s) holding an admin token (read and write)")
+		.option("--client-token-file <path...>", "file(s) holding a client token (read and refresh)")
+		.option("--metrics-token-file <path...>", "file(s) holding a metrics token (GET /metrics)")
+		.option("--admin-token-hash <sha256...>", "admin token as sha256:<hex> (authpool-broker-hash-token)")
+		.option("--client-token-hash <sha256...>", "client token as sha256:<hex>")
+		.option("--metrics-token-hash <sha256...>", "metrics token as sha256:<hex>")
+		.option("--tls-cert <file>", "serve HTTPS with this PEM certificate (with --tls-key)")
+		.option("--tls-key <file>", "PEM key of --tls-cert")
+		.addHelpText(
+			"after",
+			`\nTokens are never flag values: give files, sha256 hashes, or the environment variables
+AUTHPOOL_BROKER_ADMIN_TOKEN, AUTHPOOL_BROKER_CLIENT_TOKEN, AUTHPOOL_BROKER_METRICS_TOKEN. A non-loopback
+--bind needs at least one token; a loopback bind without tokens serves every caller as admin.
+Stops cleanly on Ctrl-C / SIGTERM.
+${examples([
+	"openssl rand -hex 16 > client.token && authpool serve --bind 0.0.0.0:8765 --client-token-file client.token",
+	"AUTHPOOL_BROKER_TOKEN=$(cat client.token) authpool --store broker+http://broker:8765 list",
+	"AUTHPOOL_BROKER_ADMIN_TOKEN=<token> authpool --store postgres://db/auth serve --json",
+])}`,
+		)
+		.action(
+			action(async (ctx, opts: import("./commands/serve").ServeOptions) =>
+				(await import("./commands/serve")).serveCommand(ctx, opts),
 			),
 		);
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { defaultStorePath, parseStoreUrl } from "./store-url";
+import { defaultStorePath, parseRedisUrl, parseStoreUrl } from "./store-url";
 
 describe("store URLs", () => {
 	it("defaults to the XDG data dir, else ~/.local/share", () => {
@@ -24,5 +24,28 @@ describe("store URLs", () => {
 		expect(pg.kind === "postgres" && pg.connectionString).not.toContain("schema=");
 		expect(() => parseStoreUrl("redis://x", {})).toThrow(/unsupported scheme "redis"/);
 		expect(() => parseStoreUrl("sqlite:", {})).toThrow(/needs a file path/);
+	});
+
+	it("parses broker+http(s):// and --redis URLs; refuses credentials in a broker URL", () => {
+		expect(parseStoreUrl("broker+https://broker.internal:8765/", {})).toEqual({
+			kind: "broker",
+			url: "https://broker.internal:8765",
+			label: "broker+https://broker.internal:8765",
+		});
+		expect(parseStoreUrl(undefined, { AUTHPOOL_STORE_URL: "broker+http://127.0.0.1:9" })).toMatchObject({
+			kind: "broker",
+			url: "http://127.0.0.1:9",
+		});
+		expect(() => parseStoreUrl("broker+https://u:test-password-1@b:1", {})).toThrow(/no credentials in a broker URL/);
+		expect(() => parseStoreUrl("broker+https://b:1?token=x", {})).toThrow(/no query/);
+		expect(() => parseStoreUrl("broker+ftp://b:1", {})).toThrow(/unsupported scheme "broker\+ftp"/);
+		expect(parseRedisUrl("redis://127.0.0.1:6379/2?prefix=team-a:")).toEqual({
+			url: "redis://127.0.0.1:6379/2",
+			prefix: "team-a:",
+			label: "redis://127.0.0.1:6379/2 (prefix team-a:)",
+		});
+		expect(parseRedisUrl("rediss://:test-password-1@cache:6380").label).toBe("rediss://cache:6380");
+		expect(() => parseRedisUrl("http://cache:6379")).toThrow(/expected redis:\/\/ or rediss:\/\//);
+		expect(() => parseRedisUrl("not a url")).toThrow(/not a valid URL/);
 	});
 });

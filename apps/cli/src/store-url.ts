@@ -1,7 +1,8 @@
 /**
  * `--store` URLs: `sqlite:/path/to/file.db` (or a bare path), `postgres://…` / `postgresql://…`
- * (`?schema=name` picks the schema). The default is a SQLite file in the user's data directory.
- * Other schemes (a broker URL, for instance) plug in here once their client package exists.
+ * (`?schema=name` picks the schema), `broker+http://host:port` / `broker+https://…` (an authpool broker;
+ * the token comes from `AUTHPOOL_BROKER_TOKEN` or `--broker-token-file`, never from the URL). The default
+ * is a SQLite file in the user's data directory. `--redis` puts a Redis layer in front of a durable store.
  */
 import { mkdirSync, statSync } from "node:fs";
 import { homedir } from "node:os";
@@ -11,7 +12,39 @@ import { CliError, EXIT } from "./errors";
 
 export type StoreTarget =
 	| { kind: "sqlite"; path: string; label: string }
-	| { kind: "postgres"; connectionString: string; schema?: string; label: string };
+	| { kind: "postgres"; connectionString: string; schema?: string; label: string }
+	| { kind: "broker"; url: string; label: string };
+
+/** What opening a target may need besides the URL. */
+export interface OpenStoreExtras {
+	/** Bearer token of a broker store. */
+	brokerToken?: string;
+	/** Redis layer in front of a durable (sqlite/postgres) store. */
+	redis?: RedisTarget;
+}
+
+export interface RedisTarget {
+	url: string;
+	prefix?: string;
+	label: string;
+}
+
+/** Parse `--redis` / `AUTHPOOL_REDIS_URL` (`redis://host:port[/db][?prefix=name]`, `rediss://…`). */
+export function parseRedisUrl(raw: string): RedisTarget {
+	let parsed: URL;
+	try {
+		parsed = new URL(raw);
+	} catch {
+		throw new CliError("--redis: not a valid URL (redis://host:6379)", EXIT.USAGE);
+	}
+	if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:") {
+		throw new CliError(`--redis: expected redis:// or rediss://, got "${parsed.protocol.slice(0, 20)}"`, EXIT.USAGE);
+	}
+	const prefix = parsed.searchParams.get("prefix") ?? undefined;
+	parsed.searchParams.delete("prefix");
+	const label = `${parsed.protocol}//${parsed.host}${parsed.pathname === "/" ? "" : parsed.pathname}${prefix ? ` (prefix ${prefix})` : ""}`;
+	return { url: parsed.toString(), ...(prefix !== undefined ? { prefix } : {}), label };
+}
 
 /** The SQLite file used when neither `--store` nor `AUTHPOOL_STORE_URL` is set. */
 export function defaultStorePath(env: Record<string, string | undefined>): string {
@@ -39,13 +72,34 @@ export function parseStoreUrl(url: string | undefined, env: Record<string, strin
 		const label = `postgres://${parsed.host}${parsed.pathname}${schema ? ` (schema ${schema})` : ""}`;
 		return { kind: "postgres", connectionString: parsed.toString(), ...(schema ? { schema } : {}), label };
 	}
+	if (/^broker\+https?:\/\//i.test(raw)) {
+		let parsed: URL;
+		try {
+			parsed = new URL(raw.slice("broker+".length));
+		} catch {
+			throw new CliError("--store: not a valid broker URL (broker+https://host:port)", EXIT.USAGE);
+		}
+		if (parsed.username || parsed.password) {
+			throw new CliError(
+				"--store: no credentials in a broker URL; set AUTHPOOL_BROKER_TOKEN or --broker-token-file",
+				EXIT.USAGE,
+			);
+		}
+		if (parsed.search || parsed.hash)
+			throw new CliError("--store: a broker URL takes no query or fragment", EXIT.USAGE);
+		const url = `${parsed.origin}${parsed.pathname.replace(/\/+$/, "")}`;
+		return { kind: "broker", url, label: `broker+${url}` };
+	}
 	let path: string;
 	if (/^sqlite:/i.test(raw)) {
 		path = raw.slice("sqlite:".length).replace(/^\/\/(?=\/)/, "");
 		if (path === "") throw new CliError("--store: sqlite: needs a file path (sqlite:/path/to/file.db)", EXIT.USAGE);
 	} else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(raw)) {
 		const scheme = raw.slice(0, raw.indexOf(":"));
-		throw new CliError(`--store: unsupported scheme "${scheme}" (use sqlite:/path or postgres://…)`, EXIT.USAGE);
+		throw new CliError(
+			`--store: unsupported scheme "${scheme}" (use sqlite:/path, postgres://… or broker+https://…)`,
+			EXIT.USAGE,
+		);
 	} else {
 		path = raw;
 	}
@@ -54,19 +108,43 @@ export function parseStoreUrl(url: string | undefined, env: Record<string, strin
 }
 
 /** Open the store a target names. @throws CliError (store) when it cannot be opened. */
-export async function openStore(target: StoreTarget): Promise<AuthCredentialStore> {
+export async function openStore(target: StoreTarget, extras: OpenStoreExtras = {}): Promise<AuthCredentialStore> {
+	if (target.kind === "broker" && extras.redis) {
+		throw new CliError("--redis wraps a durable store (sqlite or postgres), not a broker", EXIT.USAGE);
+	}
+	if (target.kind === "broker" && !extras.brokerToken) {
+		throw new CliError("broker store: set AUTHPOOL_BROKER_TOKEN or pass --broker-token-file", EXIT.USAGE);
+	}
 	try {
 		// Drivers load only when used: a command that fails validation starts fast.
+		if (target.kind === "broker") {
+			const { createRemoteStore } = await import("@authpool/broker-client");
+			return await createRemoteStore({ url: target.url, token: extras.brokerToken ?? "" });
+		}
+		let durable: AuthCredentialStore;
 		if (target.kind === "sqlite") {
 			ensureDirectory(dirname(target.path));
 			const { createSqliteStore } = await import("@authpool/store-sqlite");
-			return await createSqliteStore({ path: target.path, openAttempts: 3 });
+			durable = await createSqliteStore({ path: target.path, openAttempts: 3 });
+		} else {
+			const { createPostgresStore } = await import("@authpool/store-postgres");
+			durable = await createPostgresStore(
+				{ connectionString: target.connectionString },
+				{ ...(target.schema ? { schema: target.schema } : {}), retryDeadlineMs: 1_500, statementTimeoutMs: 5_000 },
+			);
 		}
-		const { createPostgresStore } = await import("@authpool/store-postgres");
-		return await createPostgresStore(
-			{ connectionString: target.connectionString },
-			{ ...(target.schema ? { schema: target.schema } : {}), retryDeadlineMs: 1_500, statementTimeoutMs: 5_000 },
-		);
+		if (!extras.redis) return durable;
+		try {
+			const { withRedisCache } = await import("@authpool/store-redis-cache");
+			return withRedisCache(
+				durable,
+				{ url: extras.redis.url },
+				extras.redis.prefix !== undefined ? { prefix: extras.redis.prefix } : {},
+			);
+		} catch (error) {
+			await durable.close().catch(() => {});
+			throw error;
+		}
 	} catch (error) {
 		const reason = error instanceof Error ? error.message.split("\n")[0] : String(error);
 		throw new CliError(`cannot open store ${target.label}: ${reason}`, EXIT.STORE);
