@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { type FakeProvider, startFakeProvider } from "@authpool/fake-provider";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BIN, runCli, tempHome } from "./run-cli";
+import { BIN, runCli, startCli, tempHome } from "./run-cli";
 
 let fake: FakeProvider;
 beforeAll(async () => {
@@ -10,41 +10,6 @@ beforeAll(async () => {
 afterAll(async () => {
 	await fake.close();
 });
-
-/** Spawn the bin; `waitFor` resolves once stdout matches; `stop` sends SIGINT and resolves with the exit. */
-function start(args: string[], env: Record<string, string>) {
-	const child = spawn(process.execPath, [BIN, ...args], {
-		env: { PATH: process.env.PATH ?? "", NO_COLOR: "1", ...env },
-	});
-	let stdout = "";
-	let stderr = "";
-	const watchers: Array<() => void> = [];
-	child.stdout.on("data", (d) => {
-		stdout += d;
-		for (const w of watchers.splice(0)) w();
-	});
-	child.stderr.on("data", (d) => {
-		stderr += d;
-	});
-	const closed = new Promise<number | null>((resolve) => child.on("close", resolve));
-	return {
-		output: () => ({ stdout, stderr }),
-		waitFor(pattern: RegExp): Promise<RegExpExecArray> {
-			return new Promise((resolve) => {
-				const check = () => {
-					const m = pattern.exec(stdout);
-					if (m) resolve(m);
-					else watchers.push(check);
-				};
-				check();
-			});
-		},
-		async stop(): Promise<number | null> {
-			child.kill("SIGINT");
-			return closed;
-		},
-	};
-}
 
 describe("long-running commands stop cleanly on Ctrl-C", () => {
 	it("authpool gateway serves the store's pool; usage --watch redraws", async () => {
@@ -58,8 +23,8 @@ describe("long-running commands stop cleanly on Ctrl-C", () => {
 		});
 		expect(added.code).toBe(0);
 
-		const gateway = start(["gateway", "--port", "0"], env);
-		const watch = start(["usage", "--watch", "--interval", "1"], env);
+		const gateway = startCli(["gateway", "--port", "0"], env);
+		const watch = startCli(["usage", "--watch", "--interval", "1"], env);
 		const [, url] = await gateway.waitFor(/Gateway on (http:\/\/127\.0\.0\.1:\d+)/);
 		const response = await fetch(`${url}/anthropic/v1/messages`, {
 			method: "POST",

@@ -1,9 +1,8 @@
-import { spawn } from "node:child_process";
 import { existsSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Redis } from "ioredis";
 import { describe, expect, it } from "vitest";
-import { BIN, defaultStore, runCli, tempHome } from "./run-cli";
+import { defaultStore, runCli, startCli, tempHome } from "./run-cli";
 
 /** Modification times of the SQLite file and its WAL: any write moves one. */
 const stamp = (path: string) => [path, `${path}-wal`].map((p) => (existsSync(p) ? statSync(p).mtimeMs : 0));
@@ -87,41 +86,6 @@ describe("policy", () => {
 	});
 });
 
-/** Spawn a long-running bin; `waitFor` resolves once stdout matches; `stop` sends SIGTERM. */
-function start(args: string[], env: Record<string, string>) {
-	const child = spawn(process.execPath, [BIN, ...args], {
-		env: { PATH: process.env.PATH ?? "", NO_COLOR: "1", ...env },
-	});
-	let stdout = "";
-	let stderr = "";
-	const watchers: Array<() => void> = [];
-	child.stdout.on("data", (d) => {
-		stdout += d;
-		for (const w of watchers.splice(0)) w();
-	});
-	child.stderr.on("data", (d) => {
-		stderr += d;
-	});
-	const closed = new Promise<number | null>((resolve) => child.on("close", resolve));
-	return {
-		output: () => ({ stdout, stderr }),
-		waitFor: (pattern: RegExp) =>
-			new Promise<RegExpExecArray>((resolve, reject) => {
-				closed.then(() => reject(new Error(`exited before ${pattern}: ${stderr}`)));
-				const check = () => {
-					const m = pattern.exec(stdout);
-					if (m) resolve(m);
-					else watchers.push(check);
-				};
-				check();
-			}),
-		stop: () => {
-			child.kill("SIGTERM");
-			return closed;
-		},
-	};
-}
-
 describe("serve and broker+http:// stores", () => {
 	it("serves a SQLite store (with a Redis layer) to `list --store broker+http://…`; refresh tokens stay on the broker", async () => {
 		const redisUrl = process.env.AUTHPOOL_TEST_REDIS_URL;
@@ -136,7 +100,7 @@ describe("serve and broker+http:// stores", () => {
 		const tokenFile = join(home, "client.token");
 		writeFileSync(tokenFile, "test-broker-client-1\n", { mode: 0o600 });
 
-		const serve = start(
+		const serve = startCli(
 			["serve", "--bind", "127.0.0.1:0", "--client-token-file", tokenFile, "--redis", `${redisUrl}?prefix=${prefix}`],
 			{ HOME: home },
 		);
@@ -191,7 +155,7 @@ describe("serve and broker+http:// stores", () => {
 		// The Redis layer is wired in: the broker's store listens on the prefix's change channel.
 		expect((subscribers as [string, number])[1]).toBeGreaterThanOrEqual(1);
 
-		expect(await serve.stop()).toBe(0);
+		expect(await serve.stop("SIGTERM")).toBe(0);
 		const all = [viaEnv, viaFile, secrets, wrongToken, noToken, serve.output()]
 			.map((r) => r.stdout + r.stderr)
 			.join("\n");
