@@ -60,6 +60,17 @@ async function sqliteFile(name: string): Promise<string> {
 }
 
 describe("refused files", () => {
+	it("creates missing directories 0700, and fails at once (typed) where they cannot be made, e.g. under /proc", async () => {
+		const nested = join(dir, "a", "b", "auth.db");
+		const store = await createSqliteStore({ path: nested });
+		await store.close();
+		expect(mode(join(dir, "a"))).toBe(0o700);
+		expect(mode(join(dir, "a", "b"))).toBe(0o700);
+		// A recursive mkdir never returns here (it spins); the test's own timeout would catch a regression.
+		const error = await rejection(createSqliteStore({ path: "/proc/authpool-test-missing/x/auth.db" }));
+		expect(error.code).toMatch(/STORE_ERROR|INVALID_OPTIONS/);
+	});
+
 	it("refuses a symlinked database path with INVALID_OPTIONS, and accepts it with allowSymlink", async () => {
 		const target = await sqliteFile("target.db");
 		const link = join(dir, "link.db");

@@ -112,13 +112,30 @@ function checkSidecars(location: string, allowSymlink: boolean): void {
 	}
 }
 
+/**
+ * Create the missing directories of `directory`, each 0700, one level at a time: Node's recursive mkdir
+ * can spin forever on pseudo file systems (a path under /proc), where one level fails at once.
+ */
+function makeDirectories(directory: string): void {
+	const missing: string[] = [];
+	for (let current = directory; !existsSync(current); current = dirname(current)) {
+		missing.push(current);
+		if (dirname(current) === current) break;
+	}
+	for (const path of missing.reverse()) {
+		try {
+			mkdirSync(path, { mode: 0o700 });
+		} catch (error) {
+			if ((error as NodeJS.ErrnoException).code === "EEXIST") continue;
+			throw error;
+		}
+		chmodQuietly(path, 0o700);
+	}
+}
+
 /** Directory 0700 when we create it; the file created 0600 before SQLite opens it, so it is never wider. */
 function prepareFile(location: string, allowSymlink: boolean): void {
-	const directory = dirname(location);
-	if (!existsSync(directory)) {
-		mkdirSync(directory, { recursive: true, mode: 0o700 });
-		chmodQuietly(directory, 0o700);
-	}
+	makeDirectories(dirname(location));
 	let created = false;
 	try {
 		// `wx` fails on any existing entry, dangling symlinks included: nothing is ever created through a link.
