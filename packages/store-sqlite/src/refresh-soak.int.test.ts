@@ -87,18 +87,20 @@ describe("refresh soak", () => {
 			// A process may die only when every rotation it was answered is committed: the file holds the
 			// newest refresh token of each account it refreshed last. Killing it earlier would destroy the
 			// only copy of a live token (the one loss no client can prevent, measured below).
-			const committedBy = async (name: string) => {
-				const stored = new Map(
+			// Read once per pick, while token requests are held: a commit landing after the read only makes
+			// a process look uncommitted (spared), never the other way round.
+			const storedRefreshTokens = async () =>
+				new Map(
 					(await store.rows.listActive(PROVIDER)).map((row) => [
 						row.credential.type === "oauth" ? row.credential.accountId : undefined,
 						row.credential.type === "oauth" ? row.credential.refresh : undefined,
 					]),
 				);
-				return ACCOUNTS.every((account) => {
+			const committedBy = (name: string, stored: Map<string | undefined, string | undefined>) =>
+				ACCOUNTS.every((account) => {
 					const grant = server.latestGrant(account);
 					return grant?.worker !== name || stored.get(account) === grant.refresh;
 				});
-			};
 
 			let kills = 0;
 			const killLog: Array<[string, number]> = [];
@@ -109,13 +111,10 @@ describe("refresh soak", () => {
 					open = resolve;
 				});
 				try {
-					let victim: string | undefined;
-					for (const name of live.keys()) {
-						if ((server.outstanding.get(name) ?? 0) === 0 && (await committedBy(name))) {
-							victim = name;
-							break;
-						}
-					}
+					const stored = await storedRefreshTokens();
+					const victim = [...live.keys()].find(
+						(name) => (server.outstanding.get(name) ?? 0) === 0 && committedBy(name, stored),
+					);
 					if (!victim) continue;
 					const handle = live.get(victim)!;
 					live.delete(victim);
