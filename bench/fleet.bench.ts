@@ -7,9 +7,15 @@ import { createMemoryStore } from "@authpool/core";
 import { startFakeProvider } from "@authpool/fake-provider";
 import { createPostgresStore } from "@authpool/store-postgres";
 import { withRedisCache } from "@authpool/store-redis-cache";
-import { dropPrefix, randomPrefix, testRedisUrl } from "../packages/store-redis-cache/src/test-support";
+import {
+	dropPrefix,
+	dropSchema,
+	randomPrefix,
+	randomSchema,
+	testPostgresUrl,
+	testRedisUrl,
+} from "@authpool/test-services";
 import { OAUTH_PROVIDER } from "../packages/store-redis-cache/test/fleet-plugin";
-import { dropSchema, randomSchema, testPostgresUrl } from "../packages/store-redis-cache/test/postgres";
 import { spawnFleetWorker } from "../packages/store-redis-cache/test/spawn-fleet";
 import { section, warmStorage } from "./common";
 import { type BenchResult, bench, table } from "./harness";

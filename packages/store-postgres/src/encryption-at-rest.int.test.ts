@@ -16,9 +16,9 @@ import {
 	rotateEncryptionKeys,
 	withEncryption,
 } from "@authpool/core";
+import { adminQuery, dropSchema, randomSchema, testPostgresUrl } from "@authpool/test-services";
 import { afterEach, expect, it } from "vitest";
 import { createPostgresStore, type PostgresCredentialStore } from "./index";
-import { adminQuery, dropSchema, randomSchema, testPostgresUrl } from "./test-support";
 
 const connectionString = testPostgresUrl();
 // Obviously fake key: constant bytes.

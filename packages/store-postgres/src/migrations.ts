@@ -160,10 +160,6 @@ function migrationsFor(schema: string): Record<string, Migration> {
 }
 
 /**
- * Bring the schema up to date under kysely's migration lock.
- * @throws AuthpoolError `SCHEMA_TOO_NEW` when the schema has applied a migration this code does not know.
- */
-/**
  * SQLSTATEs kysely's introspection fails with when another schema or table of the database is dropped
  * while it runs (it resolves every column of every schema by name through `pg_get_serial_sequence`):
  * schema, table or column "does not exist".
@@ -187,8 +183,37 @@ export async function migrateToLatestRetryingRaces(db: AnyKysely, schema: string
 	}
 }
 
+/**
+ * The migration names a schema has applied, or `null` when it has no migration table yet. One query,
+ * with no DDL and no catalog introspection.
+ */
+async function appliedMigrationNames(db: AnyKysely, schema: string): Promise<string[] | null> {
+	try {
+		const rows = await sql<{ name: string }>`SELECT name FROM ${sql.table(`${schema}.${MIGRATION_TABLE}`)}`.execute(db);
+		return rows.rows.map((row) => row.name);
+	} catch (error) {
+		const code = typeof error === "object" && error !== null ? (error as { code?: unknown }).code : undefined;
+		// The schema or the table does not exist yet: the migrator creates both.
+		if (code === "3F000" || code === "42P01") return null;
+		throw error;
+	}
+}
+
+/**
+ * Bring the schema up to date under kysely's migration lock.
+ * @throws AuthpoolError `SCHEMA_TOO_NEW` when the schema has applied a migration this code does not know.
+ */
 export async function migrateToLatest(db: AnyKysely, schema: string): Promise<void> {
 	const known = migrationsFor(schema);
+	// Fast path: a schema that has applied exactly the migrations this version knows is up to date. The
+	// migrator records a migration in the transaction that applies it, so every recorded name is complete.
+	// This skips the migrator's DDL, lock and catalog introspection (which scans every schema of the
+	// database) on every open but the first.
+	const recorded = await appliedMigrationNames(db, schema);
+	if (recorded !== null) {
+		const names = Object.keys(known);
+		if (recorded.length === names.length && names.every((name) => recorded.includes(name))) return;
+	}
 	const migrator = new Migrator({
 		db,
 		provider: { getMigrations: async () => known },

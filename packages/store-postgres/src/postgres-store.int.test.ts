@@ -1,10 +1,10 @@
 import { performance } from "node:perf_hooks";
 import { AuthpoolError } from "@authpool/core";
+import { adminQuery, dropSchema, randomSchema, testPostgresUrl } from "@authpool/test-services";
 import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { createPostgresStore, LISTENER_APPLICATION_NAME, type PostgresCredentialStore } from "./index";
-import { adminQuery, dropSchema, randomSchema, testPostgresUrl } from "./test-support";
 
 const connectionString = testPostgresUrl();
 const apiKey = (key: string) => ({ type: "api_key" as const, key });
@@ -41,6 +41,40 @@ describe("postgres store", () => {
 		expect(applied.map((row) => row.name)).toEqual(["0001_initial", "0002_provider_settings"]);
 		const row = await stores[0]!.rows.insert("openai", apiKey("test-key-1"));
 		for (const store of stores) expect(await store.rows.get(row.id)).toEqual(row);
+	});
+
+	it("an up-to-date schema opens without the migrator: a held migration lock does not stall it", async () => {
+		const schema = freshSchema("fast");
+		await (await openStore(schema)).close();
+		const holder = new pg.Client({ connectionString });
+		await holder.connect();
+		try {
+			// What a migrating instance holds for its whole run; an open that ran the migrator would wait on it.
+			await holder.query("BEGIN");
+			await holder.query(`LOCK TABLE "${schema}".authpool_migration_lock IN ACCESS EXCLUSIVE MODE`);
+			const store = await createPostgresStore({ connectionString }, { schema, statementTimeoutMs: 2_000 });
+			opened.push(store);
+			expect(await store.rows.listActive("openai")).toEqual([]);
+		} finally {
+			await holder.query("ROLLBACK").catch(() => undefined);
+			await holder.end();
+		}
+	});
+
+	it("a schema one migration behind is upgraded on open; one with an unknown migration is SCHEMA_TOO_NEW", async () => {
+		const behind = freshSchema("behind");
+		await (await openStore(behind)).close();
+		await adminQuery(`DROP TABLE "${behind}".auth_provider_settings`);
+		await adminQuery(`DELETE FROM "${behind}".authpool_migration WHERE name = '0002_provider_settings'`);
+		const upgraded = await openStore(behind);
+		await upgraded.settings.set("openai", { accountPriority: ["a@example.com"] });
+		expect(await upgraded.settings.get("openai")).toEqual({ accountPriority: ["a@example.com"] });
+
+		const newer = freshSchema("newer");
+		await (await openStore(newer)).close();
+		await adminQuery(`INSERT INTO "${newer}".authpool_migration (name, timestamp) VALUES ('9999_future', now()::text)`);
+		const error = await createPostgresStore({ connectionString }, { schema: newer }).catch((caught: unknown) => caught);
+		expect((error as AuthpoolError).code).toBe("SCHEMA_TOO_NEW");
 	});
 
 	it("concurrent upserts of one new identity from two instances leave exactly one active row", async () => {

@@ -1,10 +1,10 @@
 /** Redis stays bounded without anyone calling `cleanExpired`: the cache index and the block mirror trim themselves. */
 import { createMemoryStore } from "@authpool/core";
 import { createTestClock } from "@authpool/store-conformance";
+import { dropPrefix, randomPrefix, testRedisUrl } from "@authpool/test-services";
 import { Redis } from "ioredis";
 import { describe, expect, it } from "vitest";
 import { EXPIRED_CACHE_GRACE_MS, withRedisCache } from "./index";
-import { dropPrefix, randomPrefix, testRedisUrl } from "./test-support";
 
 const url = testRedisUrl();
 

@@ -5,11 +5,18 @@
 import { AuthStorage, withEncryption } from "@authpool/core";
 import { startFakeProvider } from "@authpool/fake-provider";
 import { createPostgresStore } from "@authpool/store-postgres";
+import {
+	dropPrefix,
+	dropSchema,
+	dumpPrefix,
+	randomPrefix,
+	randomSchema,
+	testPostgresUrl,
+	testRedisUrl,
+} from "@authpool/test-services";
 import { expect, it } from "vitest";
 import { fleetPlugin, KEY_PROVIDER, OAUTH_PROVIDER } from "../test/fleet-plugin";
-import { dropSchema, randomSchema, testPostgresUrl } from "../test/postgres";
 import { withRedisCache } from "./index";
-import { dropPrefix, dumpPrefix, randomPrefix, testRedisUrl } from "./test-support";
 
 // Fixed, obviously fake test key (all-0x33 bytes).
 const keys = new Map([["k1", Buffer.alloc(32, 0x33)]]);

@@ -3,14 +3,14 @@
  * Postgres backend of the fleet is terminated: they keep serving (or fail with a typed error), recover
  * on their own, and no row, rotation or block is lost.
  */
+
+import { adminQuery, startThrowawayRedis, type ThrowawayRedis } from "@authpool/test-services";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { KEY_PROVIDER, OAUTH_PROVIDER } from "../test/fleet-plugin";
 import { type Fleet, startFleet, waitUntil } from "../test/fleet-setup";
 import type { TrafficReport } from "../test/fleet-worker";
-import { adminQuery } from "../test/postgres";
 import type { FleetWorker } from "../test/spawn-fleet";
-import { startThrowawayRedis, type ThrowawayRedis } from "./test-support";
 
 const TRAFFIC_MS = 9_000;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

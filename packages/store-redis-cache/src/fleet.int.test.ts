@@ -3,11 +3,12 @@
  * rotating token endpoint: one refresh for 1,000 concurrent calls, peers' writes seen within a
  * round trip, and a SIGKILLed lease holder taken over after the lease TTL.
  */
+
+import { testRedisUrl } from "@authpool/test-services";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { KEY_PROVIDER, OAUTH_PROVIDER } from "../test/fleet-plugin";
 import { type Fleet, percentile, startFleet, waitUntil } from "../test/fleet-setup";
 import type { FleetWorker } from "../test/spawn-fleet";
-import { testRedisUrl } from "./test-support";
 
 const LEASE_TTL_MS = 2_000;
 const ROUNDS = 20;

@@ -5,10 +5,10 @@
  */
 import { type AuthCredentialStore, createMemoryStore, createMemoryStoreBackend } from "@authpool/core";
 import { createTestClock } from "@authpool/store-conformance";
+import { dropPrefix, randomPrefix, testRedisUrl } from "@authpool/test-services";
 import { Redis } from "ioredis";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { type RedisCachedStore, withRedisCache } from "./index";
-import { dropPrefix, randomPrefix, testRedisUrl } from "./test-support";
 
 const url = testRedisUrl();
 const TTL = 10_000;

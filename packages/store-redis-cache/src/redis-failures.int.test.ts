@@ -3,9 +3,6 @@
  * and resynchronises. Leases stay exclusive when only one instance sees Redis.
  */
 import { createMemoryStore, createMemoryStoreBackend, type Logger, type MemoryStoreBackend } from "@authpool/core";
-import { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RedisCachedStore, withRedisCache } from "./index";
 import {
 	dropPrefix,
 	freePort,
@@ -13,7 +10,10 @@ import {
 	startThrowawayRedis,
 	type ThrowawayRedis,
 	testRedisUrl,
-} from "./test-support";
+} from "@authpool/test-services";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type RedisCachedStore, withRedisCache } from "./index";
 
 const TIMEOUT_MS = 250;
 const BLOCK = { providerKey: "fleet-keys:api_key", scope: "" };

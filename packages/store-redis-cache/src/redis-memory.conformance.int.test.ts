@@ -1,7 +1,7 @@
 import { createMemoryStore, createMemoryStoreBackend, type MemoryStoreBackend } from "@authpool/core";
 import { describeCredentialStore } from "@authpool/store-conformance";
+import { dropPrefix, randomPrefix, testRedisUrl } from "@authpool/test-services";
 import { withRedisCache } from "./index";
-import { dropPrefix, randomPrefix, testRedisUrl } from "./test-support";
 
 const url = testRedisUrl();
 

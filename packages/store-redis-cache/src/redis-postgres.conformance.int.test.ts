@@ -1,20 +1,23 @@
 import { describeCredentialStore } from "@authpool/store-conformance";
 import { createPostgresStore } from "@authpool/store-postgres";
-import { dropSchema, randomSchema, testPostgresUrl } from "../test/postgres";
+import { dropPrefix, randomPrefix, recyclingSchemas, testPostgresUrl, testRedisUrl } from "@authpool/test-services";
+import { afterAll } from "vitest";
 import { withRedisCache } from "./index";
-import { dropPrefix, randomPrefix, testRedisUrl } from "./test-support";
 
 const url = testRedisUrl();
 const connectionString = testPostgresUrl();
+const schemas = recyclingSchemas("rconf");
+afterAll(() => schemas.dropAll());
 
 interface Shared {
 	schema: string;
 	prefix: string;
 }
 
-// Each test gets its own Postgres schema and Redis prefix; the two-instance cases open two of each client.
+// Each test gets an empty Postgres schema (emptied after the test before it, see recyclingSchemas) and a
+// fresh Redis prefix; the two-instance cases open two of each client.
 describeCredentialStore("redis cache around postgres", {
-	createShared: async (): Promise<Shared> => ({ schema: randomSchema("rconf"), prefix: randomPrefix("conf") }),
+	createShared: async (): Promise<Shared> => ({ schema: schemas.take(), prefix: randomPrefix("conf") }),
 	create: async ({ clock, shared }) => {
 		const { schema, prefix } = shared as Shared;
 		return withRedisCache(
@@ -24,7 +27,7 @@ describeCredentialStore("redis cache around postgres", {
 		);
 	},
 	cleanup: async (shared) => {
-		await dropSchema((shared as Shared).schema);
+		await schemas.recycle((shared as Shared).schema);
 		await dropPrefix(url, (shared as Shared).prefix);
 	},
 });

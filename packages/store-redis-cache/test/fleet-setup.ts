@@ -4,11 +4,10 @@
  */
 import { type FakeProvider, startFakeProvider } from "@authpool/fake-provider";
 import { createPostgresStore } from "@authpool/store-postgres";
+import { dropPrefix, dropSchema, randomPrefix, randomSchema, testPostgresUrl } from "@authpool/test-services";
 import { type RedisCachedStore, withRedisCache } from "../src/index";
-import { dropPrefix, randomPrefix } from "../src/test-support";
 import { OAUTH_PROVIDER } from "./fleet-plugin";
 import type { FleetWorkerConfig } from "./fleet-worker";
-import { dropSchema, randomSchema, testPostgresUrl } from "./postgres";
 import { type FleetWorker, spawnFleetWorker } from "./spawn-fleet";
 
 export interface Fleet {
