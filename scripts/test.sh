@@ -8,6 +8,10 @@
 # run of the built packages under Bun (scripts/bun-check.mjs). Bun comes from the npm registry into
 # .tmp/bun when it is not installed; a missing Bun or a Bun-only failure fails the run. Each step
 # prints its duration.
+#
+# What the tests need from outside the repo (PostgreSQL and Redis, Chromium, Bun: found, or installed
+# with apt / npm on a fresh machine) is prepared in the background from the start, while the install
+# and the build run; the steps that need them wait for it and print its log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export npm_config_nodedir="${npm_config_nodedir:-/usr}"
@@ -28,6 +32,31 @@ end() {
 	printf '== %s (%d.%d s)\n' "$step_name" $((elapsed / 1000)) $(((elapsed % 1000) / 100))
 }
 
+# Background preparation (see the header). Each job writes its output, log and exit code under .tmp/setup.
+mkdir -p .tmp/setup
+rm -f .tmp/setup/*
+(
+	bash scripts/services.sh env >.tmp/setup/services.env 2>.tmp/setup/services.log
+	echo $? >.tmp/setup/services.rc
+	# After the services: both may call apt-get, which takes one dpkg lock at a time.
+	bash scripts/chromium.sh >.tmp/setup/chromium.path 2>.tmp/setup/chromium.log
+	echo $? >.tmp/setup/chromium.rc
+) &
+system_setup=$!
+(
+	node scripts/bun/find-bun.mjs >.tmp/setup/bun.path 2>.tmp/setup/bun.log
+	echo $? >.tmp/setup/bun.rc
+) &
+bun_setup=$!
+# A background job's result: its log, then its output; fails the run when the job failed.
+prepared() { # name
+	cat ".tmp/setup/$1.log" >&2 || true
+	if [ "$(cat ".tmp/setup/$1.rc" 2>/dev/null || echo 1)" != "0" ]; then
+		echo "== $1: preparation failed (log above)" >&2
+		exit 1
+	fi
+}
+
 begin "install (frozen lockfile)"
 "${PNPM[@]}" install --frozen-lockfile
 end
@@ -43,8 +72,10 @@ end
 begin "api report"
 node scripts/api-report.mjs --check
 end
-begin "bun (AUTHPOOL_BUN, .tmp/bun, PATH, or installed from npm into .tmp/bun)"
-AUTHPOOL_BUN="$(node scripts/bun/find-bun.mjs)"
+begin "bun (AUTHPOOL_BUN, .tmp/bun, PATH, or installed from npm into .tmp/bun; prepared in the background)"
+wait "$bun_setup" || true
+prepared bun
+AUTHPOOL_BUN="$(cat .tmp/setup/bun.path)"
 export AUTHPOOL_BUN
 echo "bun: $AUTHPOOL_BUN ($("$AUTHPOOL_BUN" --version))"
 end
@@ -63,11 +94,12 @@ else
 	echo "changesets: no status written (no base branch here?); skipped"
 fi
 end
-begin "services (PostgreSQL, Redis: found, started, or installed)"
-eval "$(bash scripts/services.sh env)"
-end
-begin "browser (Chromium for the dashboard test: found or installed)"
-AUTHPOOL_CHROMIUM="$(bash scripts/chromium.sh)"
+begin "services and browser (PostgreSQL, Redis, Chromium: found, started or installed; prepared in the background)"
+wait "$system_setup" || true
+prepared services
+eval "$(cat .tmp/setup/services.env)"
+prepared chromium
+AUTHPOOL_CHROMIUM="$(cat .tmp/setup/chromium.path)"
 export AUTHPOOL_CHROMIUM
 end
 begin "test"
