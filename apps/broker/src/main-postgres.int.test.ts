@@ -2,28 +2,17 @@
  * Two replicas on one Postgres schema (the multi-replica deployment): a write through one replica shows on
  * the other's dashboard. Needs AUTHPOOL_TEST_POSTGRES_URL (scripts/services.sh); under CI a missing URL fails.
  */
-import { randomBytes } from "node:crypto";
-import pg from "pg";
+import { dropSchema, randomSchema, testPostgresUrl } from "@authpool/test-services";
 import { afterAll, expect, it } from "vitest";
 import { hashAdminToken } from "./admin-auth";
 import { main } from "./main";
 
 const TOKEN = "test-admin-token-1";
 const silent = { debug() {}, info() {}, warn() {}, error() {} };
-const url =
-	process.env.AUTHPOOL_TEST_POSTGRES_URL ?? (process.env.CI ? undefined : "postgres://postgres@127.0.0.1:5432/test");
-if (!url) throw new Error('AUTHPOOL_TEST_POSTGRES_URL is not set (run: eval "$(bash scripts/services.sh env)")');
-const schema = `authpool_broker_app_${randomBytes(6).toString("hex")}`;
+const url = testPostgresUrl();
+const schema = randomSchema("broker_app");
 
-afterAll(async () => {
-	const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
-	await client.connect();
-	try {
-		await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-	} finally {
-		await client.end();
-	}
-});
+afterAll(() => dropSchema(schema));
 
 it("shows a write made through one replica on the other replica's dashboard", async () => {
 	const env = {

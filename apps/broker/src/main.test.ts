@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { testRedisUrl } from "@authpool/test-services";
 import { Redis } from "ioredis";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { hashAdminToken } from "./admin-auth";
@@ -70,8 +71,7 @@ describe("main", () => {
 	});
 
 	it("puts the Redis layer in front of the store with AUTHPOOL_REDIS_URL; a bad URL is refused by name", async () => {
-		const redisUrl = process.env.AUTHPOOL_TEST_REDIS_URL ?? (process.env.CI ? undefined : "redis://127.0.0.1:6379");
-		if (!redisUrl) throw new Error('AUTHPOOL_TEST_REDIS_URL is not set (run: eval "$(bash scripts/services.sh env)")');
+		const redisUrl = testRedisUrl();
 		const prefix = `authpool-test-app-${process.pid}-${Date.now()}:`;
 		const running = await main(
 			{

@@ -1,5 +1,6 @@
 import { existsSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { testRedisUrl } from "@authpool/test-services/redis";
 import { Redis } from "ioredis";
 import { describe, expect, it } from "vitest";
 import { defaultStore, runCli, startCli, tempHome } from "./run-cli";
@@ -88,8 +89,7 @@ describe("policy", () => {
 
 describe("serve and broker+http:// stores", () => {
 	it("serves a SQLite store (with a Redis layer) to `list --store broker+http://…`; refresh tokens stay on the broker", async () => {
-		const redisUrl = process.env.AUTHPOOL_TEST_REDIS_URL;
-		if (!redisUrl) throw new Error('AUTHPOOL_TEST_REDIS_URL is not set (run: eval "$(bash scripts/services.sh env)")');
+		const redisUrl = testRedisUrl();
 		const prefix = `authpool-cli-test-${process.pid}-${Date.now()}:`;
 		const home = tempHome();
 		const added = await runCli(["add", "anthropic", "--oauth-json", "-"], {
