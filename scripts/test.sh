@@ -2,12 +2,12 @@
 # The README's test command (`npm test`): works on a fresh machine with only Node 20, npm and apt.
 # Gets pnpm if missing, installs with the frozen lockfile, builds (ESM by tsup; declarations emitted once
 # by `tsc -b` and rolled up by scripts/build-dts.mjs), typechecks (a no-op by then), lints, checks the API
-# report, runs the consumer test (scripts/consumer-test.sh: the packed packages installed with npm
-# outside the repo, its quick start run on Node and on Bun), checks the changesets, runs every
-# package's tests (starting any local server a test needs), then the packages' suites and a smoke
-# run of the built packages under Bun (scripts/bun-check.mjs). Bun comes from the npm registry into
-# .tmp/bun when it is not installed; a missing Bun or a Bun-only failure fails the run. Each step
-# prints its duration.
+# report and the changesets, then runs every package's tests (starting any local server a test needs)
+# while, alongside them, the consumer test (scripts/consumer-test.sh: the packed packages installed
+# with npm outside the repo, its quick start run on Node and on Bun) and the Bun checks (the
+# packages' suites and a smoke run of the built packages under Bun: scripts/bun-check.mjs) run. Bun
+# comes from the npm registry into .tmp/bun when it is not installed; a missing Bun or a Bun-only
+# failure fails the run. Each step prints its duration.
 #
 # What the tests need from outside the repo (PostgreSQL and Redis, Chromium, Bun: found, or installed
 # with apt / npm on a fresh machine) is prepared in the background from the start, while the install
@@ -72,16 +72,6 @@ end
 begin "api report"
 node scripts/api-report.mjs --check
 end
-begin "bun (AUTHPOOL_BUN, .tmp/bun, PATH, or installed from npm into .tmp/bun; prepared in the background)"
-wait "$bun_setup" || true
-prepared bun
-AUTHPOOL_BUN="$(cat .tmp/setup/bun.path)"
-export AUTHPOOL_BUN
-echo "bun: $AUTHPOOL_BUN ($("$AUTHPOOL_BUN" --version))"
-end
-begin "consumer (packed tarballs installed with npm outside the repo)"
-bash scripts/consumer-test.sh
-end
 begin "changesets"
 mkdir -p .tmp
 rm -f .tmp/changeset-status.json
@@ -94,6 +84,34 @@ else
 	echo "changesets: no status written (no base branch here?); skipped"
 fi
 end
+
+begin "bun (AUTHPOOL_BUN, .tmp/bun, PATH, or installed from npm into .tmp/bun; prepared in the background)"
+wait "$bun_setup" || true
+prepared bun
+AUTHPOOL_BUN="$(cat .tmp/setup/bun.path)"
+export AUTHPOOL_BUN
+echo "bun: $AUTHPOOL_BUN ($("$AUTHPOOL_BUN" --version))"
+end
+# The consumer test and the Bun checks run alongside the vitest run: they are separate processes that
+# use only the build and Bun, and the vitest run spends much of its time waiting on child processes,
+# servers and timers. Their output goes to a log, printed with its duration after the vitest run.
+mkdir -p .tmp/steps
+rm -f .tmp/steps/*
+(
+	started=$(now_ms)
+	status=0
+	{
+		echo "== consumer (packed tarballs installed with npm outside the repo)"
+		bash scripts/consumer-test.sh || status=$?
+		echo "== consumer done after $((($(now_ms) - started) / 1000)) s"
+		echo "== bun (package suites under bun test, built packages under bun)"
+		node scripts/bun-check.mjs || status=$?
+	} >.tmp/steps/alongside.log 2>&1
+	echo $(($(now_ms) - started)) >.tmp/steps/alongside.ms
+	echo "$status" >.tmp/steps/alongside.rc
+) &
+alongside=$!
+
 begin "services and browser (PostgreSQL, Redis, Chromium: found, started or installed; prepared in the background)"
 wait "$system_setup" || true
 prepared services
@@ -106,10 +124,13 @@ begin "test"
 status=0
 "${PNPM[@]}" exec vitest run --reporter=default --reporter=json --outputFile=.tmp/vitest-results.json "$@" || status=$?
 end
-begin "bun (package suites under bun test, built packages under bun)"
-bun_status=0
-node scripts/bun-check.mjs || bun_status=$?
-[ "$bun_status" -eq 0 ] || status=$bun_status
+begin "consumer test and Bun checks (ran alongside the tests; their log follows)"
+wait "$alongside" || true
+cat .tmp/steps/alongside.log
+alongside_ms=$(cat .tmp/steps/alongside.ms 2>/dev/null || echo 0)
+echo "== consumer test and Bun checks took $((alongside_ms / 1000)).$(((alongside_ms % 1000) / 100)) s"
+alongside_status=$(cat .tmp/steps/alongside.rc 2>/dev/null || echo 1)
+[ "$alongside_status" = "0" ] || status=$alongside_status
 end
 # One plain closing line ("N passed, N failed") for tools that read the end of the log.
 node -e '
