@@ -163,6 +163,48 @@ describe("withEncryption", () => {
 		});
 	});
 
+	it("another spelling of the same payload bytes (padding, spare bits, standard alphabet) is refused", async () => {
+		const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+		const spellings = new Set<string>();
+		for (const key of ["test-api-key-1", "test-api-key-12", "test-api-key-123", "test-api-key-1234"]) {
+			const { inner, store } = setup();
+			const row = await store.rows.insert("openai", { type: "api_key", key });
+			const raw = (await inner.rows.get(row.id))!;
+			const sealed = (raw.credential as { key: string }).key;
+			const head = sealed.slice(0, sealed.indexOf("*") + 1);
+			const payload = sealed.slice(head.length);
+			const variants: Array<[string, string]> = [["padding", `${payload}=`]];
+			const rest = payload.length % 4;
+			if (rest !== 0) {
+				const last = alphabet.indexOf(payload.at(-1)!);
+				variants.push(["spare bits", `${payload.slice(0, -1)}${alphabet[last ^ 1]}`]);
+			}
+			const urlChar = payload.search(/[-_]/);
+			if (urlChar >= 0) {
+				const standard = payload[urlChar] === "-" ? "+" : "/";
+				variants.push(["standard alphabet", `${payload.slice(0, urlChar)}${standard}${payload.slice(urlChar + 1)}`]);
+			}
+			for (const [name, variant] of variants) {
+				// Node's decoder reads the variant as the same bytes: only the wrapper's own check refuses it.
+				expect(Buffer.from(variant, "base64url").equals(Buffer.from(payload, "base64url")), name).toBe(true);
+				spellings.add(name);
+				const reader = withEncryption(
+					{
+						...inner,
+						rows: {
+							...inner.rows,
+							get: async () => ({ ...raw, credential: { type: "api_key", key: `${head}${variant}` } }),
+						},
+					},
+					{ keys: new Map([["k1", NEW]]), activeKeyId: "k1" },
+				);
+				expect((await caught(reader.rows.get(row.id))).code, name).toBe("DECRYPTION_FAILED");
+			}
+			expect((await store.rows.get(row.id))?.credential).toEqual({ type: "api_key", key });
+		}
+		expect([...spellings].sort()).toEqual(["padding", "spare bits", "standard alphabet"]);
+	});
+
 	it("a bundle opens only with exactly its fields; single sealed values (one per field) still open", async () => {
 		const { inner, store } = setup();
 		const row = await store.rows.insert("anthropic", oauth("a@example.com"));

@@ -32,13 +32,11 @@ import { AuthpoolError } from "../../errors";
 import type { ProviderPlugin } from "../../plugin";
 import { credentialIdentityKey, IDENTITY_FIELD } from "../../pool/identity";
 import type { AuthCredential, StoredAuthCredential } from "../../types";
-import { LruMap } from "../../util/lru";
 import type { AuthCredentialStore, CasResult, CredentialRowStore } from "../store";
 import { checkStoreInput, storeInputSchemas as input } from "../store-input";
 import { type EncryptionKeys, KEY_ID_PATTERN } from "./keys";
 import {
 	bindingOfRow,
-	bindingSignature,
 	type DerivedKey,
 	deriveKey,
 	identityHmac,
@@ -109,21 +107,17 @@ export interface EncryptedCredentialStore extends AuthCredentialStore {
 }
 
 const DEFAULT_SECRET_SET: ReadonlySet<string> = new Set(DEFAULT_SECRET_FIELDS);
-/** Cache slot of a row's bundle (apart from the per-field slots of single sealed values). */
-const BUNDLE_SLOT = "\u0000bundle";
-
-/** What one row opened to, for the binding (`where`) it was verified under. */
-interface RowCache {
-	where: string;
-	opened: Map<string, OpenedEntry>;
-}
-
-/** One verified sealed string and what it opened to. */
-interface OpenedEntry {
-	sealed: string;
-	/** The field (single value) or sorted comma-joined fields (bundle) it was verified for. */
-	fields: string;
-	value: string | Record<string, string>;
+/**
+ * A row as last opened: what its binding was computed from, every sealed string in stored order
+ * (`[field, sealed, field, sealed, ...]`) and what those fields opened to.
+ */
+interface OpenedRow {
+	provider: string;
+	version: number;
+	identityKey: string | null;
+	disabledCause: string | null;
+	sealed: string[];
+	values: Record<string, string>;
 }
 const MAX_WRITE_ATTEMPTS = 32;
 const OPENED_CACHE_ROWS = 10_000;
@@ -226,13 +220,67 @@ export function withEncryption(store: AuthCredentialStore, options: EncryptionOp
 	});
 
 	/**
-	 * Opened values by row id, for the binding they were verified under: a pool reload re-lists every
-	 * row, and GCM per row per reload is most of the wrapper's cost. A value is taken from here only
-	 * when the stored sealed string, its field list and its binding are exactly those once verified
-	 * (GCM is deterministic, so that is what opening it again would give); any change, tampering
-	 * included, misses and is opened, and so verified, again. Everything else is read from the row itself.
+	 * Rows as last opened, by id: a pool reload re-lists every row, and GCM per row per reload is most
+	 * of the wrapper's cost. A row is served from here only when its binding inputs and every sealed
+	 * string, field by field in stored order, are exactly those once verified (GCM is deterministic,
+	 * so that is what opening it again would give); any change, tampering included, misses and is
+	 * opened, and so verified, again. Unsealed fields are always read from the row itself.
+	 * Insertion-ordered (a row opened again after a change moves to the end); the oldest is evicted.
 	 */
-	const openedCache = new LruMap<number, RowCache>(OPENED_CACHE_ROWS);
+	const openedCache = new Map<number, OpenedRow>();
+
+	const remember = (raw: StoredAuthCredential, plain: Record<string, unknown>) => {
+		const stored = raw.credential as unknown as Record<string, unknown>;
+		const sealed: string[] = [];
+		const values: Record<string, string> = {};
+		for (const field in stored) {
+			const value = stored[field];
+			if (field === IDENTITY_FIELD || typeof value !== "string" || !value.startsWith(SEALED_PREFIX)) continue;
+			sealed.push(field, value);
+			values[field] = plain[field] as string;
+		}
+		if (sealed.length === 0) return;
+		const { provider, version, identityKey, disabledCause } = raw;
+		openedCache.delete(raw.id);
+		openedCache.set(raw.id, { provider, version, identityKey, disabledCause, sealed, values });
+		if (openedCache.size > OPENED_CACHE_ROWS) openedCache.delete(openedCache.keys().next().value!);
+	};
+
+	/** The row from {@link openedCache}, or `null` when anything that was verified differs. */
+	const reopen = (raw: StoredAuthCredential): StoredAuthCredential | null => {
+		const hit = openedCache.get(raw.id);
+		if (
+			hit === undefined ||
+			hit.version !== raw.version ||
+			hit.identityKey !== raw.identityKey ||
+			hit.disabledCause !== raw.disabledCause ||
+			hit.provider !== raw.provider
+		) {
+			return null;
+		}
+		const stored = raw.credential as unknown as Record<string, unknown>;
+		const plain: Record<string, unknown> = {};
+		const sealed = hit.sealed;
+		let next = 0;
+		for (const field in stored) {
+			if (field === IDENTITY_FIELD) continue;
+			const value = stored[field];
+			if (typeof value === "string") {
+				if (value.startsWith(SEALED_PREFIX)) {
+					if (sealed[next] !== field || sealed[next + 1] !== value) return null;
+					next += 2;
+					plain[field] = hit.values[field];
+					continue;
+				}
+				// A default secret field in clear in a sealed row: the full open reports it.
+				if (DEFAULT_SECRET_SET.has(field)) return null;
+			}
+			plain[field] = value;
+		}
+		if (next !== sealed.length) return null;
+		const credential = plain as unknown as AuthCredential;
+		return { ...raw, credential, identityKey: credentialIdentityKey(raw.provider, credential) };
+	};
 
 	const reportOf = (
 		raw: StoredAuthCredential,
@@ -275,19 +323,10 @@ export function withEncryption(store: AuthCredentialStore, options: EncryptionOp
 		return hmac === null ? null : hmac.slice(0, Math.max(0, hmac.indexOf(":"))) || "?";
 	};
 
-	/** The row's cache entry for `where`, created (replacing one for another binding) on first use. */
-	const cacheOf = (id: number, where: string, current: RowCache | undefined): RowCache => {
-		if (current) return current;
-		const created: RowCache = { where, opened: new Map() };
-		openedCache.set(id, created);
-		return created;
-	};
-
 	const open = (raw: StoredAuthCredential): StoredAuthCredential => {
+		const fromCache = reopen(raw);
+		if (fromCache !== null) return fromCache;
 		const binding = bindingOfRow(raw);
-		const where = bindingSignature(binding);
-		let cached = openedCache.get(raw.id);
-		if (cached?.where !== where) cached = undefined;
 		const stored = raw.credential as unknown as Record<string, unknown>;
 		const plain: Record<string, unknown> = {};
 		let bundleField: string | null = null;
@@ -319,16 +358,9 @@ export function withEncryption(store: AuthCredentialStore, options: EncryptionOp
 				plain[field] = undefined; // keeps the field order; filled from the bundle below
 				continue;
 			}
-			const hit = cached?.opened.get(field);
-			if (hit?.sealed === value && typeof hit.value === "string") {
-				plain[field] = hit.value;
-				continue;
-			}
 			const keyId = sealedKeyId(value) ?? "?";
 			const text = openValue(keyFor(raw, keyId, field), binding, field, value);
 			if (text === null) throw failed(raw, keyId, field, "tampered, moved or rolled back");
-			cached = cacheOf(raw.id, where, cached);
-			cached.opened.set(field, { sealed: value, fields: field, value: text });
 			plain[field] = text;
 		}
 		if (bundleField !== null || references.length > 0) {
@@ -342,19 +374,11 @@ export function withEncryption(store: AuthCredentialStore, options: EncryptionOp
 				if (sealedKeyId(stored[field] as string) !== keyId) throw failed(raw, keyId, field, "reference to another key");
 			}
 			const fields = references.length === 0 ? [bundleField] : [bundleField, ...references].sort();
-			const fieldList = references.length === 0 ? bundleField : fields.join(",");
-			const hit = cached?.opened.get(BUNDLE_SLOT);
-			let values: Record<string, string>;
-			if (hit?.sealed === bundle && hit.fields === fieldList && typeof hit.value === "object") values = hit.value;
-			else {
-				const opened = openBundle(keyFor(raw, keyId, bundleField), binding, fields, bundle);
-				if (opened === null) throw failed(raw, keyId, bundleField, "tampered, moved or rolled back");
-				cached = cacheOf(raw.id, where, cached);
-				cached.opened.set(BUNDLE_SLOT, { sealed: bundle, fields: fieldList, value: opened });
-				values = opened;
-			}
+			const values = openBundle(keyFor(raw, keyId, bundleField), binding, fields, bundle);
+			if (values === null) throw failed(raw, keyId, bundleField, "tampered, moved or rolled back");
 			for (const field of fields) plain[field] = values[field];
 		}
+		remember(raw, plain);
 		const credential = plain as unknown as AuthCredential;
 		return { ...raw, credential, identityKey: credentialIdentityKey(raw.provider, credential) };
 	};

@@ -67,16 +67,56 @@ export function bindingSignature(binding: SealBinding): string {
 	return `authpool-enc-v1\u0000${binding.provider}\u0000${where}`;
 }
 
-function associatedData(binding: SealBinding, field: string): Buffer {
-	return Buffer.from(`${bindingSignature(binding)}\u0000${field}`, "utf8");
+function associatedData(binding: SealBinding, field: string): string {
+	return `${bindingSignature(binding)}\u0000${field}`;
 }
 
-/** The payload bytes, or `null` unless `encoded` is canonical base64url of at least IV + tag. */
-function decodePayload(encoded: string): Buffer | null {
-	const payload = Buffer.from(encoded, "base64url");
-	// Node's decoder skips foreign characters and ignores spare bits: accept only the exact encoding.
-	if (payload.length < IV_BYTES + TAG_BYTES || payload.toString("base64url") !== encoded) return null;
-	return payload;
+/**
+ * Scratch space for opening (payload bytes, associated data): opening is synchronous, so one buffer
+ * each serves every call and a reload of many rows allocates no buffers per row. Grown on demand.
+ */
+let payloadScratch = Buffer.allocUnsafe(1024);
+let aadScratch = Buffer.allocUnsafe(512);
+
+const BASE64URL_TEXT = /^[A-Za-z0-9_-]*$/;
+const BASE64URL_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/**
+ * Decode `encoded` into the payload scratch and return its byte length, or `-1` unless it is the
+ * canonical base64url of at least IV + tag. Node's decoder would skip foreign characters, accept the
+ * standard alphabet and ignore spare bits, so a changed character could decode to the same bytes:
+ * the alphabet, the length and the spare bits are checked here instead.
+ */
+function decodePayload(encoded: string): number {
+	const length = encoded.length;
+	const rest = length % 4;
+	if (rest === 1 || !BASE64URL_TEXT.test(encoded)) return -1;
+	if (rest !== 0) {
+		const last = BASE64URL_ALPHABET.indexOf(encoded[length - 1]!);
+		if ((last & (rest === 2 ? 0x0f : 0x03)) !== 0) return -1;
+	}
+	const bytes = (length * 3) >> 2;
+	if (bytes < IV_BYTES + TAG_BYTES) return -1;
+	if (payloadScratch.length < bytes) payloadScratch = Buffer.allocUnsafe(bytes * 2);
+	return payloadScratch.write(encoded, 0, "base64url") === bytes ? bytes : -1;
+}
+
+/** Open one GCM message (`iv | ciphertext | tag`, base64url) as UTF-8; `null` when it does not verify. */
+function openMessage(key: DerivedKey, aad: string, encoded: string): string | null {
+	const bytes = decodePayload(encoded);
+	if (bytes < 0) return null;
+	if (aadScratch.length < aad.length * 3) aadScratch = Buffer.allocUnsafe(aad.length * 6);
+	const aadBytes = aadScratch.write(aad, 0, "utf8");
+	try {
+		const decipher = createDecipheriv("aes-256-gcm", key.seal, payloadScratch.subarray(0, IV_BYTES));
+		decipher.setAAD(aadScratch.subarray(0, aadBytes));
+		decipher.setAuthTag(payloadScratch.subarray(bytes - TAG_BYTES, bytes));
+		return (
+			decipher.update(payloadScratch.subarray(IV_BYTES, bytes - TAG_BYTES), undefined, "utf8") + decipher.final("utf8")
+		);
+	} catch {
+		return null;
+	}
 }
 
 const BUNDLE_MARK = "*";
@@ -89,8 +129,8 @@ export function sealedKind(value: string): "bundle" | "reference" | "value" {
 	return mark === BUNDLE_MARK ? "bundle" : mark === REFERENCE_MARK && value.length === at + 1 ? "reference" : "value";
 }
 
-function bundleAssociatedData(binding: SealBinding, sortedFields: readonly string[]): Buffer {
-	return Buffer.from(`${bindingSignature(binding)}\u0000*${sortedFields.join(",")}`, "utf8");
+function bundleAssociatedData(binding: SealBinding, sortedFields: readonly string[]): string {
+	return `${bindingSignature(binding)}\u0000*${sortedFields.join(",")}`;
 }
 
 /** Seal the secret fields of one write as a bundle; the caller stores `bundle` in the first field by name. */
@@ -101,7 +141,7 @@ export function sealBundle(
 ): { bundle: string; reference: string } {
 	const iv = randomBytes(IV_BYTES);
 	const cipher = createCipheriv("aes-256-gcm", key.seal, iv);
-	cipher.setAAD(bundleAssociatedData(binding, Object.keys(values).sort()));
+	cipher.setAAD(Buffer.from(bundleAssociatedData(binding, Object.keys(values).sort()), "utf8"));
 	const body = Buffer.concat([cipher.update(JSON.stringify(values), "utf8"), cipher.final()]);
 	const payload = Buffer.concat([iv, body, cipher.getAuthTag()]).toString("base64url");
 	return {
@@ -120,19 +160,12 @@ export function openBundle(
 	sortedFields: readonly string[],
 	value: string,
 ): Record<string, string> | null {
-	const payload = decodePayload(value.slice(SEALED_PREFIX.length + key.id.length + 2));
-	if (payload === null) return null;
-	let text: string;
-	try {
-		const decipher = createDecipheriv("aes-256-gcm", key.seal, payload.subarray(0, IV_BYTES));
-		decipher.setAAD(bundleAssociatedData(binding, sortedFields));
-		decipher.setAuthTag(payload.subarray(payload.length - TAG_BYTES));
-		text =
-			decipher.update(payload.subarray(IV_BYTES, payload.length - TAG_BYTES), undefined, "utf8") +
-			decipher.final("utf8");
-	} catch {
-		return null;
-	}
+	const text = openMessage(
+		key,
+		bundleAssociatedData(binding, sortedFields),
+		value.slice(SEALED_PREFIX.length + key.id.length + 2),
+	);
+	if (text === null) return null;
 	// Authentic, so written by a wrapper; checked anyway so a caller never sees a non-string secret.
 	const values = JSON.parse(text) as unknown;
 	if (typeof values !== "object" || values === null || Array.isArray(values)) return null;
@@ -146,7 +179,7 @@ export function openBundle(
 export function sealValue(key: DerivedKey, binding: SealBinding, field: string, plaintext: string): string {
 	const iv = randomBytes(IV_BYTES);
 	const cipher = createCipheriv("aes-256-gcm", key.seal, iv);
-	cipher.setAAD(associatedData(binding, field));
+	cipher.setAAD(Buffer.from(associatedData(binding, field), "utf8"));
 	const body = Buffer.concat([cipher.update(plaintext, "utf8"), cipher.final()]);
 	const payload = Buffer.concat([iv, body, cipher.getAuthTag()]).toString("base64url");
 	return `${SEALED_PREFIX}${key.id}:${payload}`;
@@ -162,19 +195,7 @@ export function sealedKeyId(value: string): string | null {
 
 /** Open a sealed value; `null` when the tag does not verify (wrong key, tampered, moved or rolled back). */
 export function openValue(key: DerivedKey, binding: SealBinding, field: string, value: string): string | null {
-	const payload = decodePayload(value.slice(SEALED_PREFIX.length + key.id.length + 1));
-	if (payload === null) return null;
-	try {
-		const decipher = createDecipheriv("aes-256-gcm", key.seal, payload.subarray(0, IV_BYTES));
-		decipher.setAAD(associatedData(binding, field));
-		decipher.setAuthTag(payload.subarray(payload.length - TAG_BYTES));
-		return (
-			decipher.update(payload.subarray(IV_BYTES, payload.length - TAG_BYTES), undefined, "utf8") +
-			decipher.final("utf8")
-		);
-	} catch {
-		return null;
-	}
+	return openMessage(key, associatedData(binding, field), value.slice(SEALED_PREFIX.length + key.id.length + 1));
 }
 
 /** `hmac:<keyId>:<hex>` of a plaintext identity key: stores index this instead of the identity. */
