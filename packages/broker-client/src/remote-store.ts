@@ -31,13 +31,14 @@ import {
 	type OAuthCredential,
 	REPLACED_BY_NEWER,
 	redactString,
+	type SealedFileKeys,
 	type StoredAuthCredential,
 	type StoreUpstream,
 	type UsageReport,
 } from "@authpool/core";
 import { z } from "zod";
 import { BrokerHttp, type FetchLike } from "./broker-http";
-import { readSnapshotCache, writeSnapshotCache } from "./snapshot-cache";
+import { readSnapshotCache, type SnapshotCacheTarget, writeSnapshotCache } from "./snapshot-cache";
 
 /** Options of `createRemoteStore`. Validated at construction. */
 export interface RemoteStoreOptions {
@@ -47,6 +48,12 @@ export interface RemoteStoreOptions {
 	token: string;
 	/** Encrypted snapshot cache file (0600): lets the store start while the broker is unreachable. */
 	cacheFile?: string;
+	/**
+	 * Seal the cache file under these keys (the operator's `AUTHPOOL_ENCRYPTION_KEYS`, see
+	 * `parseEncryptionKeys`): reads accept any of them, writes use the active one. Without them the key
+	 * is derived from the token and URL (a new token starts a new cache).
+	 */
+	cacheKeys?: SealedFileKeys;
 	/** A cache file older than this is ignored. @default 3_600_000 */
 	cacheTtlMs?: number;
 	/** Aborting it closes the store's background loop. */
@@ -88,6 +95,12 @@ const optionsSchema = z.looseObject({
 	url: z.string().regex(/^https?:\/\/[^\s]+$/, "must be an http(s) URL"),
 	token: z.string().refine((v) => v.trim().length > 0, "must not be empty"),
 	cacheFile: z.string().min(1).optional(),
+	cacheKeys: z
+		.object({
+			keys: z.union([z.instanceof(Map), z.record(z.string(), z.instanceof(Buffer))]),
+			activeKeyId: z.string().min(1),
+		})
+		.optional(),
 	cacheTtlMs: z.number().int().nonnegative().optional(),
 	requestTimeoutMs: z.number().int().positive().optional(),
 	usageCacheMs: z.number().int().nonnegative().optional(),
@@ -182,6 +195,12 @@ export async function createRemoteStore(options: RemoteStoreOptions): Promise<Re
 		return true;
 	};
 
+	const cacheTarget = (path: string): SnapshotCacheTarget => ({
+		path,
+		url: http.url,
+		token,
+		...(options.cacheKeys ? { keys: options.cacheKeys } : {}),
+	});
 	let persistTimer: ReturnType<typeof setTimeout> | undefined;
 	let lastSnapshot: SnapshotResponse | undefined;
 	const persist = () => {
@@ -190,7 +209,7 @@ export async function createRemoteStore(options: RemoteStoreOptions): Promise<Re
 			persistTimer = undefined;
 			const snapshot = currentSnapshot();
 			if (!snapshot || !options.cacheFile) return;
-			void writeSnapshotCache(options.cacheFile, http.url, token, {
+			void writeSnapshotCache(cacheTarget(options.cacheFile), {
 				savedAt: clock.now(),
 				receivedAt: clock.now(),
 				snapshot,
@@ -263,10 +282,14 @@ export async function createRemoteStore(options: RemoteStoreOptions): Promise<Re
 
 	// ── startup: cache first, else one blocking snapshot ───────────────────
 	const cacheTtlMs = options.cacheTtlMs ?? 3_600_000;
-	const cached =
+	const read =
 		options.cacheFile && cacheTtlMs > 0
-			? await readSnapshotCache(options.cacheFile, http.url, token, cacheTtlMs, clock.now())
+			? await readSnapshotCache(cacheTarget(options.cacheFile), cacheTtlMs, clock.now())
 			: null;
+	if (read && !read.ok && read.reason !== "missing") {
+		log("info", "broker snapshot cache not used", { reason: read.reason });
+	}
+	const cached = read?.ok ? read.cached : null;
 	if (cached) {
 		// Rotation ETAs in a cached file are stale: never wait on them.
 		applySnapshot(

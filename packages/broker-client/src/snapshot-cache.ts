@@ -1,18 +1,15 @@
 /**
- * Encrypted snapshot cache: one file, AES-256-GCM, key derived with HKDF-SHA256 from the token and bound
- * to the broker URL (as HKDF info and as GCM additional data), mode 0600, with a TTL. A wrong token or URL,
- * tampering, truncation, a schema mismatch or an expired file all read as "no cache".
- *
- * Not core's seal helpers: those seal single fields bound to a store row; this is a whole-file envelope.
+ * The snapshot cache file: one file sealed with core's sealed-file format (AES-256-GCM, written
+ * atomically, mode 0600) with a TTL. By default the key is derived with HKDF-SHA256 from the token,
+ * bound to the broker URL; given the operator's encryption keys (`cacheKeys`), the file is sealed under
+ * the active one instead and opens with any of them, like credential rows. The URL and the token
+ * are the sealed context either way. A wrong token, key or URL, tampering, truncation, a schema mismatch or an
+ * expired file all read as "no cache" (with the reason, never the data, for the log).
  */
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from "node:crypto";
-import { chmod, readFile, rename, writeFile } from "node:fs/promises";
+import { createHash, hkdfSync } from "node:crypto";
 import { type SnapshotResponse, snapshotResponseSchema } from "@authpool/broker-protocol";
+import { AuthpoolError, readSealedFile, type SealedFileKeys, writeSealedFile } from "@authpool/core";
 import { z } from "zod";
-
-const MAGIC = Buffer.from("APBSNAP1");
-const IV_BYTES = 12;
-const TAG_BYTES = 16;
 
 const payloadSchema = z.strictObject({
 	savedAt: z.number(),
@@ -21,62 +18,55 @@ const payloadSchema = z.strictObject({
 });
 export type CachedSnapshot = z.infer<typeof payloadSchema>;
 
-function keyFor(url: string, token: string): Buffer {
-	return Buffer.from(hkdfSync("sha256", token, "authpool-broker-snapshot-cache", `url:${url}`, 32));
+/** Where the cache is and what seals it. */
+export interface SnapshotCacheTarget {
+	path: string;
+	url: string;
+	token: string;
+	/** The operator's keys; without them a key derived from the token and URL. */
+	keys?: SealedFileKeys;
 }
+
+const TOKEN_KEY_ID = "token";
+
+function keysOf(target: SnapshotCacheTarget): SealedFileKeys {
+	if (target.keys) return target.keys;
+	const key = Buffer.from(hkdfSync("sha256", target.token, "authpool-broker-snapshot-cache", `url:${target.url}`, 32));
+	return { keys: new Map([[TOKEN_KEY_ID, key]]), activeKeyId: TOKEN_KEY_ID };
+}
+
+/** The URL and (a hash of) the token: a cache sealed under shared keys still opens only for the same client. */
+const contextOf = (target: SnapshotCacheTarget) =>
+	`broker-snapshot-cache\u0000${target.url}\u0000${createHash("sha256").update(target.token, "utf8").digest("hex")}`;
 
 export async function writeSnapshotCache(
-	path: string,
-	url: string,
-	token: string,
+	target: SnapshotCacheTarget,
 	value: { savedAt: number; receivedAt: number; snapshot: SnapshotResponse },
 ): Promise<void> {
-	const iv = randomBytes(IV_BYTES);
-	const cipher = createCipheriv("aes-256-gcm", keyFor(url, token), iv);
-	cipher.setAAD(Buffer.from(url, "utf8"));
-	const body = Buffer.concat([cipher.update(JSON.stringify(value), "utf8"), cipher.final()]);
-	const file = Buffer.concat([MAGIC, iv, cipher.getAuthTag(), body]);
-	const temp = `${path}.${randomBytes(4).toString("hex")}.tmp`;
-	await writeFile(temp, file, { mode: 0o600 });
-	await chmod(temp, 0o600);
-	await rename(temp, path);
+	await writeSealedFile(target.path, JSON.stringify(value), contextOf(target), keysOf(target));
 }
 
-/** The cached snapshot, or `null` (missing, foreign, tampered, invalid or older than `ttlMs`). */
+/** The cached snapshot, or why there is none (missing, foreign, tampered, invalid or older than `ttlMs`). */
 export async function readSnapshotCache(
-	path: string,
-	url: string,
-	token: string,
+	target: SnapshotCacheTarget,
 	ttlMs: number,
 	now: number,
-): Promise<CachedSnapshot | null> {
-	let file: Buffer;
+): Promise<{ ok: true; cached: CachedSnapshot } | { ok: false; reason: string }> {
+	let read: Awaited<ReturnType<typeof readSealedFile>>;
 	try {
-		file = await readFile(path);
-	} catch {
-		return null;
+		read = await readSealedFile(target.path, contextOf(target), keysOf(target));
+	} catch (error) {
+		if (AuthpoolError.isInstance(error)) throw error; // bad keys: the caller's mistake, not a missing cache
+		return { ok: false, reason: `unreadable (${(error as NodeJS.ErrnoException).code ?? "error"})` };
 	}
-	if (file.length < MAGIC.length + IV_BYTES + TAG_BYTES + 1 || !file.subarray(0, MAGIC.length).equals(MAGIC))
-		return null;
-	const iv = file.subarray(MAGIC.length, MAGIC.length + IV_BYTES);
-	const tag = file.subarray(MAGIC.length + IV_BYTES, MAGIC.length + IV_BYTES + TAG_BYTES);
-	const body = file.subarray(MAGIC.length + IV_BYTES + TAG_BYTES);
-	let text: string;
-	try {
-		const decipher = createDecipheriv("aes-256-gcm", keyFor(url, token), iv);
-		decipher.setAAD(Buffer.from(url, "utf8"));
-		decipher.setAuthTag(tag);
-		text = Buffer.concat([decipher.update(body), decipher.final()]).toString("utf8");
-	} catch {
-		return null;
-	}
+	if (!read.ok) return { ok: false, reason: read.reason };
 	let parsed: z.ZodSafeParseResult<CachedSnapshot>;
 	try {
-		parsed = payloadSchema.safeParse(JSON.parse(text));
+		parsed = payloadSchema.safeParse(JSON.parse(read.plaintext.toString("utf8")));
 	} catch {
-		return null;
+		return { ok: false, reason: "not JSON" };
 	}
-	if (!parsed.success) return null;
-	if (now - parsed.data.savedAt > ttlMs || parsed.data.savedAt > now + 60_000) return null;
-	return parsed.data;
+	if (!parsed.success) return { ok: false, reason: "not a snapshot" };
+	if (now - parsed.data.savedAt > ttlMs || parsed.data.savedAt > now + 60_000) return { ok: false, reason: "expired" };
+	return { ok: true, cached: parsed.data };
 }

@@ -202,4 +202,64 @@ describe("encrypted snapshot cache", () => {
 		writeFileSync(cacheFile, tampered);
 		await opens({});
 	});
+
+	it("sealed under the operator's keys: opens with any key of the ring, for the same token and URL only", async () => {
+		const cacheFile = join(tempDir(), "broker.cache");
+		const account = fake.addAccount("anthropic", { email: "keyed@example.com" });
+		const id = await upsertAccount(side.broker.url, account.credential);
+		const { startBroker, hashBrokerToken } = await import("@authpool/broker-server");
+		const doomed = await startBroker({
+			storage: side.storage,
+			bind: "127.0.0.1:0",
+			tokens: { client: [{ hash: hashBrokerToken(CLIENT) }] },
+			refresher: false,
+		});
+		const url = doomed.url;
+		// Obviously fake keys: constant bytes.
+		const oldKey = Buffer.alloc(32, 0x11);
+		const newKey = Buffer.alloc(32, 0x22);
+		const first = await client({ url, cacheFile, cacheKeys: { keys: { old: oldKey }, activeKeyId: "old" } });
+		await until(() => {
+			try {
+				return statSync(cacheFile).size > 0;
+			} catch {
+				return false;
+			}
+		});
+		expect(readFileSync(cacheFile).includes(Buffer.from(account.accessToken))).toBe(false);
+		await first.close();
+		await doomed.close();
+
+		const offline = await startClient(fake, url, received, {
+			cacheFile,
+			requestTimeoutMs: 500,
+			cacheKeys: {
+				keys: new Map([
+					["old", oldKey],
+					["new", newKey],
+				]),
+				activeKeyId: "new",
+			},
+		});
+		closers.push(() => offline.close());
+		expect(offline.store.source).toBe("cache");
+		expect((await offline.store.rows.get(id))?.credential).toMatchObject({ access: account.accessToken });
+
+		const refused = (overrides: Record<string, unknown>) =>
+			expect(
+				createRemoteStore({ url, token: CLIENT, cacheFile, requestTimeoutMs: 500, ...overrides }),
+			).rejects.toMatchObject({ code: "UPSTREAM_ERROR" });
+		await refused({ cacheKeys: { keys: { new: newKey }, activeKeyId: "new" } });
+		await refused({ cacheKeys: { keys: { old: newKey }, activeKeyId: "old" } });
+		await refused({ token: "test-other-token", cacheKeys: { keys: { old: oldKey }, activeKeyId: "old" } });
+		await refused({}); // the token-derived key does not open a file sealed under the operator's keys
+		await expect(
+			createRemoteStore({
+				url,
+				token: CLIENT,
+				cacheFile,
+				cacheKeys: { keys: { old: Buffer.alloc(8) }, activeKeyId: "old" },
+			}),
+		).rejects.toMatchObject({ code: "INVALID_OPTIONS" });
+	});
 });

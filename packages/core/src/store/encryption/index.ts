@@ -15,3 +15,4 @@ export {
 	sealPlaintextRows,
 } from "./rotate";
 export { SEALED_PREFIX } from "./seal";
+export { readSealedFile, type SealedFileFailure, type SealedFileKeys, writeSealedFile } from "./sealed-file";
