@@ -164,6 +164,12 @@ section("selection: sqlite new session's first call vs warm call", async () => {
 		const first = await bench("first call of a new session", () => storage.getApiKey("bench", `new-${n++}`), {
 			iterations: 5_000,
 		});
+		// The same warm call with 10,000 sessions in memory (a busy gateway): a session lookup must not
+		// grow with the number of sessions held.
+		while (n < 10_000) await storage.getApiKey("bench", `new-${n++}`);
+		const held = await bench("warm call (same session), 10,000 sessions held", () =>
+			storage.getApiKey("bench", "session-1"),
+		);
 		await storage.close();
 		await store.close();
 		return [
@@ -173,6 +179,7 @@ section("selection: sqlite new session's first call vs warm call", async () => {
 			"|---|---:|---:|",
 			`| ${warm.name} | ${warm.nsPerOp.toFixed(0)} | 1.00 |`,
 			`| ${first.name} | ${first.nsPerOp.toFixed(0)} | ${(first.nsPerOp / warm.nsPerOp).toFixed(2)} |`,
+			`| ${held.name} | ${held.nsPerOp.toFixed(0)} | ${(held.nsPerOp / warm.nsPerOp).toFixed(2)} |`,
 		].join("\n");
 	} finally {
 		rmSync(dir, { recursive: true, force: true });

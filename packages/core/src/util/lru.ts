@@ -1,9 +1,24 @@
 /**
- * A bounded map with least-recently-used eviction (keeps per-session state bounded).
+ * A bounded map with approximately-least-recently-used eviction (keeps per-session state bounded).
+ *
+ * CLOCK, not a move-to-back LRU: a read only sets the entry's "used" mark, and eviction advances one
+ * long-lived cursor over the insertion order, clearing marks and evicting the first unmarked entry.
+ * A move-to-back LRU deletes and re-inserts on every read; in V8 a deleted entry stays in its hash
+ * chain (and at the front of the iteration order) until the table is rebuilt, so re-reading a hot key
+ * in a map of 10,000 entries cost ~24 µs per read and finding the oldest entry grew with every
+ * eviction. Here a read is one lookup, and eviction is O(1) amortised (each cursor step clears a mark
+ * a read set).
  */
+interface Slot<V> {
+	value: V;
+	used: boolean;
+}
+
 export class LruMap<K, V> {
-	readonly #map = new Map<K, V>();
+	readonly #map = new Map<K, Slot<V>>();
 	readonly #max: number;
+	/** The clock hand: a live iterator over the map (Map iterators follow later inserts and deletes). */
+	#hand: Iterator<[K, Slot<V>]> | undefined;
 
 	constructor(maxEntries: number) {
 		if (!Number.isInteger(maxEntries) || maxEntries < 1) throw new RangeError("maxEntries must be a positive integer");
@@ -14,31 +29,33 @@ export class LruMap<K, V> {
 		return this.#map.size;
 	}
 
+	/** Read, marking the entry recently used. */
 	get(key: K): V | undefined {
-		const value = this.#map.get(key);
-		if (value === undefined) return undefined;
-		// Re-insert to mark as most recently used.
-		this.#map.delete(key);
-		this.#map.set(key, value);
-		return value;
+		const slot = this.#map.get(key);
+		if (slot === undefined) return undefined;
+		slot.used = true;
+		return slot.value;
 	}
 
 	/** Read without touching recency. */
 	peek(key: K): V | undefined {
-		return this.#map.get(key);
+		return this.#map.get(key)?.value;
 	}
 
 	has(key: K): boolean {
 		return this.#map.has(key);
 	}
 
+	/** Insert or replace; replacing marks the entry recently used. Past the bound, one entry is evicted. */
 	set(key: K, value: V): this {
-		if (this.#map.has(key)) this.#map.delete(key);
-		this.#map.set(key, value);
-		if (this.#map.size > this.#max) {
-			const oldest = this.#map.keys().next();
-			if (!oldest.done) this.#map.delete(oldest.value);
+		const slot = this.#map.get(key);
+		if (slot !== undefined) {
+			slot.value = value;
+			slot.used = true;
+			return this;
 		}
+		this.#map.set(key, { value, used: false });
+		if (this.#map.size > this.#max) this.#evictOne();
 		return this;
 	}
 
@@ -48,13 +65,32 @@ export class LruMap<K, V> {
 
 	clear(): void {
 		this.#map.clear();
+		this.#hand = undefined;
 	}
 
 	keys(): IterableIterator<K> {
 		return this.#map.keys();
 	}
 
-	entries(): IterableIterator<[K, V]> {
-		return this.#map.entries();
+	*entries(): IterableIterator<[K, V]> {
+		for (const [key, slot] of this.#map) yield [key, slot.value];
+	}
+
+	#evictOne(): void {
+		// Every full lap clears every mark, so this ends within two laps.
+		for (;;) {
+			let step = this.#hand?.next();
+			if (step === undefined || step.done) {
+				this.#hand = this.#map.entries();
+				step = this.#hand.next();
+				if (step.done) return;
+			}
+			const [key, slot] = step.value;
+			if (slot.used) slot.used = false;
+			else {
+				this.#map.delete(key);
+				return;
+			}
+		}
 	}
 }
