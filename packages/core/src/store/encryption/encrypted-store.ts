@@ -34,7 +34,7 @@ import { credentialIdentityKey, IDENTITY_FIELD } from "../../pool/identity";
 import type { AuthCredential, StoredAuthCredential } from "../../types";
 import type { AuthCredentialStore, CasResult, CredentialRowStore } from "../store";
 import { checkStoreInput, storeInputSchemas as input } from "../store-input";
-import { type EncryptionKeys, KEY_ID_PATTERN } from "./keys";
+import { checkedKeyEntries, type EncryptionKeys } from "./keys";
 import {
 	bindingOfRow,
 	type DerivedKey,
@@ -133,14 +133,6 @@ class OpenError extends AuthpoolError {
 	}
 }
 
-function toKeyMap(keys: EncryptionOptions["keys"]): Map<string, Buffer> {
-	if (keys instanceof Map) return new Map(keys);
-	if (typeof keys !== "object" || keys === null) {
-		throw new AuthpoolError("INVALID_OPTIONS", "Invalid encryption options: keys must be a map of id to key");
-	}
-	return new Map(Object.entries(keys));
-}
-
 /**
  * Wrap `store` so credential secrets and identities are sealed at rest (see the module header).
  * @throws AuthpoolError `INVALID_OPTIONS` when a key is not 32 bytes, an id is malformed or `activeKeyId` is unknown.
@@ -150,13 +142,7 @@ export function withEncryption(store: AuthCredentialStore, options: EncryptionOp
 		throw new AuthpoolError("INVALID_OPTIONS", "Invalid encryption options: expected an object");
 	}
 	const keys = new Map<string, DerivedKey>();
-	for (const [id, key] of toKeyMap(options.keys)) {
-		if (!KEY_ID_PATTERN.test(id)) throw new AuthpoolError("INVALID_OPTIONS", "Invalid encryption key id");
-		if (!Buffer.isBuffer(key) || key.length !== 32) {
-			throw new AuthpoolError("INVALID_OPTIONS", `Encryption key "${id}" must be 32 bytes`);
-		}
-		keys.set(id, deriveKey(id, key));
-	}
+	for (const [id, key] of checkedKeyEntries(options.keys)) keys.set(id, deriveKey(id, key));
 	const active = keys.get(options.activeKeyId);
 	if (!active) {
 		throw new AuthpoolError("INVALID_OPTIONS", "Invalid encryption options: activeKeyId names no given key");

@@ -13,6 +13,24 @@ export type EncryptionKeys = ReadonlyMap<string, Buffer>;
 export const KEY_ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 
 /**
+ * The `(id, key)` pairs of a key map or record, each id and key checked (messages name ids, never keys).
+ * @throws AuthpoolError `INVALID_OPTIONS` when `keys` is not a map/record, an id is malformed or a key is not 32 bytes.
+ */
+export function checkedKeyEntries(keys: EncryptionKeys | Record<string, Buffer>): Array<[string, Buffer]> {
+	if (typeof keys !== "object" || keys === null) {
+		throw new AuthpoolError("INVALID_OPTIONS", "Invalid encryption options: keys must be a map of id to key");
+	}
+	const entries = keys instanceof Map ? [...keys] : Object.entries(keys);
+	for (const [id, key] of entries) {
+		if (!KEY_ID_PATTERN.test(id)) throw new AuthpoolError("INVALID_OPTIONS", "Invalid encryption key id");
+		if (!Buffer.isBuffer(key) || key.length !== 32) {
+			throw new AuthpoolError("INVALID_OPTIONS", `Encryption key "${id}" must be 32 bytes`);
+		}
+	}
+	return entries;
+}
+
+/**
  * Parse `"id1:base64key,id2:base64key"` (the `AUTHPOOL_ENCRYPTION_KEYS` format; newlines also separate).
  * Base64 and base64url are both accepted. Messages name key ids, never key material.
  * @throws AuthpoolError `INVALID_OPTIONS` on a malformed entry, a duplicate id or a key that is not 32 bytes.

@@ -14,7 +14,7 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from "node:crypto";
 import { open, rename, rm } from "node:fs/promises";
 import { AuthpoolError } from "../../errors";
-import { type EncryptionKeys, KEY_ID_PATTERN } from "./keys";
+import { checkedKeyEntries, type EncryptionKeys, KEY_ID_PATTERN } from "./keys";
 
 const MAGIC = Buffer.from("APSEAL1\n", "latin1");
 const IV_BYTES = 12;
@@ -35,13 +35,8 @@ function ringOf(options: SealedFileKeys): Map<string, Buffer> {
 	if (typeof options !== "object" || options === null) {
 		throw new AuthpoolError("INVALID_OPTIONS", "Invalid sealed-file keys: expected { keys, activeKeyId }");
 	}
-	const entries = options.keys instanceof Map ? [...options.keys] : Object.entries(options.keys ?? {});
 	const ring = new Map<string, Buffer>();
-	for (const [id, key] of entries) {
-		if (!KEY_ID_PATTERN.test(id)) throw new AuthpoolError("INVALID_OPTIONS", "Invalid encryption key id");
-		if (!Buffer.isBuffer(key) || key.length !== 32) {
-			throw new AuthpoolError("INVALID_OPTIONS", `Encryption key "${id}" must be 32 bytes`);
-		}
+	for (const [id, key] of checkedKeyEntries(options.keys)) {
 		ring.set(id, Buffer.from(hkdfSync("sha256", key, Buffer.alloc(0), "authpool sealed file v1", 32)));
 	}
 	if (!ring.has(options.activeKeyId)) {
@@ -54,10 +49,8 @@ function associatedData(keyId: string, context: string): Buffer {
 	return Buffer.from(`authpool-file-v1\u0000${keyId}\u0000${context}`, "utf8");
 }
 
-/** Seal `plaintext` for `context` under the active key: the bytes {@link openSealed} opens. */
-export function sealBytes(plaintext: string | Buffer, context: string, options: SealedFileKeys): Buffer {
-	const ring = ringOf(options);
-	const keyId = options.activeKeyId;
+/** Seal `plaintext` for `context` under the active key of `ring` (from {@link ringOf}). */
+function sealBytes(plaintext: string | Buffer, context: string, ring: Map<string, Buffer>, keyId: string): Buffer {
 	const iv = randomBytes(IV_BYTES);
 	const cipher = createCipheriv("aes-256-gcm", ring.get(keyId)!, iv);
 	cipher.setAAD(associatedData(keyId, context));
@@ -69,13 +62,12 @@ export function sealBytes(plaintext: string | Buffer, context: string, options: 
 	return Buffer.concat([MAGIC, Buffer.of(id.length), id, iv, body, cipher.getAuthTag()]);
 }
 
-/** Open bytes from {@link sealBytes} with any key of the ring. */
-export function openSealed(
+/** Open bytes from {@link sealBytes} with any key of `ring`. */
+function openSealed(
 	sealed: Buffer,
 	context: string,
-	options: SealedFileKeys,
+	ring: Map<string, Buffer>,
 ): { ok: true; plaintext: Buffer; keyId: string } | { ok: false; reason: Exclude<SealedFileFailure, "missing"> } {
-	const ring = ringOf(options);
 	const header = MAGIC.length + 1;
 	if (sealed.length < header || !sealed.subarray(0, MAGIC.length).equals(MAGIC)) {
 		return { ok: false, reason: "not-sealed" };
@@ -110,7 +102,7 @@ export async function writeSealedFile(
 	context: string,
 	options: SealedFileKeys,
 ): Promise<void> {
-	const sealed = sealBytes(plaintext, context, options);
+	const sealed = sealBytes(plaintext, context, ringOf(options), options.activeKeyId);
 	const temp = `${path}.${randomBytes(6).toString("hex")}.tmp`;
 	try {
 		const handle = await open(temp, "wx", 0o600);
@@ -138,7 +130,7 @@ export async function readSealedFile(
 	context: string,
 	options: SealedFileKeys,
 ): Promise<{ ok: true; plaintext: Buffer; keyId: string } | { ok: false; reason: SealedFileFailure }> {
-	ringOf(options);
+	const ring = ringOf(options);
 	let sealed: Buffer;
 	try {
 		const handle = await open(path, "r");
@@ -151,5 +143,5 @@ export async function readSealedFile(
 		if ((error as NodeJS.ErrnoException).code === "ENOENT") return { ok: false, reason: "missing" };
 		throw error;
 	}
-	return openSealed(sealed, context, options);
+	return openSealed(sealed, context, ring);
 }
