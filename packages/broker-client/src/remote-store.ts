@@ -195,21 +195,18 @@ export async function createRemoteStore(options: RemoteStoreOptions): Promise<Re
 		return true;
 	};
 
-	const cacheTarget = (path: string): SnapshotCacheTarget => ({
-		path,
-		url: http.url,
-		token,
-		...(options.cacheKeys ? { keys: options.cacheKeys } : {}),
-	});
+	const cacheTarget: SnapshotCacheTarget | undefined = options.cacheFile
+		? { path: options.cacheFile, url: http.url, token, ...(options.cacheKeys ? { keys: options.cacheKeys } : {}) }
+		: undefined;
 	let persistTimer: ReturnType<typeof setTimeout> | undefined;
 	let lastSnapshot: SnapshotResponse | undefined;
 	const persist = () => {
-		if (!options.cacheFile || persistTimer) return;
+		if (!cacheTarget || persistTimer) return;
 		persistTimer = setTimeout(() => {
 			persistTimer = undefined;
 			const snapshot = currentSnapshot();
-			if (!snapshot || !options.cacheFile) return;
-			void writeSnapshotCache(cacheTarget(options.cacheFile), {
+			if (!snapshot) return;
+			void writeSnapshotCache(cacheTarget, {
 				savedAt: clock.now(),
 				receivedAt: clock.now(),
 				snapshot,
@@ -282,10 +279,7 @@ export async function createRemoteStore(options: RemoteStoreOptions): Promise<Re
 
 	// ── startup: cache first, else one blocking snapshot ───────────────────
 	const cacheTtlMs = options.cacheTtlMs ?? 3_600_000;
-	const read =
-		options.cacheFile && cacheTtlMs > 0
-			? await readSnapshotCache(cacheTarget(options.cacheFile), cacheTtlMs, clock.now())
-			: null;
+	const read = cacheTarget && cacheTtlMs > 0 ? await readSnapshotCache(cacheTarget, cacheTtlMs, clock.now()) : null;
 	if (read && !read.ok && read.reason !== "missing") {
 		log("info", "broker snapshot cache not used", { reason: read.reason });
 	}

@@ -152,28 +152,37 @@ describe("lifecycle", () => {
 	});
 });
 
+/** A second broker over the same pool, to be stopped. */
+async function startDoomedBroker() {
+	const { startBroker, hashBrokerToken } = await import("@authpool/broker-server");
+	return startBroker({
+		storage: side.storage,
+		bind: "127.0.0.1:0",
+		tokens: { client: [{ hash: hashBrokerToken(CLIENT) }] },
+		refresher: false,
+	});
+}
+
+/** Until the client's debounced write has put a cache file there. */
+async function untilWritten(cacheFile: string) {
+	await until(() => {
+		try {
+			return statSync(cacheFile).size > 0;
+		} catch {
+			return false;
+		}
+	});
+}
+
 describe("encrypted snapshot cache", () => {
 	it("lets a client start while the broker is down; wrong token, wrong URL, tampering or age → no cache", async () => {
 		const cacheFile = join(tempDir(), "broker.cache");
 		const account = fake.addAccount("anthropic", { email: "cached@example.com" });
 		const id = await upsertAccount(side.broker.url, account.credential);
-		// A second broker over the same pool, to be stopped.
-		const { startBroker, hashBrokerToken } = await import("@authpool/broker-server");
-		const doomed = await startBroker({
-			storage: side.storage,
-			bind: "127.0.0.1:0",
-			tokens: { client: [{ hash: hashBrokerToken(CLIENT) }] },
-			refresher: false,
-		});
+		const doomed = await startDoomedBroker();
 		const url = doomed.url;
 		const first = await client({ url, cacheFile });
-		await until(() => {
-			try {
-				return statSync(cacheFile).size > 0;
-			} catch {
-				return false;
-			}
-		});
+		await untilWritten(cacheFile);
 		expect(statSync(cacheFile).mode & 0o777).toBe(0o600);
 		const bytes = readFileSync(cacheFile);
 		expect(bytes.includes(Buffer.from(account.accessToken))).toBe(false);
@@ -207,25 +216,13 @@ describe("encrypted snapshot cache", () => {
 		const cacheFile = join(tempDir(), "broker.cache");
 		const account = fake.addAccount("anthropic", { email: "keyed@example.com" });
 		const id = await upsertAccount(side.broker.url, account.credential);
-		const { startBroker, hashBrokerToken } = await import("@authpool/broker-server");
-		const doomed = await startBroker({
-			storage: side.storage,
-			bind: "127.0.0.1:0",
-			tokens: { client: [{ hash: hashBrokerToken(CLIENT) }] },
-			refresher: false,
-		});
+		const doomed = await startDoomedBroker();
 		const url = doomed.url;
 		// Obviously fake keys: constant bytes.
 		const oldKey = Buffer.alloc(32, 0x11);
 		const newKey = Buffer.alloc(32, 0x22);
 		const first = await client({ url, cacheFile, cacheKeys: { keys: { old: oldKey }, activeKeyId: "old" } });
-		await until(() => {
-			try {
-				return statSync(cacheFile).size > 0;
-			} catch {
-				return false;
-			}
-		});
+		await untilWritten(cacheFile);
 		expect(readFileSync(cacheFile).includes(Buffer.from(account.accessToken))).toBe(false);
 		await first.close();
 		await doomed.close();
