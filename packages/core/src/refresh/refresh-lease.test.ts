@@ -312,9 +312,13 @@ describe("OAuthRefresher across processes (shared store backend)", () => {
 		const result = await me.refresher.ensureFresh(row, { force: true }).catch(() => undefined);
 		// The caller's bounded wait ends first; no token request was sent meanwhile.
 		expect(result === undefined || oauth(result).access === "acc-0").toBe(true);
-		await new Promise((resolve) => setTimeout(resolve, 300 - (performance.now() - started)));
+		// The waiter notices the silence after the ttl (on its next poll, whenever a loaded machine runs it) and
+		// keeps waiting instead of taking over: no token request when it says so.
+		await vi.waitFor(
+			() => expect(me.lines.some((line) => JSON.stringify(line).includes("still runs; waiting"))).toBe(true),
+			{ timeout: 3_000, interval: 5 },
+		);
 		expect(counting.calls).toEqual([]);
-		expect(me.lines.some((line) => JSON.stringify(line).includes("still runs; waiting"))).toBe(true);
 		// Past ttl + hard cap even a live holder's request must have ended: the lease is taken over.
 		await vi.waitFor(() => expect(counting.calls).toEqual(["ref-0"]), { timeout: 3_000 });
 		expect(performance.now() - started).toBeGreaterThanOrEqual(790);
