@@ -75,6 +75,10 @@ declare const BROKER_ROUTES: {
         readonly method: "GET";
         readonly path: "/v1/usage/history";
     };
+    readonly usageStale: {
+        readonly method: "POST";
+        readonly path: "/v1/usage/stale";
+    };
     readonly disabled: {
         readonly method: "GET";
         readonly path: "/v1/credentials/disabled";
@@ -292,6 +296,7 @@ declare const upsertRequestSchema: z.ZodObject<{
         type: z.ZodLiteral<"api_key">;
         key: z.ZodString;
     }, z.core.$strict>], "type">;
+    ifProviderAbsent: z.ZodOptional<z.ZodBoolean>;
 }, z.core.$strict>;
 declare const upsertResponseSchema: z.ZodObject<{
     entries: z.ZodArray<z.ZodObject<{
@@ -320,7 +325,12 @@ declare const upsertResponseSchema: z.ZodObject<{
             updatedAtMs: z.ZodNumber;
         }, z.core.$strict>>;
     }, z.core.$strict>>;
-    id: z.ZodNumber;
+    id: z.ZodOptional<z.ZodNumber>;
+    inserted: z.ZodOptional<z.ZodBoolean>;
+}, z.core.$strict>;
+/** `POST /v1/usage/stale`: drop cached usage reports (of one provider, or every provider the token sees). */
+declare const usageStaleRequestSchema: z.ZodObject<{
+    provider: z.ZodOptional<z.ZodString>;
 }, z.core.$strict>;
 declare const refreshResponseSchema: z.ZodObject<{
     entry: z.ZodObject<{
@@ -663,6 +673,7 @@ type BlockRequest = z.infer<typeof blockRequestSchema>;
 type BlockResponse = z.infer<typeof blockResponseSchema>;
 type UpsertRequest = z.input<typeof upsertRequestSchema>;
 type UpsertResponse = z.infer<typeof upsertResponseSchema>;
+type UsageStaleRequest = z.input<typeof usageStaleRequestSchema>;
 type RefreshResponse = z.infer<typeof refreshResponseSchema>;
 type WireUsageReport = z.infer<typeof usageReportSchema>;
 type UsageResponse = z.infer<typeof usageResponseSchema>;
@@ -715,5 +726,5 @@ declare function parseStreamFrame(raw: RawSseEvent): StreamFrame | null;
 /** The capability list of a request header value (lower-cased, trimmed, de-duplicated). */
 declare function parseCapabilities(header: string | null | undefined): Set<string>;
 
-export { BROKER_CAPABILITIES, BROKER_PROTOCOL_VERSION, BROKER_ROUTES, CAPABILITIES_HEADER, DEFAULT_BROKER_HOST, DEFAULT_BROKER_PORT, DEFAULT_MAX_BODY_BYTES, MAX_SNAPSHOT_WAIT_MS, MAX_USAGE_MAX_AGE_MS, MIN_USAGE_MAX_AGE_MS, REMOTE_REFRESH_SENTINEL, SseParser, accessFingerprintSchema, blockRequestSchema, blockResponseSchema, buildOpenApiDocument, credentialIdParamSchema, credentialIdSchema, disableRequestSchema, disabledCredentialSchema, disabledQuerySchema, disabledResponseSchema, encodeSseFrame, entryFrameSchema, errorResponseSchema, healthResponseSchema, keepaliveFrameSchema, okResponseSchema, parseCapabilities, parseStreamFrame, providerIdSchema, refreshResponseSchema, refresherInfoSchema, removedFrameSchema, snapshotBlockSchema, snapshotEntrySchema, snapshotFrameSchema, snapshotQuerySchema, snapshotResponseSchema, streamFrameSchemas, upsertCredentialSchema, upsertOAuthCredentialSchema, upsertRequestSchema, upsertResponseSchema, usageHistoryEntrySchema, usageHistoryQuerySchema, usageHistoryResponseSchema, usageLimitSchema, usageQuerySchema, usageReportSchema, usageResponseSchema, wireApiKeyCredentialSchema, wireCredentialSchema, wireOAuthCredentialSchema };
-export type { BlockRequest, BlockResponse, BrokerCapability, BrokerRouteName, DisableRequest, DisabledCredentialSummary, DisabledResponse, EntryFrame, ErrorResponse, HealthResponse, KeepaliveFrame, RawSseEvent, RefreshResponse, RefresherInfo, RemovedFrame, SnapshotResponse, StreamEventName, StreamFrame, UpsertRequest, UpsertResponse, UsageHistoryResponse, UsageResponse, WireCredential, WireOAuthCredential, WireSnapshotBlock, WireSnapshotEntry, WireUsageHistoryEntry, WireUsageReport };
+export { BROKER_CAPABILITIES, BROKER_PROTOCOL_VERSION, BROKER_ROUTES, CAPABILITIES_HEADER, DEFAULT_BROKER_HOST, DEFAULT_BROKER_PORT, DEFAULT_MAX_BODY_BYTES, MAX_SNAPSHOT_WAIT_MS, MAX_USAGE_MAX_AGE_MS, MIN_USAGE_MAX_AGE_MS, REMOTE_REFRESH_SENTINEL, SseParser, accessFingerprintSchema, blockRequestSchema, blockResponseSchema, buildOpenApiDocument, credentialIdParamSchema, credentialIdSchema, disableRequestSchema, disabledCredentialSchema, disabledQuerySchema, disabledResponseSchema, encodeSseFrame, entryFrameSchema, errorResponseSchema, healthResponseSchema, keepaliveFrameSchema, okResponseSchema, parseCapabilities, parseStreamFrame, providerIdSchema, refreshResponseSchema, refresherInfoSchema, removedFrameSchema, snapshotBlockSchema, snapshotEntrySchema, snapshotFrameSchema, snapshotQuerySchema, snapshotResponseSchema, streamFrameSchemas, upsertCredentialSchema, upsertOAuthCredentialSchema, upsertRequestSchema, upsertResponseSchema, usageHistoryEntrySchema, usageHistoryQuerySchema, usageHistoryResponseSchema, usageLimitSchema, usageQuerySchema, usageReportSchema, usageResponseSchema, usageStaleRequestSchema, wireApiKeyCredentialSchema, wireCredentialSchema, wireOAuthCredentialSchema };
+export type { BlockRequest, BlockResponse, BrokerCapability, BrokerRouteName, DisableRequest, DisabledCredentialSummary, DisabledResponse, EntryFrame, ErrorResponse, HealthResponse, KeepaliveFrame, RawSseEvent, RefreshResponse, RefresherInfo, RemovedFrame, SnapshotResponse, StreamEventName, StreamFrame, UpsertRequest, UpsertResponse, UsageHistoryResponse, UsageResponse, UsageStaleRequest, WireCredential, WireOAuthCredential, WireSnapshotBlock, WireSnapshotEntry, WireUsageHistoryEntry, WireUsageReport };

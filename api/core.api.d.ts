@@ -453,6 +453,13 @@ interface CredentialRowStore {
     get(id: number): Promise<StoredAuthCredential | null>;
     /** Insert a new active row (no identity matching). */
     insert(provider: string, credential: AuthCredential): Promise<StoredAuthCredential>;
+    /**
+     * Transactional: insert only while the provider has no active row (tombstones do not count);
+     * `null` when it has one, so of several instances seeding one provider at once exactly one inserts
+     * (serialised with identity upserts of the provider; a plain `insert` is not a seed and may race it).
+     * Optional: `AuthStorage.insertCredentialIfProviderAbsent` needs it on a store shared across instances.
+     */
+    insertIfProviderAbsent?(provider: string, credential: AuthCredential): Promise<StoredAuthCredential | null>;
     /** Unconditional write of an active row; `null` when the row is missing or disabled. */
     update(id: number, credential: AuthCredential): Promise<StoredAuthCredential | null>;
     /** Write only if the row is active and still at `expectedVersion`. */
@@ -628,6 +635,11 @@ interface StoreUpstream {
     /** `null` is authoritative: the pool does not fall back to a local fetch. */
     getUsageReport?(provider: string, credential: AuthCredential, signal?: AbortSignal): Promise<UsageReport | null>;
     markCredentialSuspect?(credentialId: number, options?: {
+        signal?: AbortSignal;
+    }): Promise<void>;
+    /** Drop the authority's cached usage reports (of one provider, or all) before the local ones go. */
+    invalidateUsageCache?(options?: {
+        provider?: string;
         signal?: AbortSignal;
     }): Promise<void>;
 }
@@ -1922,6 +1934,16 @@ declare class AuthStorage {
         baseUrlResolver?: (provider: string) => string | undefined;
         signal?: AbortSignal;
     }): Promise<UsageReport[]>;
+    /**
+     * Drop cached usage reports (of one provider, or of every provider), their last good values and
+     * failure cool-downs included, so the next read asks the providers. With a broker store, the
+     * broker's cache goes first (else a read in between could cache its stale answer again here).
+     * @throws the upstream's error (after the local cache is dropped) when the broker could not be told.
+     */
+    invalidateUsageCache(options?: {
+        provider?: string;
+        signal?: AbortSignal;
+    }): Promise<void>;
     /** Take rate-limit response headers into the cached report of the session's row. */
     ingestUsageHeaders(provider: string, headers: Record<string, string>, options?: {
         sessionId?: string;
@@ -1966,6 +1988,17 @@ declare class AuthStorage {
     }): Promise<number | null>;
     /** Lift every block of one active row; `false` when the row is not active. */
     unblockCredentialById(id: number): Promise<boolean>;
+    /**
+     * Insert only while the provider has no active credential (of any type): seeding a provider from
+     * several processes or hosts at once leaves exactly one row. `inserted: false` means a row was
+     * already there (or a concurrent caller won); `entries` are the provider's redacted rows after the call.
+     * @throws AuthpoolError `STORE_ERROR` when the store is shared across instances but cannot insert
+     *   conditionally (no `rows.insertIfProviderAbsent`).
+     */
+    insertCredentialIfProviderAbsent(provider: string, credential: AuthCredential): Promise<{
+        inserted: boolean;
+        entries: AuthCredentialSnapshotEntry[];
+    }>;
     /** Upsert by identity (same account → same row); returns the provider's redacted entries. */
     upsertCredential(provider: string, credential: AuthCredential): Promise<AuthCredentialSnapshotEntry[]>;
 }

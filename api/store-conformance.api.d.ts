@@ -59,6 +59,9 @@ declare function describeCache(options: StoreConformanceOptions): void;
 /** Change feed: the revision moves on every row and block write, across instances too; push listeners. */
 declare function describeChangeFeed(options: StoreConformanceOptions): void;
 
+/** The optional conditional insert: seed a provider only while it has no active row. */
+declare function describeConditionalInsert(options: StoreConformanceOptions): void;
+
 /**
  * The whole conformance suite for one store, as a vitest `describe` block. Capabilities the store
  * lacks are reported as skipped cases whose titles name the missing capability.
@@ -92,5 +95,5 @@ declare function describeTombstoneRewrite(options: StoreConformanceOptions): voi
 /** Usage ledger: one snapshot per account+limit per hour, costs, filters, oldest first. */
 declare function describeUsageLedger(options: StoreConformanceOptions): void;
 
-export { CONFORMANCE_START_MS, createTestClock, describeAccountPolicies, describeBlocks, describeCache, describeChangeFeed, describeCredentialStore, describeDisable, describeIdentity, describeLeases, describeLifecycle, describeRows, describeTombstoneRewrite, describeUsageLedger };
+export { CONFORMANCE_START_MS, createTestClock, describeAccountPolicies, describeBlocks, describeCache, describeChangeFeed, describeConditionalInsert, describeCredentialStore, describeDisable, describeIdentity, describeLeases, describeLifecycle, describeRows, describeTombstoneRewrite, describeUsageLedger };
 export type { StoreConformanceContext, StoreConformanceOptions, TestClock };

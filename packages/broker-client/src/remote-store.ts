@@ -418,20 +418,19 @@ export async function createRemoteStore(options: RemoteStoreOptions): Promise<Re
 		return row ? toStored(row) : null;
 	};
 
-	const upsert = async (provider: string, credential: AuthCredential) => {
+	/** POST /v1/credential; the provider's rows in the answer replace ours. `id` of the written row, if any. */
+	const postCredential = async (provider: string, credential: AuthCredential, ifProviderAbsent: boolean) => {
 		if (credential.type === "oauth" && credential.refresh === "__remote__") {
 			throw new AuthpoolError(
 				"INVALID_INPUT",
 				`a credential of ${provider} with a remote refresh token can only be written by the broker`,
 			);
 		}
-		const before = rows.has.bind(rows);
 		const reply = await http.call("upsert", "/v1/credential", upsertResponseSchema, {
 			method: "POST",
-			body: { provider, credential },
+			body: { provider, credential, ...(ifProviderAbsent ? { ifProviderAbsent } : {}) },
 		});
 		const body = reply.body!;
-		const inserted = !before(body.id);
 		const now = clock.now();
 		const ids = new Set(body.entries.map((entry) => entry.id));
 		for (const entry of body.entries) putEntry(entry, now);
@@ -439,7 +438,13 @@ export async function createRemoteStore(options: RemoteStoreOptions): Promise<Re
 			if (row.entry.provider === provider && !ids.has(row.entry.id)) rows.delete(row.entry.id);
 		}
 		changed();
-		return { row: getRow(body.id)!, inserted };
+		return body;
+	};
+	const upsert = async (provider: string, credential: AuthCredential) => {
+		const known = new Set(rows.keys());
+		const body = await postCredential(provider, credential, false);
+		if (body.id === undefined) throw new AuthpoolError("UPSTREAM_ERROR", "broker upsert answered without the row id");
+		return { row: getRow(body.id)!, inserted: !known.has(body.id) };
 	};
 
 	const disableRemote = async (id: number, cause: string, expectedAccessFingerprint?: string) => {
@@ -510,6 +515,20 @@ export async function createRemoteStore(options: RemoteStoreOptions): Promise<Re
 		},
 		async insert(provider, credential) {
 			return (await upsert(provider, credential)).row;
+		},
+		async insertIfProviderAbsent(provider, credential) {
+			if (credential.type !== "api_key") {
+				// The broker merges OAuth logins by identity; only an API key is seeded conditionally.
+				throw new AuthpoolError(
+					"INVALID_INPUT",
+					"a broker store inserts only API keys conditionally (ifProviderAbsent)",
+				);
+			}
+			const body = await postCredential(provider, credential, true);
+			if (body.inserted === undefined) {
+				throw new AuthpoolError("UPSTREAM_ERROR", "the broker does not support conditional inserts: upgrade it");
+			}
+			return body.inserted && body.id !== undefined ? getRow(body.id) : null;
 		},
 		async update(id, credential) {
 			if (credential.type === "oauth" && credential.refresh === "__remote__") return mirror(id, credential);
@@ -754,6 +773,18 @@ export async function createRemoteStore(options: RemoteStoreOptions): Promise<Re
 		},
 		async markCredentialSuspect(credentialId, opts) {
 			await refreshRemote(credentialId, opts?.signal);
+		},
+		async invalidateUsageCache(opts) {
+			try {
+				await http.call("usage stale", "/v1/usage/stale", null, {
+					method: "POST",
+					body: opts?.provider !== undefined ? { provider: opts.provider } : {},
+					...(opts?.signal ? { signal: opts.signal } : {}),
+				});
+			} finally {
+				// Even when the broker could not be told, this client's copy of its answer goes.
+				usageCache = undefined;
+			}
 		},
 	};
 

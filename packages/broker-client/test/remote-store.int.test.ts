@@ -5,6 +5,7 @@ import { type FakeProvider, startFakeProvider } from "@authpool/fake-provider";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRemoteStore } from "../src/index";
 import {
+	ADMIN,
 	type BrokerSide,
 	CLIENT,
 	issuedRefreshTokens,
@@ -102,6 +103,50 @@ describe("a client AuthStorage over the broker", () => {
 		expect(results.every((r) => Array.isArray(r))).toBe(true);
 		await c.storage.fetchUsageReports();
 		expect((c.counts.get("/v1/usage") ?? 0) - before).toBe(1);
+	});
+
+	it("invalidateUsageCache drops the client's and the broker's cached usage: the next read reaches the provider", async () => {
+		const account = fake.addAccount("anthropic", { email: "stale-client@example.com" });
+		const id = await upsertAccount(side.broker.url, account.credential);
+		const c = await client();
+		await until(async () => await hasRow(c, id));
+		const fraction = async () =>
+			(await c.storage.fetchUsageReports()).find((report) => report.metadata?.email === "stale-client@example.com")
+				?.limits[0]?.amount.usedFraction;
+		fake.setUsage(account.id, { primary: { usedPercent: 10 } });
+		// The broker's aggregate may predate this account (an earlier test read it): it is not in there yet.
+		await c.storage.fetchUsageReports();
+		await c.storage.invalidateUsageCache();
+		expect(await fraction()).toBeCloseTo(0.1);
+		fake.setUsage(account.id, { primary: { usedPercent: 60 } });
+		expect(await fraction()).toBeCloseTo(0.1);
+		await c.storage.invalidateUsageCache({ provider: "anthropic" });
+		expect(c.counts.get("/v1/usage/stale")).toBe(2);
+		expect(await fraction()).toBeCloseTo(0.6);
+		await expect(c.storage.invalidateUsageCache({ provider: "Not A Provider" })).rejects.toMatchObject({
+			code: "INVALID_INPUT",
+		});
+	});
+
+	it("insertCredentialIfProviderAbsent through the broker: two clients seeding at once leave one row", async () => {
+		const [a, b] = [await client({ token: ADMIN }), await client({ token: ADMIN })];
+		const results = await Promise.all([
+			a.storage.insertCredentialIfProviderAbsent("seeded-key", { type: "api_key", key: "test-seed-a" }),
+			b.storage.insertCredentialIfProviderAbsent("seeded-key", { type: "api_key", key: "test-seed-b" }),
+		]);
+		expect(results.map((result) => result.inserted).sort()).toEqual([false, true]);
+		const rows = await side.storage.listStoredCredentials("seeded-key");
+		expect(rows).toHaveLength(1);
+		for (const result of results) expect(result.entries.map((entry) => entry.id)).toEqual([rows[0]!.id]);
+		expect(a.storage.get("seeded-key")).toEqual(rows[0]!.credential);
+		await expect(
+			a.storage.insertCredentialIfProviderAbsent("seeded-oauth", {
+				type: "oauth",
+				access: "a",
+				refresh: "test-refresh-seeded",
+				expires: Date.now() + 60_000,
+			}),
+		).rejects.toMatchObject({ code: "INVALID_INPUT" });
 	});
 
 	it("a client-token write is refused by the broker and surfaces as an error, not a silent local change", async () => {

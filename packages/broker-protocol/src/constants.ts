@@ -46,6 +46,7 @@ export const BROKER_ROUTES = {
 	upsert: { method: "POST", path: "/v1/credential" },
 	usage: { method: "GET", path: "/v1/usage" },
 	usageHistory: { method: "GET", path: "/v1/usage/history" },
+	usageStale: { method: "POST", path: "/v1/usage/stale" },
 	disabled: { method: "GET", path: "/v1/credentials/disabled" },
 	metrics: { method: "GET", path: "/metrics" },
 } as const;

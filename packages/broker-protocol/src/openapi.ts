@@ -21,6 +21,7 @@ const components: Record<string, z.ZodType> = {
 	BlockResponse: s.blockResponseSchema,
 	UpsertRequest: s.upsertRequestSchema,
 	UpsertResponse: s.upsertResponseSchema,
+	UsageStaleRequest: s.usageStaleRequestSchema,
 	UsageResponse: s.usageResponseSchema,
 	UsageHistoryResponse: s.usageHistoryResponseSchema,
 	DisabledResponse: s.disabledResponseSchema,
@@ -194,7 +195,8 @@ export function buildOpenApiDocument(version = "0.0.0"): JsonObject {
 			"/v1/credential": {
 				post: {
 					operationId: "upsertCredential",
-					description: "Scope: admin. Upsert by identity; the real refresh token goes in and never comes out.",
+					description:
+						"Scope: admin. Upsert by identity; the real refresh token goes in and never comes out. With `ifProviderAbsent` (API keys only), insert only while the provider has no active row and answer `inserted`.",
 					requestBody: { required: true, content: { "application/json": { schema: ref("UpsertRequest") } } },
 					responses: { "200": json("UpsertResponse", "the provider's rows after the write"), ...bad, ...auth },
 				},
@@ -213,10 +215,19 @@ export function buildOpenApiDocument(version = "0.0.0"): JsonObject {
 					},
 				},
 			},
+			"/v1/usage/stale": {
+				post: {
+					operationId: "usageStale",
+					description:
+						"Scope: client. Drop cached usage reports (of `provider`, or of every provider the token sees) so the next read asks the providers; rate-limited like refresh.",
+					requestBody: { required: false, content: { "application/json": { schema: ref("UsageStaleRequest") } } },
+					responses: { "200": json("Ok", "dropped"), ...bad, ...auth, ...limited },
+				},
+			},
 			"/v1/usage/history": {
 				get: {
 					operationId: "usageHistory",
-					description: "Scope: admin. Usage history, oldest first.",
+					description: "Scope: client (its providers only). Usage history, oldest first.",
 					parameters: queryParams(s.usageHistoryQuerySchema),
 					responses: { "200": json("UsageHistoryResponse", "entries"), ...bad, ...auth },
 				},

@@ -161,14 +161,24 @@ export const upsertCredentialSchema = z.discriminatedUnion("type", [
 export const upsertRequestSchema = z.strictObject({
 	provider: providerIdSchema,
 	credential: upsertCredentialSchema,
+	/**
+	 * Insert only while the provider has no active row (an API key only: OAuth logins are merged by
+	 * identity instead). Of concurrent seeds exactly one inserts; the others get `inserted: false`.
+	 */
+	ifProviderAbsent: z.boolean().optional(),
 });
 
 export const upsertResponseSchema = z.strictObject({
 	/** The provider's active rows after the write (redacted). */
 	entries: z.array(snapshotEntrySchema),
-	/** The written row. */
-	id: credentialIdSchema,
+	/** The written row; absent when nothing was written (`inserted: false`). */
+	id: credentialIdSchema.optional(),
+	/** Only when the request set `ifProviderAbsent`: whether this call inserted the row. */
+	inserted: z.boolean().optional(),
 });
+
+/** `POST /v1/usage/stale`: drop cached usage reports (of one provider, or every provider the token sees). */
+export const usageStaleRequestSchema = z.strictObject({ provider: providerIdSchema.optional() });
 
 export const refreshResponseSchema = z.strictObject({ entry: snapshotEntrySchema });
 
@@ -275,6 +285,7 @@ export type BlockRequest = z.infer<typeof blockRequestSchema>;
 export type BlockResponse = z.infer<typeof blockResponseSchema>;
 export type UpsertRequest = z.input<typeof upsertRequestSchema>;
 export type UpsertResponse = z.infer<typeof upsertResponseSchema>;
+export type UsageStaleRequest = z.input<typeof usageStaleRequestSchema>;
 export type RefreshResponse = z.infer<typeof refreshResponseSchema>;
 export type WireUsageReport = z.infer<typeof usageReportSchema>;
 export type UsageResponse = z.infer<typeof usageResponseSchema>;

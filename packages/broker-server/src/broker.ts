@@ -24,6 +24,7 @@ import {
 	upsertRequestSchema,
 	usageHistoryQuerySchema,
 	usageQuerySchema,
+	usageStaleRequestSchema,
 	type WireUsageReport,
 } from "@authpool/broker-protocol";
 import {
@@ -183,6 +184,7 @@ const ROUTE_SCOPES: Record<string, readonly BrokerScope[]> = {
 	block: ["admin", "client"],
 	usage: ["admin", "client"],
 	usageHistory: ["admin", "client"],
+	usageStale: ["admin", "client"],
 	disable: ["admin"],
 	unblock: ["admin"],
 	upsert: ["admin"],
@@ -549,6 +551,16 @@ async function buildHandler(
 		parseWith(schema, queryObject(ctx.url.searchParams), "query");
 	const noQuery = (ctx: RequestContext) => query(ctx, z.strictObject({}));
 
+	/** Refresh routes (token and usage) share one bucket per token: each can make the broker call a provider. */
+	const limitRefreshes = (ctx: RequestContext) => {
+		const waitMs = refreshLimit?.take(ctx.principal.key, clock.now()) ?? 0;
+		if (waitMs > 0) {
+			throw new HttpError(429, "Refresh rate limit exceeded", {
+				"retry-after": String(Math.max(1, Math.ceil(waitMs / 1000))),
+			});
+		}
+	};
+
 	const routes: Route[] = [
 		{
 			name: "health",
@@ -615,14 +627,7 @@ async function buildHandler(
 			auth: true,
 			handle: async (ctx) => {
 				const id = idOf(ctx);
-				if (refreshLimit) {
-					const waitMs = refreshLimit.take(ctx.principal.key, clock.now());
-					if (waitMs > 0) {
-						throw new HttpError(429, "Refresh rate limit exceeded", {
-							"retry-after": String(Math.max(1, Math.ceil(waitMs / 1000))),
-						});
-					}
-				}
+				limitRefreshes(ctx);
 				const row = await visibleRow(ctx, id);
 				if (row.credential.type !== "oauth") throw new HttpError(409, `Credential ${id} is not OAuth`);
 				try {
@@ -706,6 +711,25 @@ async function buildHandler(
 				if (raw === undefined) throw new HttpError(400, "Request body required");
 				const request = parseWith(upsertRequestSchema, raw, "body");
 				if (!visibleTo(ctx.principal, request.provider)) throw new HttpError(403, "forbidden");
+				const now = clock.now();
+				const blockScopes = ctx.capabilities.has("block-scopes");
+				if (request.ifProviderAbsent) {
+					if (request.credential.type !== "api_key") {
+						throw new HttpError(400, "Invalid body: ifProviderAbsent applies to API keys only");
+					}
+					const result = await storage.insertCredentialIfProviderAbsent(request.provider, request.credential);
+					const written = request.credential.key;
+					const id = result.inserted
+						? result.entries.find((entry) => entry.credential.type === "api_key" && entry.credential.key === written)
+								?.id
+						: undefined;
+					sendJson(ctx.res, 200, {
+						entries: result.entries.map((entry) => wireEntry(entry, schedule, now, blockScopes)),
+						...(id !== undefined ? { id } : {}),
+						inserted: result.inserted,
+					});
+					return;
+				}
 				const entries = await storage.upsertCredential(request.provider, request.credential);
 				const written = request.credential;
 				const match = entries.find((entry) =>
@@ -713,8 +737,6 @@ async function buildHandler(
 						? written.type === "oauth" && entry.credential.access === written.access
 						: written.type === "api_key" && entry.credential.key === written.key,
 				);
-				const now = clock.now();
-				const blockScopes = ctx.capabilities.has("block-scopes");
 				sendJson(ctx.res, 200, {
 					entries: entries.map((entry) => wireEntry(entry, schedule, now, blockScopes)),
 					id: match?.id ?? Math.max(...entries.map((entry) => entry.id)),
@@ -739,6 +761,31 @@ async function buildHandler(
 					.filter((report) => visibleTo(ctx.principal, report.provider))
 					.map(({ raw: _raw, ...report }) => report as WireUsageReport);
 				sendJson(ctx.res, 200, { generatedAt: cached.at, reports });
+			},
+		},
+		{
+			name: "usageStale",
+			method: "POST",
+			pattern: /^\/v1\/usage\/stale$/,
+			auth: true,
+			handle: async (ctx) => {
+				noQuery(ctx);
+				const request = parseWith(usageStaleRequestSchema, (await body(ctx)) ?? {}, "body");
+				if (request.provider !== undefined && !visibleTo(ctx.principal, request.provider)) {
+					throw new HttpError(403, "forbidden");
+				}
+				limitRefreshes(ctx);
+				const scoped = ctx.principal.providers;
+				if (request.provider !== undefined) {
+					await storage.invalidateUsageCache({ provider: request.provider });
+				} else if (scoped === null) {
+					await storage.invalidateUsageCache();
+				} else {
+					for (const provider of scoped) await storage.invalidateUsageCache({ provider });
+				}
+				// The aggregate goes too (other providers' reports are then re-read from the cache below it).
+				usageCache = undefined;
+				sendJson(ctx.res, 200, { ok: true });
 			},
 		},
 		{

@@ -24,6 +24,7 @@ const MATRIX: Record<string, ("admin" | "client" | "metrics")[]> = {
 	block: ["admin", "client"],
 	usage: ["admin", "client"],
 	usageHistory: ["admin", "client"],
+	usageStale: ["admin", "client"],
 	disable: ["admin"],
 	unblock: ["admin"],
 	upsert: ["admin"],

@@ -289,7 +289,93 @@ describe("writes", () => {
 	});
 });
 
+describe("conditional insert (ifProviderAbsent)", () => {
+	it("of concurrent seeds exactly one inserts; later seeds are refused; only API keys; a client token cannot", async () => {
+		const seed = (key: string, token?: string) =>
+			world.call("/v1/credential", {
+				method: "POST",
+				...(token ? { token } : {}),
+				body: JSON.stringify({ provider: "seeded", credential: { type: "api_key", key }, ifProviderAbsent: true }),
+			});
+		const replies = await Promise.all(
+			["test-seed-1", "test-seed-2", "test-seed-3", "test-seed-4"].map((key) => seed(key)),
+		);
+		expect(replies.map((reply) => reply.status)).toEqual([200, 200, 200, 200]);
+		const bodies = replies.map(
+			(reply) => reply.json() as { inserted: boolean; id?: number; entries: { id: number }[] },
+		);
+		const winners = bodies.filter((body) => body.inserted);
+		expect(winners).toHaveLength(1);
+		for (const body of bodies) expect(body.entries.map((entry) => entry.id)).toEqual([winners[0]!.id]);
+		for (const body of bodies.filter((b) => !b.inserted)) expect(body.id).toBeUndefined();
+		expect((await seed("test-seed-5")).json()).toMatchObject({ inserted: false });
+
+		const oauthSeed = await world.call("/v1/credential", {
+			method: "POST",
+			body: JSON.stringify({
+				provider: "fresh",
+				credential: { type: "oauth", access: "a", refresh: "test-refresh-seed", expires: Date.now() + 60_000 },
+				ifProviderAbsent: true,
+			}),
+		});
+		seenRefreshTokens.add("test-refresh-seed");
+		expect(oauthSeed.status).toBe(400);
+		expect(oauthSeed.json()).toEqual({ error: "Invalid body: ifProviderAbsent applies to API keys only" });
+		expect((await seed("test-seed-6", CLIENT)).status).toBe(403);
+		// A plain upsert still answers as before: the written id, no `inserted`.
+		const plain = await world.call("/v1/credential", {
+			method: "POST",
+			body: JSON.stringify({ provider: "seeded", credential: { type: "api_key", key: "test-seed-7" } }),
+		});
+		expect(plain.json()).toEqual({ entries: expect.any(Array), id: expect.any(Number) });
+	});
+});
+
 describe("usage, history, metrics", () => {
+	it("usage/stale drops the broker's cached reports: the next read asks the provider again", async () => {
+		const { account } = await addAccount("stale@example.com");
+		const fractionOf = async () => {
+			const reply = await world.call("/v1/usage", { token: CLIENT });
+			const reports = (
+				reply.json() as {
+					reports: { metadata?: { email?: string }; limits: { amount: { usedFraction?: number } }[] }[];
+				}
+			).reports;
+			return reports.find((report) => report.metadata?.email === "stale@example.com")?.limits[0]?.amount.usedFraction;
+		};
+		world.fake.setUsage(account.id, { primary: { usedPercent: 20 } });
+		expect(await fractionOf()).toBeCloseTo(0.2);
+		world.fake.setUsage(account.id, { primary: { usedPercent: 70 } });
+		// Cached on the broker (and per account below it).
+		expect(await fractionOf()).toBeCloseTo(0.2);
+		const stale = await world.call("/v1/usage/stale", { token: CLIENT, method: "POST" });
+		expect(stale.status).toBe(200);
+		expect(stale.json()).toEqual({ ok: true });
+		expect(await fractionOf()).toBeCloseTo(0.7);
+
+		// One provider only, and only a provider the token sees; bad bodies are 400.
+		world.fake.setUsage(account.id, { primary: { usedPercent: 90 } });
+		const scoped = await world.call("/v1/usage/stale", {
+			token: CLIENT,
+			method: "POST",
+			body: JSON.stringify({ provider: "anthropic" }),
+		});
+		expect(scoped.status).toBe(200);
+		expect(await fractionOf()).toBeCloseTo(0.9);
+		const tenant = await world.call("/v1/usage/stale", {
+			token: TENANT,
+			method: "POST",
+			body: JSON.stringify({ provider: "anthropic" }),
+		});
+		expect(tenant.status).toBe(403);
+		const bad = await world.call("/v1/usage/stale", { method: "POST", body: JSON.stringify({ provider: 7 }) });
+		expect(bad.status).toBe(400);
+		expect((await world.call("/v1/usage/stale", { method: "POST", body: JSON.stringify({ extra: 1 }) })).status).toBe(
+			400,
+		);
+		expect((await world.call("/v1/usage/stale", { token: METRICS, method: "POST" })).status).toBe(403);
+	});
+
 	it("aggregate usage strips raw, bounds maxAgeMs; history answers; metrics render", async () => {
 		const { account } = await addAccount("usage@example.com");
 		world.fake.setUsage(account.id, { primary: { usedPercent: 40 } });

@@ -11,6 +11,7 @@ import {
 	blockRequestSchema,
 	disableRequestSchema,
 	upsertRequestSchema,
+	usageStaleRequestSchema,
 } from "@authpool/broker-protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { z } from "zod";
@@ -73,11 +74,13 @@ const VALID: Record<string, Record<string, unknown>> = {
 		provider: "anthropic",
 		credential: { type: "oauth", access: "test-access-f", refresh: "test-refresh-f", expires: 1 },
 	},
+	usageStale: { provider: "anthropic" },
 };
 const SCHEMAS: Record<string, z.ZodType> = {
 	block: blockRequestSchema,
 	disable: disableRequestSchema,
 	upsert: upsertRequestSchema,
+	usageStale: usageStaleRequestSchema,
 };
 
 type Case = { method: string; path: string; body?: string; headers?: Record<string, string> };
@@ -86,7 +89,7 @@ function makeCase(random: () => number): Case {
 	const pick = <T>(items: readonly T[]) => items[Math.floor(random() * items.length)]!;
 	const kind = Math.floor(random() * 8);
 	const ids = ["0", "-1", "abc", "1.5", "99999999999999999999", "%00", "1e3", "0x10", "..%2F..", "１"];
-	const bodied = ["block", "disable", "upsert"] as const;
+	const bodied = ["block", "disable", "upsert", "usageStale"] as const;
 	const name = pick(bodied);
 	const route = BROKER_ROUTES[name];
 	const path = route.path.replace("{id}", "1");

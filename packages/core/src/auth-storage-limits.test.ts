@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { AuthStorage } from "./auth-storage";
 import { fakeOAuthPlugin, HOUR, manualClock, oauth } from "./auth-storage.test-utils";
+import { AuthpoolError } from "./errors";
 import { createMemoryStore, createMemoryStoreBackend } from "./store/memory-store";
 import type { CredentialRankingStrategy, UsageLimit, UsageProvider, UsageReport } from "./usage/types";
 
@@ -246,5 +247,53 @@ describe("ranking", () => {
 		expect(key).toMatch(/^access-/);
 		expect(slowDone).toBe(false);
 		release();
+	});
+});
+
+describe("invalidateUsageCache", () => {
+	it("drops cached reports (one provider's or all) so the next read asks the provider; tells the upstream first", async () => {
+		const ctx = setup();
+		ctx.usageByEmail.set("a@x.io", { primary: 0.1, secondary: 0.1 });
+		await accounts(ctx, ["a@x.io"]);
+		const used = async () => (await ctx.storage.fetchUsageReports())[0]?.limits[0]?.amount.usedFraction;
+		expect(await used()).toBe(0.1);
+		ctx.usageByEmail.set("a@x.io", { primary: 0.6, secondary: 0.1 });
+		expect(await used()).toBe(0.1);
+		const fetches = ctx.fetches();
+		await ctx.storage.invalidateUsageCache({ provider: "other" });
+		expect(await used()).toBe(0.1);
+		await ctx.storage.invalidateUsageCache({ provider: "acme" });
+		expect(await used()).toBe(0.6);
+		ctx.usageByEmail.set("a@x.io", { primary: 0.8, secondary: 0.1 });
+		await ctx.storage.invalidateUsageCache();
+		expect(await used()).toBe(0.8);
+		expect(ctx.fetches() - fetches).toBe(2);
+		await expect(ctx.storage.invalidateUsageCache({ provider: "Bad Id" })).rejects.toMatchObject({
+			code: "INVALID_INPUT",
+		});
+
+		// With an upstream (a broker), it is told first; its failure is reported after the local drop.
+		const calls: unknown[] = [];
+		const upstreamStore = new Proxy(ctx.store, {
+			get: (target, property) =>
+				property === "upstream"
+					? {
+							invalidateUsageCache: async (options: unknown) => {
+								calls.push(options);
+								throw new AuthpoolError("UPSTREAM_ERROR", "broker down");
+							},
+						}
+					: Reflect.get(target, property),
+		});
+		const withUpstream = new AuthStorage(upstreamStore, { providers: [ctx.plugin], clock: ctx.clock, env: {} });
+		await withUpstream.reload();
+		const usedThere = async () => (await withUpstream.fetchUsageReports())[0]?.limits[0]?.amount.usedFraction;
+		expect(await usedThere()).toBe(0.8);
+		ctx.usageByEmail.set("a@x.io", { primary: 0.9, secondary: 0.1 });
+		await expect(withUpstream.invalidateUsageCache({ provider: "acme" })).rejects.toMatchObject({
+			code: "UPSTREAM_ERROR",
+		});
+		expect(calls).toEqual([{ provider: "acme" }]);
+		expect(await usedThere()).toBe(0.9);
 	});
 });

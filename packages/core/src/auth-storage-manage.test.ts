@@ -67,6 +67,51 @@ describe("credential management", () => {
 		await expect(storage.login("unknown", { onAuth: () => {} })).rejects.toMatchObject({ code: "OAUTH_NOT_SUPPORTED" });
 	});
 
+	it("insertCredentialIfProviderAbsent seeds a provider once: concurrent seeds leave one row, a later one is refused", async () => {
+		const { storage, store, clock } = setup();
+		await storage.reload();
+		const results = await Promise.all(
+			["k1", "k2", "k3"].map((key) => storage.insertCredentialIfProviderAbsent("plain", { type: "api_key", key })),
+		);
+		expect(results.filter((result) => result.inserted)).toHaveLength(1);
+		const [row] = await store.rows.listActive("plain");
+		for (const result of results) expect(result.entries.map((entry) => entry.id)).toEqual([row!.id]);
+		expect(storage.get("plain")).toEqual(row!.credential);
+		// Any active row counts, of any type; the answer lists what is there.
+		await storage.upsertCredential("acme", oauth("a@x.io", clock.now()));
+		const refused = await storage.insertCredentialIfProviderAbsent("acme", { type: "api_key", key: "k4" });
+		expect(refused.inserted).toBe(false);
+		expect(refused.entries.map((entry) => entry.credential.type)).toEqual(["oauth"]);
+		await expect(storage.insertCredentialIfProviderAbsent("plain", { type: "api_key", key: "" })).rejects.toMatchObject(
+			{
+				code: "INVALID_INPUT",
+			},
+		);
+	});
+
+	it("insertCredentialIfProviderAbsent on a store without the conditional insert: serialised when private, refused when shared", async () => {
+		const { store, clock } = setup();
+		const withoutConditional = (shared: boolean): AuthCredentialStore =>
+			new Proxy(store, {
+				get: (target, property) => {
+					if (property === "rows") return { ...target.rows, insertIfProviderAbsent: undefined };
+					if (property === "capabilities") return { ...target.capabilities, sharedAcrossInstances: shared };
+					return Reflect.get(target, property);
+				},
+			});
+		const private_ = new AuthStorage(withoutConditional(false), { clock, env: {} });
+		const results = await Promise.all(
+			["k1", "k2", "k3"].map((key) => private_.insertCredentialIfProviderAbsent("plain", { type: "api_key", key })),
+		);
+		expect(results.map((result) => result.inserted)).toEqual([true, false, false]);
+		expect(await store.rows.listActive("plain")).toHaveLength(1);
+		const shared = new AuthStorage(withoutConditional(true), { clock, env: {} });
+		await expect(shared.insertCredentialIfProviderAbsent("other", { type: "api_key", key: "k" })).rejects.toMatchObject(
+			{ code: "STORE_ERROR", message: expect.stringContaining("insertIfProviderAbsent") },
+		);
+		expect(await store.rows.listActive("other")).toEqual([]);
+	});
+
 	it("API keys: sessions stick, sessionless calls take turns", async () => {
 		const { storage, store } = setup();
 		for (const key of ["k1", "k2", "k3"]) await store.rows.insert("keys", { type: "api_key", key });

@@ -298,6 +298,8 @@ export class AuthStorage {
 	readonly #policies: AccountPolicies;
 	readonly #tombstoneRetentionMs: number;
 	#usageService: UsageService | undefined;
+	/** Conditional inserts on a store without `insertIfProviderAbsent`, one at a time. */
+	#conditionalInserts: Promise<unknown> = Promise.resolve();
 	#closed = false;
 
 	constructor(store: AuthCredentialStore, options: AuthStorageOptions = {}) {
@@ -1141,6 +1143,34 @@ export class AuthStorage {
 		return this.#usage().fetchReports(this.#pool.allRows(), options);
 	}
 
+	/**
+	 * Drop cached usage reports (of one provider, or of every provider), their last good values and
+	 * failure cool-downs included, so the next read asks the providers. With a broker store, the
+	 * broker's cache goes first (else a read in between could cache its stale answer again here).
+	 * @throws the upstream's error (after the local cache is dropped) when the broker could not be told.
+	 */
+	async invalidateUsageCache(options?: { provider?: string; signal?: AbortSignal }): Promise<void> {
+		checkArg("options", arg.usageInvalidate, options, true);
+		const provider = options?.provider;
+		let upstreamError: unknown;
+		try {
+			await this.#store.upstream?.invalidateUsageCache?.({
+				...(provider !== undefined ? { provider } : {}),
+				...(options?.signal ? { signal: options.signal } : {}),
+			});
+		} catch (error) {
+			upstreamError = error;
+		}
+		const usage = this.#usage();
+		if (provider === undefined) {
+			await usage.invalidate();
+		} else {
+			await this.#pool.sync();
+			for (const row of this.#pool.allRows()) if (row.provider === provider) await usage.invalidate(row);
+		}
+		if (upstreamError !== undefined) throw upstreamError;
+	}
+
 	async #observedRow(provider: string, sessionId?: string): Promise<StoredAuthCredential | undefined> {
 		await this.#pool.sync();
 		return (
@@ -1292,6 +1322,52 @@ export class AuthStorage {
 		if (!this.#pool.get(id)) return false;
 		await this.#blocks.clear(id);
 		return true;
+	}
+
+	/**
+	 * Insert only while the provider has no active credential (of any type): seeding a provider from
+	 * several processes or hosts at once leaves exactly one row. `inserted: false` means a row was
+	 * already there (or a concurrent caller won); `entries` are the provider's redacted rows after the call.
+	 * @throws AuthpoolError `STORE_ERROR` when the store is shared across instances but cannot insert
+	 *   conditionally (no `rows.insertIfProviderAbsent`).
+	 */
+	async insertCredentialIfProviderAbsent(
+		provider: string,
+		credential: AuthCredential,
+	): Promise<{ inserted: boolean; entries: AuthCredentialSnapshotEntry[] }> {
+		checkProvider(provider);
+		const snapshot = checkCredential("credential", credential);
+		const rows = this.#store.rows;
+		let row: StoredAuthCredential | null;
+		if (rows.insertIfProviderAbsent) {
+			row = await rows.insertIfProviderAbsent(provider, snapshot);
+		} else if (!this.#store.capabilities.sharedAcrossInstances) {
+			// Only this process writes the store: one check-then-insert at a time is enough.
+			row = await this.#serialConditionalInsert(async () =>
+				(await rows.listActive(provider)).length > 0 ? null : rows.insert(provider, snapshot),
+			);
+		} else {
+			throw new AuthpoolError(
+				"STORE_ERROR",
+				`the ${this.#store.kind} store cannot insert conditionally (it has no rows.insertIfProviderAbsent)`,
+			);
+		}
+		if (row) {
+			this.#pool.upsert(row);
+			this.#selector.resetProvider(provider);
+		} else {
+			await this.#pool.sync();
+		}
+		return {
+			inserted: row !== null,
+			entries: this.#pool.rows(provider).map((entry) => snapshotEntry(entry, this.#blocks)),
+		};
+	}
+
+	#serialConditionalInsert<T>(task: () => Promise<T>): Promise<T> {
+		const run = this.#conditionalInserts.then(task, task);
+		this.#conditionalInserts = run.catch(() => {});
+		return run;
 	}
 
 	/** Upsert by identity (same account → same row); returns the provider's redacted entries. */

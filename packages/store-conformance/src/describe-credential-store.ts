@@ -3,6 +3,7 @@ import { describeAccountPolicies } from "./describe-account-policies";
 import { describeBlocks } from "./describe-blocks";
 import { describeCache } from "./describe-cache";
 import { describeChangeFeed } from "./describe-change-feed";
+import { describeConditionalInsert } from "./describe-conditional-insert";
 import { describeDisable } from "./describe-disable";
 import { describeIdentity } from "./describe-identity";
 import { describeLeases } from "./describe-leases";
@@ -26,6 +27,7 @@ export function describeCredentialStore(name: string, options: StoreConformanceO
 	describe(`credential store conformance: ${name}`, () => {
 		describeRows(options);
 		describeIdentity(options);
+		describeConditionalInsert(options);
 		describeDisable(options);
 		describeTombstoneRewrite(options);
 		describeCache(options);

@@ -1,36 +1,14 @@
 import { DISABLED_BY_USER } from "@authpool/core";
-import { describe, expect, it } from "vitest";
+import { describe, expect } from "vitest";
 import { oauthLogin } from "./fixtures";
-import { useStoreHarness } from "./harness";
+import { itWhenOffered, resolveRowMethods, useStoreHarness } from "./harness";
 import type { StoreConformanceOptions } from "./options";
-import { createTestClock } from "./test-clock";
-
-const probed = new WeakMap<StoreConformanceOptions, Promise<boolean>>();
-
-/** Whether a freshly opened store offers the optional `rows.compareAndSetDisabled`. */
-function hasTombstoneRewrite(options: StoreConformanceOptions): Promise<boolean> {
-	let pending = probed.get(options);
-	if (!pending) {
-		pending = (async () => {
-			const shared = options.createShared ? await options.createShared() : undefined;
-			const store = await options.create({ clock: createTestClock(), shared });
-			const offered = typeof store.rows.compareAndSetDisabled === "function";
-			await store.close();
-			await options.cleanup?.(shared);
-			return offered;
-		})();
-		probed.set(options, pending);
-	}
-	return pending;
-}
 
 /** The optional tombstone rewrite (key rotation re-seals disabled rows with it). */
 export function describeTombstoneRewrite(options: StoreConformanceOptions): void {
 	describe("tombstone rewrite (optional compareAndSetDisabled)", async () => {
-		const offered = await hasTombstoneRewrite(options);
 		const harness = useStoreHarness(options);
-		const test = (title: string, fn: () => Promise<void>) =>
-			it.skipIf(!offered)(offered ? title : `${title} (skipped: store has no rows.compareAndSetDisabled)`, fn);
+		const test = itWhenOffered(await resolveRowMethods(options), "compareAndSetDisabled");
 
 		test("rewrites a tombstone at its version: it stays disabled with its cause, version bumps", async () => {
 			const { store, clock } = await harness.open();

@@ -27,6 +27,36 @@ export function resolveCapabilities(options: StoreConformanceOptions): Promise<S
 	return pending;
 }
 
+/** Optional `rows` methods of the contract a store may leave out. */
+export type OptionalRowMethod = "compareAndSetDisabled" | "insertIfProviderAbsent" | "purgeDisabled";
+
+const probedMethods = new WeakMap<StoreConformanceOptions, Promise<Set<OptionalRowMethod>>>();
+
+/** Which optional `rows` methods a freshly opened store offers (probed once per options object). */
+export function resolveRowMethods(options: StoreConformanceOptions): Promise<Set<OptionalRowMethod>> {
+	let pending = probedMethods.get(options);
+	if (!pending) {
+		pending = (async () => {
+			const shared = options.createShared ? await options.createShared() : undefined;
+			const store = await options.create({ clock: createTestClock(), shared });
+			const methods: OptionalRowMethod[] = ["compareAndSetDisabled", "insertIfProviderAbsent", "purgeDisabled"];
+			const offered = new Set(methods.filter((name) => typeof store.rows[name] === "function"));
+			await store.close();
+			await options.cleanup?.(shared);
+			return offered;
+		})();
+		probedMethods.set(options, pending);
+	}
+	return pending;
+}
+
+/** `it`, or a visible skip whose title names the optional `rows` method the store does not offer. */
+export function itWhenOffered(offered: Set<OptionalRowMethod>, method: OptionalRowMethod) {
+	const suffix = offered.has(method) ? "" : ` (skipped: store has no rows.${method})`;
+	const run = it.skipIf(!offered.has(method));
+	return (title: string, fn: () => Promise<void>) => run(title + suffix, fn);
+}
+
 /**
  * `it`, or a visible skip whose title says which capability the store lacks. Never silent: the
  * skipped case still appears in the report with its reason.

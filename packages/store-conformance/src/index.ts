@@ -2,6 +2,7 @@ export * from "./describe-account-policies";
 export * from "./describe-blocks";
 export * from "./describe-cache";
 export * from "./describe-change-feed";
+export * from "./describe-conditional-insert";
 export * from "./describe-credential-store";
 export * from "./describe-disable";
 export * from "./describe-identity";

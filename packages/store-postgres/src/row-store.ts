@@ -208,6 +208,21 @@ export function createPostgresRowStore(ctx: PgContext): CredentialRowStore {
 			const encoded = encode(credential);
 			return ctx.write("insert", (db) => insertIn(db, provider, encoded));
 		},
+		async insertIfProviderAbsent(provider, credential) {
+			ctx.assertOpen("insertIfProviderAbsent");
+			checkStoreInput(input.provider, provider, "provider");
+			const encoded = encode(credential);
+			return ctx.write("insertIfProviderAbsent", async (db) => {
+				// The provider lock serialises this check-then-insert with every other writer of the provider.
+				await lockProvider(db, provider);
+				const existing = await one(
+					db,
+					`SELECT ${COLUMNS} FROM ${T} WHERE provider = $1 AND disabled_cause IS NULL LIMIT 1`,
+					[provider],
+				);
+				return existing ? null : insertIn(db, provider, encoded);
+			});
+		},
 		async update(id, credential) {
 			ctx.assertOpen("update");
 			checkStoreInput(input.id, id, "credential id");

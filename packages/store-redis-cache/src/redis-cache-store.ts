@@ -269,6 +269,12 @@ export function withRedisCache(
 		upsertByIdentity: op((provider, credential) => writing(inner.upsertByIdentity(provider, credential), () => true)),
 		replaceProvider: op((provider, credentials) => writing(inner.replaceProvider(provider, credentials), () => true)),
 	};
+	const insertIfAbsent = inner.insertIfProviderAbsent?.bind(inner);
+	if (insertIfAbsent) {
+		rows.insertIfProviderAbsent = op((provider, credential) =>
+			writing(insertIfAbsent(provider, credential), (row) => row !== null),
+		);
+	}
 	const purge = inner.purgeDisabled?.bind(inner);
 	if (purge) rows.purgeDisabled = op((filter) => writing(purge(filter), (count) => count > 0));
 	// Optional in the contract: offered only when the wrapped store has it (key rotation re-seals tombstones).

@@ -31,6 +31,7 @@ const SQL = {
 	listDisabledOf: `SELECT ${COLUMNS} FROM auth_credentials WHERE provider = ? AND disabled_cause IS NOT NULL ORDER BY id`,
 	listAll: `SELECT ${COLUMNS} FROM auth_credentials ORDER BY id`,
 	get: `SELECT ${COLUMNS} FROM auth_credentials WHERE id = ?`,
+	anyActiveOf: `SELECT ${COLUMNS} FROM auth_credentials WHERE provider = ? AND disabled_cause IS NULL LIMIT 1`,
 	activeByIdentity: `SELECT ${COLUMNS} FROM auth_credentials WHERE provider = ? AND identity_key = ? AND disabled_cause IS NULL ORDER BY id LIMIT 1`,
 	insert:
 		"INSERT INTO auth_credentials (provider, credential_type, data, identity_key, version, disabled_cause, created_at, updated_at, disabled_at) " +
@@ -174,6 +175,18 @@ export function createSqliteRowStore(ctx: SqliteContext, decoder: CredentialDeco
 			checkStoreInput(input.provider, provider, "provider");
 			const encoded = encode(credential);
 			return ctx.write("insert", () => insertSync(provider, encoded), durable);
+		},
+
+		async insertIfProviderAbsent(provider, credential) {
+			guard("insertIfProviderAbsent");
+			checkStoreInput(input.provider, provider, "provider");
+			const encoded = encode(credential);
+			// The write transaction holds the database's write lock: no other process inserts in between.
+			return ctx.write(
+				"insertIfProviderAbsent",
+				() => (record(SQL.anyActiveOf, provider) ? null : insertSync(provider, encoded)),
+				durable,
+			);
 		},
 
 		async update(id, credential) {

@@ -290,6 +290,16 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): AuthCredent
 			bump();
 			return copy(row);
 		}),
+		insertIfProviderAbsent: op((provider: string, credential: AuthCredential) => {
+			check(schemas.provider, provider, "provider");
+			const normalised = normaliseCredential(credential);
+			for (const row of state.rows.values()) {
+				if (row.provider === provider && row.disabledCause === null) return null;
+			}
+			const row = createRow(provider, normalised);
+			bump();
+			return copy(row);
+		}),
 		update: op((id: number, credential: AuthCredential) => {
 			check(schemas.id, id, "credential id");
 			const normalised = normaliseCredential(credential);

@@ -51,6 +51,13 @@ export interface CredentialRowStore {
 	get(id: number): Promise<StoredAuthCredential | null>;
 	/** Insert a new active row (no identity matching). */
 	insert(provider: string, credential: AuthCredential): Promise<StoredAuthCredential>;
+	/**
+	 * Transactional: insert only while the provider has no active row (tombstones do not count);
+	 * `null` when it has one, so of several instances seeding one provider at once exactly one inserts
+	 * (serialised with identity upserts of the provider; a plain `insert` is not a seed and may race it).
+	 * Optional: `AuthStorage.insertCredentialIfProviderAbsent` needs it on a store shared across instances.
+	 */
+	insertIfProviderAbsent?(provider: string, credential: AuthCredential): Promise<StoredAuthCredential | null>;
 	/** Unconditional write of an active row; `null` when the row is missing or disabled. */
 	update(id: number, credential: AuthCredential): Promise<StoredAuthCredential | null>;
 	/** Write only if the row is active and still at `expectedVersion`. */
@@ -230,6 +237,8 @@ export interface StoreUpstream {
 	/** `null` is authoritative: the pool does not fall back to a local fetch. */
 	getUsageReport?(provider: string, credential: AuthCredential, signal?: AbortSignal): Promise<UsageReport | null>;
 	markCredentialSuspect?(credentialId: number, options?: { signal?: AbortSignal }): Promise<void>;
+	/** Drop the authority's cached usage reports (of one provider, or all) before the local ones go. */
+	invalidateUsageCache?(options?: { provider?: string; signal?: AbortSignal }): Promise<void>;
 }
 
 export interface StoreCapabilities {

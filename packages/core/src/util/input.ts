@@ -61,6 +61,10 @@ export const inputSchemas = {
 		baseUrl: baseUrl.optional(),
 	}),
 	usageFetch: z.looseObject({ baseUrlResolver: func.optional(), signal: signal.optional() }),
+	usageInvalidate: z.looseObject({
+		provider: z.string().regex(PROVIDER_ID_PATTERN).optional(),
+		signal: signal.optional(),
+	}),
 	headers: z.record(z.string(), z.string()),
 	observe: z.looseObject({
 		sessionId: z.string().min(1).max(MAX_SESSION_ID_LENGTH).optional(),

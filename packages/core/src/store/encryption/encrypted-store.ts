@@ -524,6 +524,16 @@ export function withEncryption(store: AuthCredentialStore, options: EncryptionOp
 		},
 	};
 
+	if (inner.insertIfProviderAbsent) {
+		const insertIfAbsent = inner.insertIfProviderAbsent.bind(inner);
+		rows.insertIfProviderAbsent = async (provider, credential) => {
+			checkStoreInput(input.provider, provider, "provider");
+			validated(credential);
+			const raw = await insertIfAbsent(provider, seal(provider, credential, newBinding(provider, credential)));
+			return raw ? open(raw) : null;
+		};
+	}
+
 	if (inner.compareAndSetDisabled) {
 		const writeDisabled = inner.compareAndSetDisabled.bind(inner);
 		rows.compareAndSetDisabled = async (id, expectedVersion, credential) => {
