@@ -1,11 +1,13 @@
 /**
- * A broker in its own process (for kill tests): Postgres store, fake Anthropic endpoints, tokens from env.
+ * A broker in its own process (for kill tests): Postgres store (behind the Redis cache layer when
+ * TEST_REDIS_URL is set), fake Anthropic endpoints, tokens from env.
  * Prints `READY <url>` once listening. Run with `node --conditions=@authpool/source --import tsx`.
  */
 
 import { hashBrokerToken, startBroker } from "@authpool/broker-server";
 import { AuthStorage } from "@authpool/core";
 import { createPostgresStore } from "@authpool/store-postgres";
+import { withRedisCache } from "@authpool/store-redis-cache";
 import { createAnthropicPlugin } from "@authpool/usage-anthropic";
 
 const env = process.env;
@@ -34,7 +36,10 @@ async function openStore() {
 		}
 	}
 }
-const store = await openStore();
+const durable = await openStore();
+const store = env.TEST_REDIS_URL
+	? withRedisCache(durable, { url: env.TEST_REDIS_URL }, { prefix: env.TEST_REDIS_PREFIX! })
+	: durable;
 const storage = new AuthStorage(store, { providers: [plugin], env: {} });
 const broker = await startBroker({
 	storage,
