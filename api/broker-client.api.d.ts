@@ -43,6 +43,8 @@ interface RemoteStoreOptions {
     maxBackoffMs?: number;
     /** `false`: long-poll only (no SSE). @default true */
     stream?: boolean;
+    /** Client-observed usage (`AuthStorage.recordObservedUsage`) is sent to the broker this often. @default 10_000 */
+    observedUsageFlushMs?: number;
 }
 /** The store, plus what a client may want to watch. */
 interface RemoteCredentialStore extends AuthCredentialStore {

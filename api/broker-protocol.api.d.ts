@@ -79,6 +79,14 @@ declare const BROKER_ROUTES: {
         readonly method: "POST";
         readonly path: "/v1/usage/stale";
     };
+    readonly usageObserved: {
+        readonly method: "POST";
+        readonly path: "/v1/usage/observed";
+    };
+    readonly usageClients: {
+        readonly method: "GET";
+        readonly path: "/v1/usage/clients";
+    };
     readonly disabled: {
         readonly method: "GET";
         readonly path: "/v1/credentials/disabled";
@@ -327,6 +335,58 @@ declare const upsertResponseSchema: z.ZodObject<{
     }, z.core.$strict>>;
     id: z.ZodOptional<z.ZodNumber>;
     inserted: z.ZodOptional<z.ZodBoolean>;
+}, z.core.$strict>;
+/** What one install saw of its own requests for one provider and model. */
+declare const observedUsageEntrySchema: z.ZodObject<{
+    at: z.ZodNumber;
+    provider: z.ZodString;
+    model: z.ZodString;
+    requests: z.ZodNumber;
+    inputTokens: z.ZodNumber;
+    outputTokens: z.ZodNumber;
+    cacheReadTokens: z.ZodNumber;
+    cacheWriteTokens: z.ZodNumber;
+    costUsd: z.ZodNumber;
+}, z.core.$strict>;
+/** `POST /v1/usage/observed`: one install's report (at most 1,000 entries). */
+declare const clientUsageReportSchema: z.ZodObject<{
+    installId: z.ZodString;
+    hostname: z.ZodOptional<z.ZodString>;
+    app: z.ZodOptional<z.ZodString>;
+    entries: z.ZodArray<z.ZodObject<{
+        at: z.ZodNumber;
+        provider: z.ZodString;
+        model: z.ZodString;
+        requests: z.ZodNumber;
+        inputTokens: z.ZodNumber;
+        outputTokens: z.ZodNumber;
+        cacheReadTokens: z.ZodNumber;
+        cacheWriteTokens: z.ZodNumber;
+        costUsd: z.ZodNumber;
+    }, z.core.$strict>>;
+}, z.core.$strict>;
+declare const clientUsageQuerySchema: z.ZodObject<{
+    sinceMs: z.ZodOptional<z.ZodPipe<z.ZodPipe<z.ZodString, z.ZodTransform<number, string>>, z.ZodNumber>>;
+}, z.core.$strict>;
+/** `GET /v1/usage/clients`: one summary per install, most recently seen first. */
+declare const clientUsageResponseSchema: z.ZodObject<{
+    generatedAt: z.ZodNumber;
+    clients: z.ZodArray<z.ZodObject<{
+        installId: z.ZodString;
+        hostname: z.ZodOptional<z.ZodString>;
+        firstSeen: z.ZodNumber;
+        lastSeen: z.ZodNumber;
+        providers: z.ZodArray<z.ZodObject<{
+            app: z.ZodOptional<z.ZodString>;
+            provider: z.ZodString;
+            requests: z.ZodNumber;
+            inputTokens: z.ZodNumber;
+            outputTokens: z.ZodNumber;
+            cacheReadTokens: z.ZodNumber;
+            cacheWriteTokens: z.ZodNumber;
+            costUsd: z.ZodNumber;
+        }, z.core.$strict>>;
+    }, z.core.$strict>>;
 }, z.core.$strict>;
 /** `POST /v1/usage/stale`: drop cached usage reports (of one provider, or every provider the token sees). */
 declare const usageStaleRequestSchema: z.ZodObject<{
@@ -674,6 +734,8 @@ type BlockResponse = z.infer<typeof blockResponseSchema>;
 type UpsertRequest = z.input<typeof upsertRequestSchema>;
 type UpsertResponse = z.infer<typeof upsertResponseSchema>;
 type UsageStaleRequest = z.input<typeof usageStaleRequestSchema>;
+type WireClientUsageReport = z.infer<typeof clientUsageReportSchema>;
+type ClientUsageResponse = z.infer<typeof clientUsageResponseSchema>;
 type RefreshResponse = z.infer<typeof refreshResponseSchema>;
 type WireUsageReport = z.infer<typeof usageReportSchema>;
 type UsageResponse = z.infer<typeof usageResponseSchema>;
@@ -726,5 +788,5 @@ declare function parseStreamFrame(raw: RawSseEvent): StreamFrame | null;
 /** The capability list of a request header value (lower-cased, trimmed, de-duplicated). */
 declare function parseCapabilities(header: string | null | undefined): Set<string>;
 
-export { BROKER_CAPABILITIES, BROKER_PROTOCOL_VERSION, BROKER_ROUTES, CAPABILITIES_HEADER, DEFAULT_BROKER_HOST, DEFAULT_BROKER_PORT, DEFAULT_MAX_BODY_BYTES, MAX_SNAPSHOT_WAIT_MS, MAX_USAGE_MAX_AGE_MS, MIN_USAGE_MAX_AGE_MS, REMOTE_REFRESH_SENTINEL, SseParser, accessFingerprintSchema, blockRequestSchema, blockResponseSchema, buildOpenApiDocument, credentialIdParamSchema, credentialIdSchema, disableRequestSchema, disabledCredentialSchema, disabledQuerySchema, disabledResponseSchema, encodeSseFrame, entryFrameSchema, errorResponseSchema, healthResponseSchema, keepaliveFrameSchema, okResponseSchema, parseCapabilities, parseStreamFrame, providerIdSchema, refreshResponseSchema, refresherInfoSchema, removedFrameSchema, snapshotBlockSchema, snapshotEntrySchema, snapshotFrameSchema, snapshotQuerySchema, snapshotResponseSchema, streamFrameSchemas, upsertCredentialSchema, upsertOAuthCredentialSchema, upsertRequestSchema, upsertResponseSchema, usageHistoryEntrySchema, usageHistoryQuerySchema, usageHistoryResponseSchema, usageLimitSchema, usageQuerySchema, usageReportSchema, usageResponseSchema, usageStaleRequestSchema, wireApiKeyCredentialSchema, wireCredentialSchema, wireOAuthCredentialSchema };
-export type { BlockRequest, BlockResponse, BrokerCapability, BrokerRouteName, DisableRequest, DisabledCredentialSummary, DisabledResponse, EntryFrame, ErrorResponse, HealthResponse, KeepaliveFrame, RawSseEvent, RefreshResponse, RefresherInfo, RemovedFrame, SnapshotResponse, StreamEventName, StreamFrame, UpsertRequest, UpsertResponse, UsageHistoryResponse, UsageResponse, UsageStaleRequest, WireCredential, WireOAuthCredential, WireSnapshotBlock, WireSnapshotEntry, WireUsageHistoryEntry, WireUsageReport };
+export { BROKER_CAPABILITIES, BROKER_PROTOCOL_VERSION, BROKER_ROUTES, CAPABILITIES_HEADER, DEFAULT_BROKER_HOST, DEFAULT_BROKER_PORT, DEFAULT_MAX_BODY_BYTES, MAX_SNAPSHOT_WAIT_MS, MAX_USAGE_MAX_AGE_MS, MIN_USAGE_MAX_AGE_MS, REMOTE_REFRESH_SENTINEL, SseParser, accessFingerprintSchema, blockRequestSchema, blockResponseSchema, buildOpenApiDocument, clientUsageQuerySchema, clientUsageReportSchema, clientUsageResponseSchema, credentialIdParamSchema, credentialIdSchema, disableRequestSchema, disabledCredentialSchema, disabledQuerySchema, disabledResponseSchema, encodeSseFrame, entryFrameSchema, errorResponseSchema, healthResponseSchema, keepaliveFrameSchema, observedUsageEntrySchema, okResponseSchema, parseCapabilities, parseStreamFrame, providerIdSchema, refreshResponseSchema, refresherInfoSchema, removedFrameSchema, snapshotBlockSchema, snapshotEntrySchema, snapshotFrameSchema, snapshotQuerySchema, snapshotResponseSchema, streamFrameSchemas, upsertCredentialSchema, upsertOAuthCredentialSchema, upsertRequestSchema, upsertResponseSchema, usageHistoryEntrySchema, usageHistoryQuerySchema, usageHistoryResponseSchema, usageLimitSchema, usageQuerySchema, usageReportSchema, usageResponseSchema, usageStaleRequestSchema, wireApiKeyCredentialSchema, wireCredentialSchema, wireOAuthCredentialSchema };
+export type { BlockRequest, BlockResponse, BrokerCapability, BrokerRouteName, ClientUsageResponse, DisableRequest, DisabledCredentialSummary, DisabledResponse, EntryFrame, ErrorResponse, HealthResponse, KeepaliveFrame, RawSseEvent, RefreshResponse, RefresherInfo, RemovedFrame, SnapshotResponse, StreamEventName, StreamFrame, UpsertRequest, UpsertResponse, UsageHistoryResponse, UsageResponse, UsageStaleRequest, WireClientUsageReport, WireCredential, WireOAuthCredential, WireSnapshotBlock, WireSnapshotEntry, WireUsageHistoryEntry, WireUsageReport };

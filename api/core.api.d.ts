@@ -407,6 +407,86 @@ declare function invalidOptions(subject: string, issues: ReadonlyArray<{
 }>): AuthpoolError;
 
 /**
+ * Client-observed usage: what installs (laptops, CI jobs, gateways) saw of their own requests, tokens
+ * and cost, reported to the pool's ledger (directly, or through a broker). Stores keep one bucket per
+ * install + app + provider + model + hour, adding counts, so the ledger grows with hours, not requests.
+ * These helpers are shared by every store: turn a report into bucket increments, and buckets into
+ * per-install summaries.
+ */
+
+/** Requests, tokens and cost a client saw for one provider and model (one request, or a batch of them). */
+interface ObservedUsageEntry {
+    /** Epoch ms of the observation (of the last request, for a batch). */
+    at: number;
+    provider: string;
+    model: string;
+    requests: number;
+    inputTokens: number;
+    outputTokens: number;
+    cacheReadTokens: number;
+    cacheWriteTokens: number;
+    costUsd: number;
+}
+/** One install's report. `installId` is stable per install; `app` names the program that made the requests. */
+interface ClientUsageReport {
+    installId: string;
+    hostname?: string;
+    app?: string;
+    entries: ObservedUsageEntry[];
+}
+/** Totals of one install for one provider (and app), summed over models. */
+interface ClientUsageTotals {
+    app?: string;
+    provider: string;
+    requests: number;
+    inputTokens: number;
+    outputTokens: number;
+    cacheReadTokens: number;
+    cacheWriteTokens: number;
+    costUsd: number;
+}
+/** One install: when it was first and last seen, and its totals per provider. */
+interface ClientUsageSummary {
+    installId: string;
+    hostname?: string;
+    firstSeen: number;
+    lastSeen: number;
+    providers: ClientUsageTotals[];
+}
+interface ClientUsageQuery {
+    /** Buckets of hours ending after this time (hour granularity). */
+    sinceMs?: number;
+}
+/** What a store keeps per install + app + provider + model + hour. `app` is `""` when none was given. */
+interface ClientUsageBucket {
+    installId: string;
+    hostname: string | null;
+    app: string;
+    provider: string;
+    model: string;
+    hourBucket: number;
+    firstAt: number;
+    lastAt: number;
+    requests: number;
+    inputTokens: number;
+    outputTokens: number;
+    cacheReadTokens: number;
+    cacheWriteTokens: number;
+    costUsd: number;
+}
+/** A report as bucket increments: its entries merged per app + provider + model + hour. */
+declare function clientUsageIncrements(report: ClientUsageReport): ClientUsageBucket[];
+/** Add `increment` into `bucket` (same key): counts add, first/last seen widen, a given hostname wins. */
+declare function mergeClientUsageBucket(bucket: ClientUsageBucket, increment: ClientUsageBucket): void;
+/**
+ * Stored buckets as one summary per install (most recently seen first), with totals per app +
+ * provider (models summed). The hostname is the one of the install's latest bucket that has one.
+ */
+declare function summarizeClientUsage(buckets: readonly ClientUsageBucket[]): ClientUsageSummary[];
+/** The first hour bucket a `sinceMs` query includes. */
+declare function clientUsageSinceBucket(sinceMs: number | undefined): number;
+
+/**
  * The async, capability-based store contract (docs/store-contract.md). One object with concern-specific
  * parts; `leases`, `ledger` and `upstream` are optional capabilities.
  *
@@ -622,6 +702,13 @@ interface UsageLedgerStore {
     recordUsageCosts(entries: UsageCostHistoryEntry[]): Promise<void>;
     /** Oldest first. */
     listUsageCosts(query?: UsageCostHistoryQuery): Promise<UsageCostHistoryEntry[]>;
+    /**
+     * Optional: add a client's observed usage into its hourly buckets (install + app + provider + model +
+     * hour; `clientUsageIncrements` computes them, `mergeClientUsageBucket` adds one). One transaction.
+     */
+    recordClientUsage?(report: ClientUsageReport): Promise<void>;
+    /** Optional (with `recordClientUsage`): one summary per install (`summarizeClientUsage` of the buckets). */
+    listClientUsage?(query?: ClientUsageQuery): Promise<ClientUsageSummary[]>;
 }
 /** Hooks a store implements when a remote authority (a broker) owns refresh and usage. */
 interface StoreUpstream {
@@ -642,6 +729,8 @@ interface StoreUpstream {
         provider?: string;
         signal?: AbortSignal;
     }): Promise<void>;
+    /** Take a client-observed usage report to the authority (may batch; resolves once queued). */
+    recordObservedUsage?(report: ClientUsageReport): Promise<void>;
 }
 interface StoreCapabilities {
     /** Two stores opened on the same backing data see each other's writes. */
@@ -1693,6 +1782,13 @@ interface AuthStorageOptions {
      * and `setAccountReserve`; the account priority is stored (`setAccountPriority`).
      */
     accountPolicies?: Record<string, AccountPolicyOptions>;
+    /**
+     * Names this install in client-observed usage (`recordObservedUsage`): stable across restarts.
+     * @default a hash of the host name
+     */
+    installId?: string;
+    /** The program making the requests, in client-observed usage (`"gateway"`, `"ci"`, ...). */
+    app?: string;
 }
 /** Where a session's pin stands (`getSessionPin`). */
 interface SessionPinStatus {
@@ -1954,6 +2050,19 @@ declare class AuthStorage {
         sessionId?: string;
         recordedAt?: number;
     }): Promise<boolean>;
+    /**
+     * Record requests, tokens and cost this process observed (e.g. from the responses it proxied), as
+     * this install (`installId`, host name, `app`). A broker store sends them to the broker (batched);
+     * otherwise they go to the store's ledger in hourly buckets. `false` when there is nowhere to keep them.
+     */
+    recordObservedUsage(entries: ObservedUsageEntry | ObservedUsageEntry[]): Promise<boolean>;
+    /**
+     * Record a report another install sent (the broker's `POST /v1/usage/observed`) into the ledger;
+     * `false` without a ledger that keeps client usage.
+     */
+    recordClientUsageReport(report: ClientUsageReport): Promise<boolean>;
+    /** Client-observed usage per install, most recently seen first; `[]` without a ledger that keeps it. */
+    listClientUsage(query?: ClientUsageQuery): Promise<ClientUsageSummary[]>;
     /** Usage history (oldest first); `[]` without a ledger. */
     listUsageHistory(query?: UsageHistoryQuery): Promise<UsageHistoryEntry[]>;
     /** Probe every stored row (refreshing expired OAuth first): ok true / false / null with a reason. */
@@ -2467,6 +2576,26 @@ declare const storeInputSchemas: {
         accountKey: z.ZodOptional<z.ZodString>;
         sinceMs: z.ZodOptional<z.ZodNumber>;
     }, z.core.$strip>>;
+    /** A client-observed usage report (bounded: at most 1,000 entries, counts ≤ 1e12). */
+    clientUsageReport: z.ZodObject<{
+        installId: z.ZodString;
+        hostname: z.ZodOptional<z.ZodString>;
+        app: z.ZodOptional<z.ZodString>;
+        entries: z.ZodArray<z.ZodObject<{
+            at: z.ZodNumber;
+            provider: z.ZodString;
+            model: z.ZodString;
+            requests: z.ZodNumber;
+            inputTokens: z.ZodNumber;
+            outputTokens: z.ZodNumber;
+            cacheReadTokens: z.ZodNumber;
+            cacheWriteTokens: z.ZodNumber;
+            costUsd: z.ZodNumber;
+        }, z.core.$strip>>;
+    }, z.core.$strip>;
+    clientUsageQuery: z.ZodOptional<z.ZodObject<{
+        sinceMs: z.ZodOptional<z.ZodNumber>;
+    }, z.core.$strip>>;
 };
 /**
  * Parse `value` or throw `AuthpoolError("INVALID_INPUT")` listing `path: message`.
@@ -2525,15 +2654,16 @@ declare function xxHash32(input: string | Uint8Array, seed?: number): number;
 declare function sha256Hex(value: string): string;
 
 /**
- * Argument schemas of the public `AuthStorage` methods. Failures become `INVALID_INPUT` naming the
- * argument and the problem, never the value (zod issue messages do not echo input).
- */
-
-/**
  * Provider ids: lowercase ASCII letters, digits, `.`, `_`, `-`; starting with a letter or digit; at
  * most 64 characters (`anthropic`, `openai-codex`, `google-gemini-cli`, `ollama-cloud`, ...).
  */
 declare const PROVIDER_ID_PATTERN: RegExp;
+
+/**
+ * Argument schemas of the public `AuthStorage` methods. Failures become `INVALID_INPUT` naming the
+ * argument and the problem, never the value (zod issue messages do not echo input).
+ */
+
 /** Longest accepted session id, in UTF-16 code units (1 KiB). */
 declare const MAX_SESSION_ID_LENGTH = 1024;
 
@@ -2548,5 +2678,5 @@ declare function redactString(value: string): string;
  */
 declare function redact<T>(value: T, extraSecrets?: readonly string[]): T;
 
-export { ACCOUNT_RATE_LIMIT_PATTERN, AbortedError, AuthStorage, AuthpoolError, DEFAULT_BLOCK_MS, DEFAULT_MAX_SESSIONS, DEFAULT_MAX_SESSION_PINS, DEFAULT_SECRET_FIELDS, DEFAULT_TOKEN_LIFETIME_MS, DEFAULT_TOMBSTONE_RETENTION_MS, DISABLED_BY_USER, EXPLICIT_PIN_TTL_MS, IDENTITY_FIELD, MAX_BLOCK_MS, MAX_BUFFERED_DISABLED_EVENTS, MAX_SESSION_ID_LENGTH, MAX_TOKEN_LIFETIME_MS, MAX_TOKEN_RESPONSE_BYTES, MIN_TOKEN_LIFETIME_MS, NEAR_TIE_HEADROOM_PCT, OAuthRefreshError, PROVIDER_ID_PATTERN, REMOTE_REFRESH_SENTINEL, REPLACED_BY_NEWER, SEALED_PREFIX, SESSION_PIN_TTL_MS, SUPERSEDED_CAUSES, USAGE_LIMIT_PATTERN, UsageService, WITH_AUTH_DEFAULT_ATTEMPTS, WITH_AUTH_MAX_ATTEMPTS, checkCredentials, checkStoreInput, clamp, classifyRequestFailure, classifyTokenEndpointFailure, compareMetric, createApiKeyResolver, createConfigValueResolver, createMemoryStore, createMemoryStoreBackend, createPkcePair, createProviderRegistry, credentialIdentityKey, decodeJwtClaims, drawForSession, earliestExhaustedReset, envApiKey, envApiKeyNames, epochToMs, errorMessage, errorStatus, exhaustedUntil, headroomPct, invalidOptions, isAuthRetryableError, isDefinitiveOAuthFailureMessage, isDefinitiveRefreshFailure, isLimitExhausted, isRecord, isTransientStatus, isUsageLimitOutcome, jsonApiKeyBlob, jwtIdentity, loadEncryptionKeyFile, oauthIdentity, parseAuthorizationInput, parseEncryptionKeys, parseRateLimitReason, pasteCodeLogin, percentAmount, plainCopy, pluginSecretFields, providerTypeKey, rankCandidates, rateLimitBackoffMs, readSealedFile, redact, redactCredential, redactString, refreshTokenGrant, requestOAuthToken, requireTokenFields, resolveUsedFraction, rotate, rotateEncryptionKeys, sealPlaintextRows, sessionPinKey, sessionStartIndex, sha256Hex, silentLogger, sleep, statusFromUsedFraction, storeInputSchemas, stripRaw, systemClock, toBoolean, toNumber, tokenExpiry, tombstoneMatches, usageAccountKey, withEncryption, writeSealedFile, xxHash32 };
-export type { AccountPolicy, AccountPolicyOptions, AccountSelectionMode, ApiKeyCredential, ApiKeyResolver, ApiKeyResolverInput, AuthCredential, AuthCredentialSnapshot, AuthCredentialSnapshotEntry, AuthCredentialStore, AuthStorageOptions, AuthpoolErrorCode, AuthpoolErrorOptions, BlockKind, BlockStore, CacheStore, CasResult, ChangeFeed, CheckCredentialsDeps, CheckCredentialsOptions, Clock, CompletionProbe, ConfigValueResolver, CredentialBlock, CredentialBlockKey, CredentialCompletionResult, CredentialDisabledEvent, CredentialDisabledListener, CredentialHealthResult, CredentialOrigin, CredentialOriginKind, CredentialRankingContext, CredentialRankingStrategy, CredentialRowStore, CredentialType, DisabledCredentialSummary, DisabledPurgeFilter, EncryptedCredentialStore, EncryptionControl, EncryptionKeys, EncryptionOptions, Env, FallbackResolver, FetchLike, GenerationListener, InvalidateCredentialMatchingOptions, LeaseStore, Logger, MarkUsageLimitOptions, MemoryStoreBackend, MemoryStoreOptions, OAuthAccess, OAuthAccessResolution, OAuthAccountSummary, OAuthCredential, OAuthLoginCallbacks, OAuthLoginResult, OAuthPlugin, OAuthRefreshErrorOptions, OAuthRefreshResult, OAuthTokenRequest, PasteCodeLogin, PkcePair, PluginContext, ProviderPlugin, ProviderRegistry, ProviderSettings, ProviderSettingsStore, RankCandidate, RankedCandidate, RateLimitReason, RefreshLease, RefreshTokenGrant, RequestFailureKind, ResetCredit, ResetCreditAccountStatus, ResetCreditList, ResetCreditRedeemOutcome, ResetCreditRedeemResult, ResetCreditTarget, ResetCreditsPlugin, ResolverOptions, RetryTarget, RotateEncryptionOptions, RotateEncryptionResult, RotateSessionOptions, SealedFileFailure, SealedFileKeys, SelectionOptions, SessionPin, SessionPinStatus, SnapshotBlock, StaleLease, StoreCapabilities, StoreUpstream, StoredAuthCredential, UndecryptableRowReport, UsageAmount, UsageCostHistoryEntry, UsageCostHistoryQuery, UsageCredential, UsageFetchContext, UsageFetchParams, UsageHistoryEntry, UsageHistoryQuery, UsageLedgerStore, UsageLimit, UsageLimitMarkResult, UsageLookupOptions, UsageProvider, UsageReport, UsageResetCreditDetail, UsageResetCredits, UsageScope, UsageServiceOptions, UsageStatus, UsageUnit, UsageWindow, WithAuthOptions };
+export { ACCOUNT_RATE_LIMIT_PATTERN, AbortedError, AuthStorage, AuthpoolError, DEFAULT_BLOCK_MS, DEFAULT_MAX_SESSIONS, DEFAULT_MAX_SESSION_PINS, DEFAULT_SECRET_FIELDS, DEFAULT_TOKEN_LIFETIME_MS, DEFAULT_TOMBSTONE_RETENTION_MS, DISABLED_BY_USER, EXPLICIT_PIN_TTL_MS, IDENTITY_FIELD, MAX_BLOCK_MS, MAX_BUFFERED_DISABLED_EVENTS, MAX_SESSION_ID_LENGTH, MAX_TOKEN_LIFETIME_MS, MAX_TOKEN_RESPONSE_BYTES, MIN_TOKEN_LIFETIME_MS, NEAR_TIE_HEADROOM_PCT, OAuthRefreshError, PROVIDER_ID_PATTERN, REMOTE_REFRESH_SENTINEL, REPLACED_BY_NEWER, SEALED_PREFIX, SESSION_PIN_TTL_MS, SUPERSEDED_CAUSES, USAGE_LIMIT_PATTERN, UsageService, WITH_AUTH_DEFAULT_ATTEMPTS, WITH_AUTH_MAX_ATTEMPTS, checkCredentials, checkStoreInput, clamp, classifyRequestFailure, classifyTokenEndpointFailure, clientUsageIncrements, clientUsageSinceBucket, compareMetric, createApiKeyResolver, createConfigValueResolver, createMemoryStore, createMemoryStoreBackend, createPkcePair, createProviderRegistry, credentialIdentityKey, decodeJwtClaims, drawForSession, earliestExhaustedReset, envApiKey, envApiKeyNames, epochToMs, errorMessage, errorStatus, exhaustedUntil, headroomPct, invalidOptions, isAuthRetryableError, isDefinitiveOAuthFailureMessage, isDefinitiveRefreshFailure, isLimitExhausted, isRecord, isTransientStatus, isUsageLimitOutcome, jsonApiKeyBlob, jwtIdentity, loadEncryptionKeyFile, mergeClientUsageBucket, oauthIdentity, parseAuthorizationInput, parseEncryptionKeys, parseRateLimitReason, pasteCodeLogin, percentAmount, plainCopy, pluginSecretFields, providerTypeKey, rankCandidates, rateLimitBackoffMs, readSealedFile, redact, redactCredential, redactString, refreshTokenGrant, requestOAuthToken, requireTokenFields, resolveUsedFraction, rotate, rotateEncryptionKeys, sealPlaintextRows, sessionPinKey, sessionStartIndex, sha256Hex, silentLogger, sleep, statusFromUsedFraction, storeInputSchemas, stripRaw, summarizeClientUsage, systemClock, toBoolean, toNumber, tokenExpiry, tombstoneMatches, usageAccountKey, withEncryption, writeSealedFile, xxHash32 };
+export type { AccountPolicy, AccountPolicyOptions, AccountSelectionMode, ApiKeyCredential, ApiKeyResolver, ApiKeyResolverInput, AuthCredential, AuthCredentialSnapshot, AuthCredentialSnapshotEntry, AuthCredentialStore, AuthStorageOptions, AuthpoolErrorCode, AuthpoolErrorOptions, BlockKind, BlockStore, CacheStore, CasResult, ChangeFeed, CheckCredentialsDeps, CheckCredentialsOptions, ClientUsageBucket, ClientUsageQuery, ClientUsageReport, ClientUsageSummary, ClientUsageTotals, Clock, CompletionProbe, ConfigValueResolver, CredentialBlock, CredentialBlockKey, CredentialCompletionResult, CredentialDisabledEvent, CredentialDisabledListener, CredentialHealthResult, CredentialOrigin, CredentialOriginKind, CredentialRankingContext, CredentialRankingStrategy, CredentialRowStore, CredentialType, DisabledCredentialSummary, DisabledPurgeFilter, EncryptedCredentialStore, EncryptionControl, EncryptionKeys, EncryptionOptions, Env, FallbackResolver, FetchLike, GenerationListener, InvalidateCredentialMatchingOptions, LeaseStore, Logger, MarkUsageLimitOptions, MemoryStoreBackend, MemoryStoreOptions, OAuthAccess, OAuthAccessResolution, OAuthAccountSummary, OAuthCredential, OAuthLoginCallbacks, OAuthLoginResult, OAuthPlugin, OAuthRefreshErrorOptions, OAuthRefreshResult, OAuthTokenRequest, ObservedUsageEntry, PasteCodeLogin, PkcePair, PluginContext, ProviderPlugin, ProviderRegistry, ProviderSettings, ProviderSettingsStore, RankCandidate, RankedCandidate, RateLimitReason, RefreshLease, RefreshTokenGrant, RequestFailureKind, ResetCredit, ResetCreditAccountStatus, ResetCreditList, ResetCreditRedeemOutcome, ResetCreditRedeemResult, ResetCreditTarget, ResetCreditsPlugin, ResolverOptions, RetryTarget, RotateEncryptionOptions, RotateEncryptionResult, RotateSessionOptions, SealedFileFailure, SealedFileKeys, SelectionOptions, SessionPin, SessionPinStatus, SnapshotBlock, StaleLease, StoreCapabilities, StoreUpstream, StoredAuthCredential, UndecryptableRowReport, UsageAmount, UsageCostHistoryEntry, UsageCostHistoryQuery, UsageCredential, UsageFetchContext, UsageFetchParams, UsageHistoryEntry, UsageHistoryQuery, UsageLedgerStore, UsageLimit, UsageLimitMarkResult, UsageLookupOptions, UsageProvider, UsageReport, UsageResetCreditDetail, UsageResetCredits, UsageScope, UsageServiceOptions, UsageStatus, UsageUnit, UsageWindow, WithAuthOptions };

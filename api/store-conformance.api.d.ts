@@ -94,6 +94,8 @@ declare function describeTombstoneRewrite(options: StoreConformanceOptions): voi
 
 /** Usage ledger: one snapshot per account+limit per hour, costs, filters, oldest first. */
 declare function describeUsageLedger(options: StoreConformanceOptions): void;
+/** The optional client-observed usage of the ledger: hourly buckets per install, summed per provider. */
+declare function describeClientUsage(options: StoreConformanceOptions): void;
 
-export { CONFORMANCE_START_MS, createTestClock, describeAccountPolicies, describeBlocks, describeCache, describeChangeFeed, describeConditionalInsert, describeCredentialStore, describeDisable, describeIdentity, describeLeases, describeLifecycle, describeRows, describeTombstoneRewrite, describeUsageLedger };
+export { CONFORMANCE_START_MS, createTestClock, describeAccountPolicies, describeBlocks, describeCache, describeChangeFeed, describeClientUsage, describeConditionalInsert, describeCredentialStore, describeDisable, describeIdentity, describeLeases, describeLifecycle, describeRows, describeTombstoneRewrite, describeUsageLedger };
 export type { StoreConformanceContext, StoreConformanceOptions, TestClock };

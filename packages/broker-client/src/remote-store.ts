@@ -38,6 +38,7 @@ import {
 } from "@authpool/core";
 import { z } from "zod";
 import { BrokerHttp, type FetchLike } from "./broker-http";
+import { ObservedUsageBatcher } from "./observed-usage";
 import { readSnapshotCache, type SnapshotCacheTarget, writeSnapshotCache } from "./snapshot-cache";
 
 /** Options of `createRemoteStore`. Validated at construction. */
@@ -76,6 +77,8 @@ export interface RemoteStoreOptions {
 	maxBackoffMs?: number;
 	/** `false`: long-poll only (no SSE). @default true */
 	stream?: boolean;
+	/** Client-observed usage (`AuthStorage.recordObservedUsage`) is sent to the broker this often. @default 10_000 */
+	observedUsageFlushMs?: number;
 }
 
 /** The store, plus what a client may want to watch. */
@@ -107,11 +110,13 @@ const optionsSchema = z.looseObject({
 	minBackoffMs: z.number().int().positive().optional(),
 	maxBackoffMs: z.number().int().positive().optional(),
 	stream: z.boolean().optional(),
+	observedUsageFlushMs: z.number().int().positive().max(3_600_000).optional(),
 });
 
 const WAIT_THRESHOLD_MS = 1_000;
 const PREPARE_MAX_WAIT_MS = 5_000;
 const LONG_POLL_WAIT_MS = 25_000;
+const CLOSE_FLUSH_MS = 2_000;
 
 interface LocalRow {
 	entry: WireSnapshotEntry;
@@ -716,6 +721,21 @@ export async function createRemoteStore(options: RemoteStoreOptions): Promise<Re
 		return entry;
 	};
 
+	const observed = new ObservedUsageBatcher({
+		flushMs: options.observedUsageFlushMs ?? 10_000,
+		maxEntries: 10_000,
+		log,
+		send: async (report) => {
+			await http.call("observed usage", "/v1/usage/observed", null, { method: "POST", body: report });
+		},
+		classify: (error) => {
+			const status = AuthpoolError.isInstance(error) ? error.details?.status : undefined;
+			if (status === 404 || status === 501) return "stop";
+			if (typeof status === "number" && status >= 400 && status < 500 && status !== 429) return "drop";
+			return "retry";
+		},
+	});
+
 	const lower = (value: unknown) => (typeof value === "string" ? value.trim().toLowerCase() : undefined);
 	const upstream: Required<StoreUpstream> = {
 		async refreshOAuthCredential(_provider, credentialId, _credential, signal) {
@@ -774,6 +794,9 @@ export async function createRemoteStore(options: RemoteStoreOptions): Promise<Re
 		async markCredentialSuspect(credentialId, opts) {
 			await refreshRemote(credentialId, opts?.signal);
 		},
+		async recordObservedUsage(report) {
+			observed.add(report);
+		},
 		async invalidateUsageCache(opts) {
 			try {
 				await http.call("usage stale", "/v1/usage/stale", null, {
@@ -817,6 +840,16 @@ export async function createRemoteStore(options: RemoteStoreOptions): Promise<Re
 		async close() {
 			if (closed) return;
 			closed = true;
+			// What was observed but not sent yet goes now, if the broker answers within 2 s.
+			let timer: ReturnType<typeof setTimeout> | undefined;
+			await Promise.race([
+				observed.flush().catch(() => {}),
+				new Promise<void>((resolve) => {
+					timer = setTimeout(resolve, CLOSE_FLUSH_MS);
+				}),
+			]);
+			clearTimeout(timer);
+			observed.close();
 			options.signal?.removeEventListener("abort", onOuterAbort);
 			loop.abort();
 			if (persistTimer) clearTimeout(persistTimer);

@@ -1,6 +1,6 @@
 import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { REMOTE_REFRESH_SENTINEL } from "@authpool/core";
+import { AuthStorage, REMOTE_REFRESH_SENTINEL } from "@authpool/core";
 import { type FakeProvider, startFakeProvider } from "@authpool/fake-provider";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRemoteStore } from "../src/index";
@@ -147,6 +147,45 @@ describe("a client AuthStorage over the broker", () => {
 				expires: Date.now() + 60_000,
 			}),
 		).rejects.toMatchObject({ code: "INVALID_INPUT" });
+	});
+
+	it("observed usage is batched to the broker: merged per model and hour, sent on the flush timer and on close", async () => {
+		const c = await startClient(fake, side.broker.url, received, { observedUsageFlushMs: 100 });
+		const storage = new AuthStorage(c.store, { env: {}, installId: "client-install", app: "gateway" });
+		const entry = {
+			at: Date.now(),
+			provider: "anthropic",
+			model: "sonnet",
+			requests: 1,
+			inputTokens: 10,
+			outputTokens: 2,
+		};
+		const full = { ...entry, cacheReadTokens: 0, cacheWriteTokens: 0, costUsd: 0.01 };
+		for (let i = 0; i < 5; i += 1) expect(await storage.recordObservedUsage(full)).toBe(true);
+		expect(c.counts.get("/v1/usage/observed")).toBeUndefined();
+		// One call for the five (counted once its answer is back, after the broker wrote it).
+		await until(() => c.counts.get("/v1/usage/observed") === 1);
+		const [summary] = (await side.storage.listClientUsage()).filter((s) => s.installId === "client-install");
+		expect(summary!.providers).toEqual([
+			{
+				app: "gateway",
+				provider: "anthropic",
+				requests: 5,
+				inputTokens: 50,
+				outputTokens: 10,
+				cacheReadTokens: 0,
+				cacheWriteTokens: 0,
+				costUsd: expect.closeTo(0.05, 9),
+			},
+		]);
+		// Pending on close: sent before the store closes.
+		await storage.recordObservedUsage({ ...full, model: "opus" });
+		await c.close();
+		const after = (await side.storage.listClientUsage()).find((s) => s.installId === "client-install")!;
+		expect(after.providers[0]!.requests).toBe(6);
+		await expect(storage.recordObservedUsage({ ...full, requests: -1 })).rejects.toMatchObject({
+			code: "INVALID_INPUT",
+		});
 	});
 
 	it("a client-token write is refused by the broker and surfaces as an error, not a silent local change", async () => {

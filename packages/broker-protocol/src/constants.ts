@@ -47,6 +47,8 @@ export const BROKER_ROUTES = {
 	usage: { method: "GET", path: "/v1/usage" },
 	usageHistory: { method: "GET", path: "/v1/usage/history" },
 	usageStale: { method: "POST", path: "/v1/usage/stale" },
+	usageObserved: { method: "POST", path: "/v1/usage/observed" },
+	usageClients: { method: "GET", path: "/v1/usage/clients" },
 	disabled: { method: "GET", path: "/v1/credentials/disabled" },
 	metrics: { method: "GET", path: "/metrics" },
 } as const;

@@ -22,6 +22,8 @@ const components: Record<string, z.ZodType> = {
 	UpsertRequest: s.upsertRequestSchema,
 	UpsertResponse: s.upsertResponseSchema,
 	UsageStaleRequest: s.usageStaleRequestSchema,
+	ClientUsageReport: s.clientUsageReportSchema,
+	ClientUsageResponse: s.clientUsageResponseSchema,
 	UsageResponse: s.usageResponseSchema,
 	UsageHistoryResponse: s.usageHistoryResponseSchema,
 	DisabledResponse: s.disabledResponseSchema,
@@ -222,6 +224,29 @@ export function buildOpenApiDocument(version = "0.0.0"): JsonObject {
 						"Scope: client. Drop cached usage reports (of `provider`, or of every provider the token sees) so the next read asks the providers; rate-limited like refresh.",
 					requestBody: { required: false, content: { "application/json": { schema: ref("UsageStaleRequest") } } },
 					responses: { "200": json("Ok", "dropped"), ...bad, ...auth, ...limited },
+				},
+			},
+			"/v1/usage/observed": {
+				post: {
+					operationId: "usageObserved",
+					description:
+						"Scope: client (entries of its providers only). Requests, tokens and cost an install observed, added into the broker store's hourly buckets.",
+					requestBody: { required: true, content: { "application/json": { schema: ref("ClientUsageReport") } } },
+					responses: {
+						"200": json("Ok", "recorded"),
+						...bad,
+						...auth,
+						"501": error("the broker's store does not persist client usage"),
+					},
+				},
+			},
+			"/v1/usage/clients": {
+				get: {
+					operationId: "usageClients",
+					description:
+						"Scope: client (totals of its providers only). Client-observed usage per install, most recently seen first; `sinceMs` at hour granularity.",
+					parameters: queryParams(s.clientUsageQuerySchema),
+					responses: { "200": json("ClientUsageResponse", "installs"), ...bad, ...auth },
 				},
 			},
 			"/v1/usage/history": {

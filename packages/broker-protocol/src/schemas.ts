@@ -177,6 +177,66 @@ export const upsertResponseSchema = z.strictObject({
 	inserted: z.boolean().optional(),
 });
 
+// ── client-observed usage ───────────────────────────────────────────────────
+
+const usageCount = z.number().int().nonnegative().max(1e12);
+const label = (max: number) =>
+	z
+		.string()
+		.min(1)
+		.max(max)
+		.regex(/^[^\u0000-\u001f\u007f]*$/, "must not contain control characters");
+
+/** What one install saw of its own requests for one provider and model. */
+export const observedUsageEntrySchema = z.strictObject({
+	at: z.number().finite().positive().max(8.64e15),
+	provider: providerIdSchema,
+	model: label(256),
+	requests: usageCount,
+	inputTokens: usageCount,
+	outputTokens: usageCount,
+	cacheReadTokens: usageCount,
+	cacheWriteTokens: usageCount,
+	costUsd: z.number().finite().nonnegative().max(1e9),
+});
+
+/** `POST /v1/usage/observed`: one install's report (at most 1,000 entries). */
+export const clientUsageReportSchema = z.strictObject({
+	installId: label(128),
+	hostname: label(255).optional(),
+	app: label(128).optional(),
+	entries: z.array(observedUsageEntrySchema).max(1000),
+});
+
+export const clientUsageQuerySchema = z.strictObject({
+	sinceMs: intString(z.number().int().nonnegative().safe()).optional(),
+});
+
+const clientUsageTotalsSchema = z.strictObject({
+	app: z.string().optional(),
+	provider: z.string(),
+	requests: z.number(),
+	inputTokens: z.number(),
+	outputTokens: z.number(),
+	cacheReadTokens: z.number(),
+	cacheWriteTokens: z.number(),
+	costUsd: z.number(),
+});
+
+/** `GET /v1/usage/clients`: one summary per install, most recently seen first. */
+export const clientUsageResponseSchema = z.strictObject({
+	generatedAt: epochMs,
+	clients: z.array(
+		z.strictObject({
+			installId: z.string(),
+			hostname: z.string().optional(),
+			firstSeen: z.number(),
+			lastSeen: z.number(),
+			providers: z.array(clientUsageTotalsSchema),
+		}),
+	),
+});
+
 /** `POST /v1/usage/stale`: drop cached usage reports (of one provider, or every provider the token sees). */
 export const usageStaleRequestSchema = z.strictObject({ provider: providerIdSchema.optional() });
 
@@ -286,6 +346,8 @@ export type BlockResponse = z.infer<typeof blockResponseSchema>;
 export type UpsertRequest = z.input<typeof upsertRequestSchema>;
 export type UpsertResponse = z.infer<typeof upsertResponseSchema>;
 export type UsageStaleRequest = z.input<typeof usageStaleRequestSchema>;
+export type WireClientUsageReport = z.infer<typeof clientUsageReportSchema>;
+export type ClientUsageResponse = z.infer<typeof clientUsageResponseSchema>;
 export type RefreshResponse = z.infer<typeof refreshResponseSchema>;
 export type WireUsageReport = z.infer<typeof usageReportSchema>;
 export type UsageResponse = z.infer<typeof usageResponseSchema>;

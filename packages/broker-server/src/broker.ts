@@ -12,6 +12,8 @@ import {
 	blockRequestSchema,
 	buildOpenApiDocument,
 	CAPABILITIES_HEADER,
+	clientUsageQuerySchema,
+	clientUsageReportSchema,
 	credentialIdParamSchema,
 	DEFAULT_BROKER_HOST,
 	DEFAULT_BROKER_PORT,
@@ -185,6 +187,8 @@ const ROUTE_SCOPES: Record<string, readonly BrokerScope[]> = {
 	usage: ["admin", "client"],
 	usageHistory: ["admin", "client"],
 	usageStale: ["admin", "client"],
+	usageObserved: ["admin", "client"],
+	usageClients: ["admin", "client"],
 	disable: ["admin"],
 	unblock: ["admin"],
 	upsert: ["admin"],
@@ -786,6 +790,42 @@ async function buildHandler(
 				// The aggregate goes too (other providers' reports are then re-read from the cache below it).
 				usageCache = undefined;
 				sendJson(ctx.res, 200, { ok: true });
+			},
+		},
+		{
+			name: "usageObserved",
+			method: "POST",
+			pattern: /^\/v1\/usage\/observed$/,
+			auth: true,
+			handle: async (ctx) => {
+				noQuery(ctx);
+				const raw = await body(ctx);
+				if (raw === undefined) throw new HttpError(400, "Request body required");
+				const report = parseWith(clientUsageReportSchema, raw, "body");
+				if (report.entries.some((entry) => !visibleTo(ctx.principal, entry.provider))) {
+					throw new HttpError(403, "forbidden");
+				}
+				if (!(await storage.recordClientUsageReport(report))) {
+					throw new HttpError(501, "broker store does not persist client usage");
+				}
+				sendJson(ctx.res, 200, { ok: true });
+			},
+		},
+		{
+			name: "usageClients",
+			method: "GET",
+			pattern: /^\/v1\/usage\/clients$/,
+			auth: true,
+			handle: async (ctx) => {
+				const { sinceMs } = query(ctx, clientUsageQuerySchema);
+				const summaries = await storage.listClientUsage(sinceMs !== undefined ? { sinceMs } : undefined);
+				const clients = summaries
+					.map((summary) => ({
+						...summary,
+						providers: summary.providers.filter((totals) => visibleTo(ctx.principal, totals.provider)),
+					}))
+					.filter((summary) => summary.providers.length > 0);
+				sendJson(ctx.res, 200, { generatedAt: clock.now(), clients });
 			},
 		},
 		{

@@ -25,6 +25,8 @@ const MATRIX: Record<string, ("admin" | "client" | "metrics")[]> = {
 	usage: ["admin", "client"],
 	usageHistory: ["admin", "client"],
 	usageStale: ["admin", "client"],
+	usageObserved: ["admin", "client"],
+	usageClients: ["admin", "client"],
 	disable: ["admin"],
 	unblock: ["admin"],
 	upsert: ["admin"],

@@ -1,8 +1,9 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { snapshotResponseSchema } from "@authpool/broker-protocol";
-import { REMOTE_REFRESH_SENTINEL } from "@authpool/core";
+import { AuthStorage, createMemoryStore, REMOTE_REFRESH_SENTINEL } from "@authpool/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startBroker } from "../src/index";
 import { ADMIN, CLIENT, METRICS, openStream, startWorld, TENANT, type World } from "./support";
 
 let world: World;
@@ -328,6 +329,99 @@ describe("conditional insert (ifProviderAbsent)", () => {
 			body: JSON.stringify({ provider: "seeded", credential: { type: "api_key", key: "test-seed-7" } }),
 		});
 		expect(plain.json()).toEqual({ entries: expect.any(Array), id: expect.any(Number) });
+	});
+});
+
+describe("client-observed usage", () => {
+	const entry = (overrides: Record<string, unknown> = {}) => ({
+		at: Date.now(),
+		provider: "anthropic",
+		model: "claude-sonnet",
+		requests: 2,
+		inputTokens: 1_000,
+		outputTokens: 200,
+		cacheReadTokens: 50,
+		cacheWriteTokens: 10,
+		costUsd: 0.5,
+		...overrides,
+	});
+	const post = (body: unknown, token?: string) =>
+		world.call("/v1/usage/observed", { method: "POST", ...(token ? { token } : {}), body: JSON.stringify(body) });
+
+	it("reports add up per install on the broker; a tenant reports and reads only its providers", async () => {
+		expect(
+			(await post({ installId: "laptop-a", hostname: "a.local", app: "cli", entries: [entry()] }, CLIENT)).json(),
+		).toEqual({
+			ok: true,
+		});
+		await post(
+			{ installId: "laptop-a", hostname: "a.local", app: "cli", entries: [entry({ model: "claude-opus" })] },
+			CLIENT,
+		);
+		await post({ installId: "ci-1", entries: [entry({ provider: "openai-codex", requests: 1 })] }, TENANT);
+		expect((await post({ installId: "ci-1", entries: [entry()] }, TENANT)).status).toBe(403);
+
+		const all = await world.call("/v1/usage/clients", { token: CLIENT });
+		expect(all.status).toBe(200);
+		const clients = (
+			all.json() as { clients: { installId: string; hostname?: string; providers: Record<string, unknown>[] }[] }
+		).clients;
+		expect(clients.find((c) => c.installId === "laptop-a")).toMatchObject({
+			hostname: "a.local",
+			providers: [{ app: "cli", provider: "anthropic", requests: 4, inputTokens: 2_000, costUsd: 1 }],
+		});
+		const tenant = (await world.call("/v1/usage/clients?sinceMs=0", { token: TENANT })).json() as {
+			clients: { installId: string; providers: { provider: string }[] }[];
+		};
+		expect(tenant.clients.map((c) => c.installId)).toEqual(["ci-1"]);
+		expect(tenant.clients.flatMap((c) => c.providers.map((p) => p.provider))).toEqual(["openai-codex"]);
+		expect((await world.call("/v1/usage/clients?sinceMs=-5", { token: CLIENT })).status).toBe(400);
+		expect((await world.call("/v1/usage/clients", { token: METRICS })).status).toBe(403);
+	});
+
+	it("bad reports are 400 and add nothing", async () => {
+		const clientsNow = async () =>
+			JSON.stringify(((await world.call("/v1/usage/clients")).json() as { clients: unknown }).clients);
+		const before = await clientsNow();
+		for (const body of [
+			{},
+			{ installId: "x" },
+			{ installId: "", entries: [] },
+			{ installId: "x", entries: [entry({ requests: -1 })] },
+			{ installId: "x", entries: [entry({ extra: 1 })] },
+			{ installId: "x", entries: [entry({ costUsd: "1" })] },
+			{ installId: "x\u0000", entries: [entry()] },
+			{ installId: "x", entries: Array.from({ length: 1001 }, () => entry()) },
+			{ installId: "x", entries: [entry()], unknown: true },
+		]) {
+			const reply = await post(body);
+			expect(reply.status, JSON.stringify(body).slice(0, 80)).toBeGreaterThanOrEqual(400);
+			expect(reply.status).toBeLessThan(500);
+		}
+		expect(await clientsNow()).toBe(before);
+	});
+
+	it("a broker whose store keeps no client usage answers 501", async () => {
+		const memory = createMemoryStore();
+		const { recordClientUsage: _r, listClientUsage: _l, ...ledger } = memory.ledger!;
+		const store = new Proxy(memory, {
+			get: (target, property) => (property === "ledger" ? ledger : Reflect.get(target, property)),
+		});
+		const storage = new AuthStorage(store, { env: {} });
+		const bare = await startBroker({ storage, bind: "127.0.0.1:0", refresher: false });
+		try {
+			const reply = await fetch(`${bare.url}/v1/usage/observed`, {
+				method: "POST",
+				headers: { "content-type": "application/json" },
+				body: JSON.stringify({ installId: "x", entries: [entry()] }),
+			});
+			expect(reply.status).toBe(501);
+			expect(await reply.json()).toEqual({ error: "broker store does not persist client usage" });
+			expect(await (await fetch(`${bare.url}/v1/usage/clients`)).json()).toMatchObject({ clients: [] });
+		} finally {
+			await bare.close();
+			await storage.close();
+		}
 	});
 });
 

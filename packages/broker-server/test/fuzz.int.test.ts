@@ -9,6 +9,7 @@ import { runInNewContext } from "node:vm";
 import {
 	BROKER_ROUTES,
 	blockRequestSchema,
+	clientUsageReportSchema,
 	disableRequestSchema,
 	upsertRequestSchema,
 	usageStaleRequestSchema,
@@ -75,12 +76,29 @@ const VALID: Record<string, Record<string, unknown>> = {
 		credential: { type: "oauth", access: "test-access-f", refresh: "test-refresh-f", expires: 1 },
 	},
 	usageStale: { provider: "anthropic" },
+	usageObserved: {
+		installId: "fuzz",
+		entries: [
+			{
+				at: 1,
+				provider: "anthropic",
+				model: "m",
+				requests: 1,
+				inputTokens: 1,
+				outputTokens: 1,
+				cacheReadTokens: 0,
+				cacheWriteTokens: 0,
+				costUsd: 0,
+			},
+		],
+	},
 };
 const SCHEMAS: Record<string, z.ZodType> = {
 	block: blockRequestSchema,
 	disable: disableRequestSchema,
 	upsert: upsertRequestSchema,
 	usageStale: usageStaleRequestSchema,
+	usageObserved: clientUsageReportSchema,
 };
 
 type Case = { method: string; path: string; body?: string; headers?: Record<string, string> };
@@ -89,7 +107,7 @@ function makeCase(random: () => number): Case {
 	const pick = <T>(items: readonly T[]) => items[Math.floor(random() * items.length)]!;
 	const kind = Math.floor(random() * 8);
 	const ids = ["0", "-1", "abc", "1.5", "99999999999999999999", "%00", "1e3", "0x10", "..%2F..", "１"];
-	const bodied = ["block", "disable", "upsert", "usageStale"] as const;
+	const bodied = ["block", "disable", "upsert", "usageStale", "usageObserved"] as const;
 	const name = pick(bodied);
 	const route = BROKER_ROUTES[name];
 	const path = route.path.replace("{id}", "1");

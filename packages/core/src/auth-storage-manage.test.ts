@@ -112,6 +112,70 @@ describe("credential management", () => {
 		expect(await store.rows.listActive("other")).toEqual([]);
 	});
 
+	it("recordObservedUsage goes to the ledger as this install; listClientUsage sums it; a broker store gets it upstream", async () => {
+		const { store, clock } = setup();
+		const observed = {
+			at: clock.now(),
+			provider: "acme",
+			model: "m",
+			requests: 1,
+			inputTokens: 7,
+			outputTokens: 3,
+			cacheReadTokens: 0,
+			cacheWriteTokens: 0,
+			costUsd: 0.25,
+		};
+		const a = new AuthStorage(store, { clock, env: {}, app: "ci" });
+		const b = new AuthStorage(store, { clock, env: {} });
+		expect(await a.recordObservedUsage([observed, observed])).toBe(true);
+		expect(await b.recordObservedUsage(observed)).toBe(true);
+		const [summary] = await a.listClientUsage();
+		// One host, one default install id (a hash of the host name), whatever the instance.
+		expect(summary).toMatchObject({ installId: expect.stringMatching(/^[0-9a-f]{16}$/), hostname: expect.any(String) });
+		// Per provider, then app ("" before "ci").
+		expect(summary!.providers).toEqual([
+			{
+				provider: "acme",
+				requests: 1,
+				inputTokens: 7,
+				outputTokens: 3,
+				cacheReadTokens: 0,
+				cacheWriteTokens: 0,
+				costUsd: 0.25,
+			},
+			{
+				app: "ci",
+				provider: "acme",
+				requests: 2,
+				inputTokens: 14,
+				outputTokens: 6,
+				cacheReadTokens: 0,
+				cacheWriteTokens: 0,
+				costUsd: 0.5,
+			},
+		]);
+		await expect(a.recordObservedUsage({ ...observed, inputTokens: 1.5 })).rejects.toMatchObject({
+			code: "INVALID_INPUT",
+		});
+		expect(() => new AuthStorage(store, { installId: "" })).toThrow(/installId/);
+
+		const reports: unknown[] = [];
+		const remote = new AuthStorage(
+			withUpstream(store, { recordObservedUsage: async (report) => void reports.push(report) }),
+			{ clock, env: {}, installId: "laptop-7" },
+		);
+		expect(await remote.recordObservedUsage(observed)).toBe(true);
+		expect(reports).toEqual([{ installId: "laptop-7", hostname: expect.any(String), entries: [observed] }]);
+		// Without a ledger that keeps client usage there is nowhere to put it.
+		const { recordClientUsage: _r, listClientUsage: _l, ...ledger } = store.ledger!;
+		const noLedger = new AuthStorage(
+			new Proxy(store, { get: (t, p) => (p === "ledger" ? ledger : Reflect.get(t, p)) }),
+			{ clock, env: {} },
+		);
+		expect(await noLedger.recordObservedUsage(observed)).toBe(false);
+		expect(await noLedger.listClientUsage()).toEqual([]);
+	});
+
 	it("API keys: sessions stick, sessionless calls take turns", async () => {
 		const { storage, store } = setup();
 		for (const key of ["k1", "k2", "k3"]) await store.rows.insert("keys", { type: "api_key", key });

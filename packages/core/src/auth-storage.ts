@@ -5,6 +5,8 @@
  * `retry` (resolver policy), `events`, `usage/service` and `health`. Method names and argument orders
  * follow the reference implementation; methods that only read the loaded snapshot are synchronous.
  */
+import { createHash } from "node:crypto";
+import { hostname } from "node:os";
 import { z } from "zod";
 import { AuthpoolError, invalidOptions } from "./errors";
 import {
@@ -58,6 +60,14 @@ import {
 	silentLogger,
 	systemClock,
 } from "./types";
+import {
+	type ClientUsageQuery,
+	type ClientUsageReport,
+	type ClientUsageSummary,
+	clientUsageQuerySchema,
+	clientUsageReportSchema,
+	type ObservedUsageEntry,
+} from "./usage/client-usage";
 import { type CheckCredentialsOptions, type CredentialHealthResult, checkCredentials } from "./usage/health";
 import { type ResetCreditAccountStatus, type ResetCreditRedeemOutcome, ResetCredits } from "./usage/resets";
 import { UsageService } from "./usage/service";
@@ -133,6 +143,13 @@ export interface AuthStorageOptions {
 	 * and `setAccountReserve`; the account priority is stored (`setAccountPriority`).
 	 */
 	accountPolicies?: Record<string, AccountPolicyOptions>;
+	/**
+	 * Names this install in client-observed usage (`recordObservedUsage`): stable across restarts.
+	 * @default a hash of the host name
+	 */
+	installId?: string;
+	/** The program making the requests, in client-observed usage (`"gateway"`, `"ci"`, ...). */
+	app?: string;
 }
 
 /** Where a session's pin stands (`getSessionPin`). */
@@ -193,6 +210,8 @@ const optionsSchema = z.object({
 		.max(10 * 365 * 86_400_000)
 		.optional(),
 	accountSelection: z.enum(["balanced", "fixed"]).optional(),
+	installId: clientUsageReportSchema.shape.installId.optional(),
+	app: clientUsageReportSchema.shape.app,
 	accountPolicies: z
 		.record(
 			z.string(),
@@ -298,6 +317,9 @@ export class AuthStorage {
 	readonly #policies: AccountPolicies;
 	readonly #tombstoneRetentionMs: number;
 	#usageService: UsageService | undefined;
+	readonly #installId: string;
+	readonly #hostname: string;
+	readonly #app: string | undefined;
 	/** Conditional inserts on a store without `insertIfProviderAbsent`, one at a time. */
 	#conditionalInserts: Promise<unknown> = Promise.resolve();
 	#closed = false;
@@ -320,6 +342,11 @@ export class AuthStorage {
 		this.#logger = safeLogger(options.logger ?? silentLogger);
 		this.#random = options.random ?? Math.random;
 		this.#usageRequestTimeoutMs = options.usageRequestTimeoutMs;
+		this.#hostname = hostname().slice(0, 255) || "unknown";
+		this.#installId =
+			options.installId ??
+			createHash("sha256").update(`authpool install\0${this.#hostname}`).digest("hex").slice(0, 16);
+		this.#app = options.app;
 		const logger = this.#logger;
 		const clock = this.#clock;
 
@@ -1206,6 +1233,46 @@ export class AuthStorage {
 		const row = await this.#observedRow(provider, options?.sessionId);
 		if (!row) return false;
 		return this.#usage().recordCost(row, costUsd, options?.recordedAt);
+	}
+
+	/**
+	 * Record requests, tokens and cost this process observed (e.g. from the responses it proxied), as
+	 * this install (`installId`, host name, `app`). A broker store sends them to the broker (batched);
+	 * otherwise they go to the store's ledger in hourly buckets. `false` when there is nowhere to keep them.
+	 */
+	async recordObservedUsage(entries: ObservedUsageEntry | ObservedUsageEntry[]): Promise<boolean> {
+		const report = checkArg("entries", clientUsageReportSchema, {
+			installId: this.#installId,
+			hostname: this.#hostname,
+			...(this.#app !== undefined ? { app: this.#app } : {}),
+			entries: Array.isArray(entries) ? entries : [entries],
+		}) as ClientUsageReport;
+		if (report.entries.length === 0) return true;
+		const upstream = this.#store.upstream?.recordObservedUsage;
+		if (upstream) {
+			await upstream.call(this.#store.upstream, report);
+			return true;
+		}
+		return this.recordClientUsageReport(report);
+	}
+
+	/**
+	 * Record a report another install sent (the broker's `POST /v1/usage/observed`) into the ledger;
+	 * `false` without a ledger that keeps client usage.
+	 */
+	async recordClientUsageReport(report: ClientUsageReport): Promise<boolean> {
+		checkArg("report", clientUsageReportSchema, report);
+		const ledger = this.#store.ledger;
+		if (!ledger?.recordClientUsage) return false;
+		await ledger.recordClientUsage(report);
+		return true;
+	}
+
+	/** Client-observed usage per install, most recently seen first; `[]` without a ledger that keeps it. */
+	async listClientUsage(query?: ClientUsageQuery): Promise<ClientUsageSummary[]> {
+		checkArg("query", clientUsageQuerySchema, query, true);
+		const ledger = this.#store.ledger;
+		return ledger?.listClientUsage ? ledger.listClientUsage(query) : [];
 	}
 
 	/** Usage history (oldest first); `[]` without a ledger. */

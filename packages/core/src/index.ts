@@ -65,6 +65,18 @@ export * from "./store/memory-store";
 export * from "./store/store";
 export { checkStoreInput, plainCopy, storeInputSchemas } from "./store/store-input";
 export * from "./types";
+export {
+	type ClientUsageBucket,
+	type ClientUsageQuery,
+	type ClientUsageReport,
+	type ClientUsageSummary,
+	type ClientUsageTotals,
+	clientUsageIncrements,
+	clientUsageSinceBucket,
+	mergeClientUsageBucket,
+	type ObservedUsageEntry,
+	summarizeClientUsage,
+} from "./usage/client-usage";
 export * from "./usage/health";
 export * from "./usage/report";
 export type { ResetCreditAccountStatus, ResetCreditRedeemOutcome, ResetCreditTarget } from "./usage/resets";

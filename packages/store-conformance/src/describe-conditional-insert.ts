@@ -1,17 +1,17 @@
 import { DISABLED_BY_USER } from "@authpool/core";
 import { describe, expect } from "vitest";
 import { apiKey, oauthLogin } from "./fixtures";
-import { itWhen, itWhenOffered, resolveCapabilities, resolveRowMethods, useStoreHarness } from "./harness";
+import { itWhen, itWhenOffered, resolveCapabilities, resolveOptionalMethods, useStoreHarness } from "./harness";
 import type { StoreConformanceOptions } from "./options";
 
 /** The optional conditional insert: seed a provider only while it has no active row. */
 export function describeConditionalInsert(options: StoreConformanceOptions): void {
 	describe("conditional insert (optional insertIfProviderAbsent)", async () => {
 		const harness = useStoreHarness(options);
-		const offered = await resolveRowMethods(options);
-		const test = itWhenOffered(offered, "insertIfProviderAbsent");
+		const offered = await resolveOptionalMethods(options);
+		const test = itWhenOffered(offered, "rows.insertIfProviderAbsent");
 		const shared = itWhen(await resolveCapabilities(options), "sharedAcrossInstances");
-		const twoInstances = offered.has("insertIfProviderAbsent") ? shared : test;
+		const twoInstances = offered.has("rows.insertIfProviderAbsent") ? shared : test;
 
 		test("inserts while the provider has no active row, then returns null; tombstones and other providers do not count", async () => {
 			const { store, clock } = await harness.open();

@@ -10,7 +10,7 @@ import { describeLeases } from "./describe-leases";
 import { describeLifecycle } from "./describe-lifecycle";
 import { describeRows } from "./describe-rows";
 import { describeTombstoneRewrite } from "./describe-tombstone-rewrite";
-import { describeUsageLedger } from "./describe-usage-ledger";
+import { describeClientUsage, describeUsageLedger } from "./describe-usage-ledger";
 import type { StoreConformanceOptions } from "./options";
 
 /**
@@ -35,6 +35,7 @@ export function describeCredentialStore(name: string, options: StoreConformanceO
 		describeLeases(options);
 		describeChangeFeed(options);
 		describeUsageLedger(options);
+		describeClientUsage(options);
 		describeLifecycle(options);
 		describeAccountPolicies(options);
 	});

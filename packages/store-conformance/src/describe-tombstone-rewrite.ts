@@ -1,14 +1,14 @@
 import { DISABLED_BY_USER } from "@authpool/core";
 import { describe, expect } from "vitest";
 import { oauthLogin } from "./fixtures";
-import { itWhenOffered, resolveRowMethods, useStoreHarness } from "./harness";
+import { itWhenOffered, resolveOptionalMethods, useStoreHarness } from "./harness";
 import type { StoreConformanceOptions } from "./options";
 
 /** The optional tombstone rewrite (key rotation re-seals disabled rows with it). */
 export function describeTombstoneRewrite(options: StoreConformanceOptions): void {
 	describe("tombstone rewrite (optional compareAndSetDisabled)", async () => {
 		const harness = useStoreHarness(options);
-		const test = itWhenOffered(await resolveRowMethods(options), "compareAndSetDisabled");
+		const test = itWhenOffered(await resolveOptionalMethods(options), "rows.compareAndSetDisabled");
 
 		test("rewrites a tombstone at its version: it stays disabled with its cause, version bumps", async () => {
 			const { store, clock } = await harness.open();

@@ -1,6 +1,6 @@
-import type { AuthCredentialStore, UsageHistoryEntry, UsageLedgerStore } from "@authpool/core";
+import type { AuthCredentialStore, ObservedUsageEntry, UsageHistoryEntry, UsageLedgerStore } from "@authpool/core";
 import { describe, expect } from "vitest";
-import { itWhen, resolveCapabilities, useStoreHarness } from "./harness";
+import { itWhen, itWhenOffered, resolveCapabilities, resolveOptionalMethods, useStoreHarness } from "./harness";
 import type { StoreConformanceOptions } from "./options";
 import { CONFORMANCE_START_MS } from "./test-clock";
 
@@ -88,6 +88,133 @@ export function describeUsageLedger(options: StoreConformanceOptions): void {
 			expect(await ledger.listUsageCosts({ provider: "opencode-go" })).toEqual([c1, c2, c3]);
 			expect(await ledger.listUsageCosts({ accountKey: "acct-a" })).toEqual([c1, c2, other]);
 			expect(await ledger.listUsageCosts({ provider: "opencode-go", sinceMs: T0 + 2_000 })).toEqual([c2, c3]);
+		});
+	});
+}
+
+function observed(overrides: Partial<ObservedUsageEntry> = {}): ObservedUsageEntry {
+	return {
+		at: T0 + 60_000,
+		provider: "anthropic",
+		model: "claude-sonnet",
+		requests: 1,
+		inputTokens: 100,
+		outputTokens: 20,
+		cacheReadTokens: 5,
+		cacheWriteTokens: 1,
+		costUsd: 0.25,
+		...overrides,
+	};
+}
+
+/** The optional client-observed usage of the ledger: hourly buckets per install, summed per provider. */
+export function describeClientUsage(options: StoreConformanceOptions): void {
+	describe("client-observed usage (optional ledger.recordClientUsage)", async () => {
+		const harness = useStoreHarness(options);
+		const offered = await resolveOptionalMethods(options);
+		const test = itWhenOffered(offered, "ledger.recordClientUsage");
+		const twoInstances = offered.has("ledger.recordClientUsage")
+			? itWhen(await resolveCapabilities(options), "sharedAcrossInstances")
+			: test;
+
+		test("reports add up per install and provider (models and hours summed); first and last seen; latest host name", async () => {
+			const { store } = await harness.open();
+			const ledger = ledgerOf(store);
+			await ledger.recordClientUsage!({
+				installId: "laptop-1",
+				hostname: "old-name",
+				app: "cli",
+				entries: [observed(), observed({ model: "claude-opus", at: T0 + 120_000, requests: 2, costUsd: 1 })],
+			});
+			await ledger.recordClientUsage!({
+				installId: "laptop-1",
+				hostname: "new-name",
+				app: "cli",
+				entries: [observed({ at: T0 + HOUR + 5_000 }), observed({ provider: "openai-codex", at: T0 + 90_000 })],
+			});
+			await ledger.recordClientUsage!({ installId: "ci-7", entries: [observed({ at: T0 + 2 * HOUR })] });
+
+			const summaries = await ledger.listClientUsage!();
+			expect(summaries).toEqual([
+				{
+					installId: "ci-7",
+					firstSeen: T0 + 2 * HOUR,
+					lastSeen: T0 + 2 * HOUR,
+					providers: [
+						{
+							provider: "anthropic",
+							requests: 1,
+							inputTokens: 100,
+							outputTokens: 20,
+							cacheReadTokens: 5,
+							cacheWriteTokens: 1,
+							costUsd: 0.25,
+						},
+					],
+				},
+				{
+					installId: "laptop-1",
+					hostname: "new-name",
+					firstSeen: T0 + 60_000,
+					lastSeen: T0 + HOUR + 5_000,
+					providers: [
+						{
+							app: "cli",
+							provider: "anthropic",
+							requests: 4,
+							inputTokens: 300,
+							outputTokens: 60,
+							cacheReadTokens: 15,
+							cacheWriteTokens: 3,
+							costUsd: 1.5,
+						},
+						{
+							app: "cli",
+							provider: "openai-codex",
+							requests: 1,
+							inputTokens: 100,
+							outputTokens: 20,
+							cacheReadTokens: 5,
+							cacheWriteTokens: 1,
+							costUsd: 0.25,
+						},
+					],
+				},
+			]);
+			// Hour granularity: since a time inside the second hour keeps that hour's buckets only.
+			const recent = await ledger.listClientUsage!({ sinceMs: T0 + HOUR + 30 * 60_000 });
+			expect(recent.map((summary) => [summary.installId, summary.providers.map((p) => p.requests)])).toEqual([
+				["ci-7", [1]],
+				["laptop-1", [1]],
+			]);
+		});
+
+		test("bad reports are typed errors and add nothing", async () => {
+			const { store } = await harness.open();
+			const ledger = ledgerOf(store);
+			const bad: unknown[] = [
+				{ installId: "", entries: [] },
+				{ installId: "x", entries: [observed({ requests: -1 })] },
+				{ installId: "x", entries: [observed({ provider: "Not A Provider" })] },
+				{ installId: "x", entries: [observed({ costUsd: Number.NaN })] },
+				{ installId: "x", entries: [observed(), { ...observed(), inputTokens: "5" }] },
+				{ installId: "bad\nid", entries: [observed()] },
+			];
+			for (const report of bad) {
+				await expect(ledger.recordClientUsage!(report as never)).rejects.toMatchObject({ code: "INVALID_INPUT" });
+			}
+			expect(await ledger.listClientUsage!()).toEqual([]);
+		});
+
+		twoInstances("two instances adding into one bucket at once lose nothing", async () => {
+			const { a, b } = await harness.openPair();
+			await Promise.all(
+				Array.from({ length: 20 }, (_, index) =>
+					(index % 2 === 0 ? a : b).ledger!.recordClientUsage!({ installId: "gateway", entries: [observed()] }),
+				),
+			);
+			const [summary] = await a.ledger!.listClientUsage!();
+			expect(summary?.providers[0]).toMatchObject({ requests: 20, inputTokens: 2_000, costUsd: 5 });
 		});
 	});
 }

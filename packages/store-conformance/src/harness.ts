@@ -27,20 +27,36 @@ export function resolveCapabilities(options: StoreConformanceOptions): Promise<S
 	return pending;
 }
 
-/** Optional `rows` methods of the contract a store may leave out. */
-export type OptionalRowMethod = "compareAndSetDisabled" | "insertIfProviderAbsent" | "purgeDisabled";
+/** Optional methods of the contract a store may leave out (`part.method`). */
+export type OptionalMethod =
+	| "rows.compareAndSetDisabled"
+	| "rows.insertIfProviderAbsent"
+	| "rows.purgeDisabled"
+	| "ledger.recordClientUsage";
 
-const probedMethods = new WeakMap<StoreConformanceOptions, Promise<Set<OptionalRowMethod>>>();
+const OPTIONAL_METHODS: readonly OptionalMethod[] = [
+	"rows.compareAndSetDisabled",
+	"rows.insertIfProviderAbsent",
+	"rows.purgeDisabled",
+	"ledger.recordClientUsage",
+];
 
-/** Which optional `rows` methods a freshly opened store offers (probed once per options object). */
-export function resolveRowMethods(options: StoreConformanceOptions): Promise<Set<OptionalRowMethod>> {
+const probedMethods = new WeakMap<StoreConformanceOptions, Promise<Set<OptionalMethod>>>();
+
+/** Which optional methods a freshly opened store offers (probed once per options object). */
+export function resolveOptionalMethods(options: StoreConformanceOptions): Promise<Set<OptionalMethod>> {
 	let pending = probedMethods.get(options);
 	if (!pending) {
 		pending = (async () => {
 			const shared = options.createShared ? await options.createShared() : undefined;
 			const store = await options.create({ clock: createTestClock(), shared });
-			const methods: OptionalRowMethod[] = ["compareAndSetDisabled", "insertIfProviderAbsent", "purgeDisabled"];
-			const offered = new Set(methods.filter((name) => typeof store.rows[name] === "function"));
+			const offered = new Set(
+				OPTIONAL_METHODS.filter((path) => {
+					const [part, method] = path.split(".") as [keyof AuthCredentialStore, string];
+					const owner = store[part] as unknown as Record<string, unknown> | undefined;
+					return typeof owner?.[method] === "function";
+				}),
+			);
 			await store.close();
 			await options.cleanup?.(shared);
 			return offered;
@@ -50,9 +66,9 @@ export function resolveRowMethods(options: StoreConformanceOptions): Promise<Set
 	return pending;
 }
 
-/** `it`, or a visible skip whose title names the optional `rows` method the store does not offer. */
-export function itWhenOffered(offered: Set<OptionalRowMethod>, method: OptionalRowMethod) {
-	const suffix = offered.has(method) ? "" : ` (skipped: store has no rows.${method})`;
+/** `it`, or a visible skip whose title names the optional method the store does not offer. */
+export function itWhenOffered(offered: Set<OptionalMethod>, method: OptionalMethod) {
+	const suffix = offered.has(method) ? "" : ` (skipped: store has no ${method})`;
 	const run = it.skipIf(!offered.has(method));
 	return (title: string, fn: () => Promise<void>) => run(title + suffix, fn);
 }

@@ -155,8 +155,40 @@ function providerSettings(schema: string): Migration {
 	};
 }
 
+function clientUsage(schema: string): Migration {
+	return {
+		async up(root: AnyKysely) {
+			const db = root.withSchema(schema);
+			// Client-observed usage in hourly buckets: counts are added in place (ON CONFLICT), no revision bump.
+			await db.schema
+				.createTable("auth_client_usage")
+				.addColumn("install_id", "text", (col) => col.notNull())
+				.addColumn("app", "text", (col) => col.notNull())
+				.addColumn("provider", "text", (col) => col.notNull())
+				.addColumn("model", "text", (col) => col.notNull())
+				.addColumn("hour_bucket", "bigint", (col) => col.notNull())
+				.addColumn("hostname", "text")
+				.addColumn("first_at", "bigint", (col) => col.notNull())
+				.addColumn("last_at", "bigint", (col) => col.notNull())
+				.addColumn("requests", "bigint", (col) => col.notNull())
+				.addColumn("input_tokens", "bigint", (col) => col.notNull())
+				.addColumn("output_tokens", "bigint", (col) => col.notNull())
+				.addColumn("cache_read_tokens", "bigint", (col) => col.notNull())
+				.addColumn("cache_write_tokens", "bigint", (col) => col.notNull())
+				.addColumn("cost_usd", "double precision", (col) => col.notNull())
+				.addPrimaryKeyConstraint("auth_client_usage_pk", ["install_id", "app", "provider", "model", "hour_bucket"])
+				.execute();
+			await db.schema.createIndex("auth_client_usage_hour").on("auth_client_usage").column("hour_bucket").execute();
+		},
+	};
+}
+
 function migrationsFor(schema: string): Record<string, Migration> {
-	return { "0001_initial": initial(schema), "0002_provider_settings": providerSettings(schema) };
+	return {
+		"0001_initial": initial(schema),
+		"0002_provider_settings": providerSettings(schema),
+		"0003_client_usage": clientUsage(schema),
+	};
 }
 
 /**

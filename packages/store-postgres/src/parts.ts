@@ -7,13 +7,17 @@ import { randomInt } from "node:crypto";
 import {
 	type BlockStore,
 	type CacheStore,
+	type ClientUsageBucket,
 	type CredentialBlock,
 	checkStoreInput,
+	clientUsageIncrements,
+	clientUsageSinceBucket,
 	storeInputSchemas as input,
 	type LeaseStore,
 	type ProviderSettings,
 	type ProviderSettingsStore,
 	type RefreshLease,
+	summarizeClientUsage,
 	type UsageCostHistoryEntry,
 	type UsageHistoryEntry,
 	type UsageLedgerStore,
@@ -272,9 +276,56 @@ function toHistoryEntry(r: HistoryRecord): UsageHistoryEntry {
 	return entry;
 }
 
+interface ClientUsageRecord {
+	install_id: string;
+	app: string;
+	provider: string;
+	model: string;
+	hour_bucket: Num;
+	hostname: string | null;
+	first_at: Num;
+	last_at: Num;
+	requests: Num;
+	input_tokens: Num;
+	output_tokens: Num;
+	cache_read_tokens: Num;
+	cache_write_tokens: Num;
+	cost_usd: number;
+}
+
+function toClientBucket(r: ClientUsageRecord): ClientUsageBucket {
+	return {
+		installId: r.install_id,
+		hostname: r.hostname,
+		app: r.app,
+		provider: r.provider,
+		model: r.model,
+		hourBucket: Number(r.hour_bucket),
+		firstAt: Number(r.first_at),
+		lastAt: Number(r.last_at),
+		requests: Number(r.requests),
+		inputTokens: Number(r.input_tokens),
+		outputTokens: Number(r.output_tokens),
+		cacheReadTokens: Number(r.cache_read_tokens),
+		cacheWriteTokens: Number(r.cache_write_tokens),
+		costUsd: r.cost_usd,
+	};
+}
+
 export function createPostgresLedgerStore(ctx: PgContext): UsageLedgerStore {
 	const H = ctx.t("auth_usage_history");
 	const C = ctx.t("auth_usage_costs");
+	const U = ctx.t("auth_client_usage");
+	const ADD_CLIENT_USAGE =
+		`INSERT INTO ${U} AS u (install_id, app, provider, model, hour_bucket, hostname, first_at, last_at, requests, ` +
+		"input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd) " +
+		"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) " +
+		"ON CONFLICT (install_id, app, provider, model, hour_bucket) DO UPDATE SET " +
+		"hostname = coalesce(excluded.hostname, u.hostname), first_at = least(u.first_at, excluded.first_at), " +
+		"last_at = greatest(u.last_at, excluded.last_at), requests = u.requests + excluded.requests, " +
+		"input_tokens = u.input_tokens + excluded.input_tokens, output_tokens = u.output_tokens + excluded.output_tokens, " +
+		"cache_read_tokens = u.cache_read_tokens + excluded.cache_read_tokens, " +
+		"cache_write_tokens = u.cache_write_tokens + excluded.cache_write_tokens, cost_usd = u.cost_usd + excluded.cost_usd";
 	const HISTORY_COLUMNS =
 		"recorded_at, provider, account_key, limit_id, email, account_id, label, window_label, used_fraction, status, resets_at";
 	return {
@@ -343,6 +394,50 @@ export function createPostgresLedgerStore(ctx: PgContext): UsageLedgerStore {
 						);
 					}
 				}),
+			);
+		},
+		async recordClientUsage(report) {
+			ctx.assertOpen("ledger.recordClientUsage");
+			const increments = clientUsageIncrements(checkStoreInput(input.clientUsageReport, report, "client usage report"));
+			if (increments.length === 0) return;
+			// One upsert-add per bucket: concurrent writers to one bucket serialise on its row, nothing is lost.
+			await ctx.withRetry("ledger.recordClientUsage", () =>
+				ctx.db.transaction().execute(async (trx) => {
+					for (const b of increments) {
+						await ctx.exec(trx, ADD_CLIENT_USAGE, [
+							b.installId,
+							b.app,
+							b.provider,
+							b.model,
+							b.hourBucket,
+							b.hostname,
+							Math.floor(b.firstAt),
+							Math.floor(b.lastAt),
+							b.requests,
+							b.inputTokens,
+							b.outputTokens,
+							b.cacheReadTokens,
+							b.cacheWriteTokens,
+							b.costUsd,
+						]);
+					}
+				}),
+			);
+		},
+		async listClientUsage(query) {
+			ctx.assertOpen("ledger.listClientUsage");
+			checkStoreInput(input.clientUsageQuery, query, "client usage query");
+			const since = clientUsageSinceBucket(query?.sinceMs);
+			return ctx.read("ledger.listClientUsage", async (db) =>
+				summarizeClientUsage(
+					(
+						await ctx.query<ClientUsageRecord>(
+							db,
+							`SELECT * FROM ${U} WHERE ($1::bigint IS NULL OR hour_bucket >= $1)`,
+							[Number.isFinite(since) ? since : null],
+						)
+					).map(toClientBucket),
+				),
 			);
 		},
 		async listUsageCosts(query) {

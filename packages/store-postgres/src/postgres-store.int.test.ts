@@ -38,7 +38,7 @@ describe("postgres store", () => {
 		const schema = freshSchema("mig");
 		const stores = await Promise.all([1, 2, 3, 4].map(() => openStore(schema)));
 		const applied = await adminQuery<{ name: string }>(`SELECT name FROM "${schema}".authpool_migration`);
-		expect(applied.map((row) => row.name)).toEqual(["0001_initial", "0002_provider_settings"]);
+		expect(applied.map((row) => row.name)).toEqual(["0001_initial", "0002_provider_settings", "0003_client_usage"]);
 		const row = await stores[0]!.rows.insert("openai", apiKey("test-key-1"));
 		for (const store of stores) expect(await store.rows.get(row.id)).toEqual(row);
 	});
@@ -64,11 +64,22 @@ describe("postgres store", () => {
 	it("a schema one migration behind is upgraded on open; one with an unknown migration is SCHEMA_TOO_NEW", async () => {
 		const behind = freshSchema("behind");
 		await (await openStore(behind)).close();
-		await adminQuery(`DROP TABLE "${behind}".auth_provider_settings`);
-		await adminQuery(`DELETE FROM "${behind}".authpool_migration WHERE name = '0002_provider_settings'`);
+		await adminQuery(`DROP TABLE "${behind}".auth_client_usage`);
+		await adminQuery(`DELETE FROM "${behind}".authpool_migration WHERE name = '0003_client_usage'`);
 		const upgraded = await openStore(behind);
-		await upgraded.settings.set("openai", { accountPriority: ["a@example.com"] });
-		expect(await upgraded.settings.get("openai")).toEqual({ accountPriority: ["a@example.com"] });
+		const entry = {
+			at: Date.now(),
+			provider: "openai",
+			model: "gpt",
+			requests: 1,
+			inputTokens: 10,
+			outputTokens: 2,
+			cacheReadTokens: 0,
+			cacheWriteTokens: 0,
+			costUsd: 0.01,
+		};
+		await upgraded.ledger.recordClientUsage!({ installId: "upgraded", entries: [entry] });
+		expect((await upgraded.ledger.listClientUsage!())[0]).toMatchObject({ installId: "upgraded" });
 
 		const newer = freshSchema("newer");
 		await (await openStore(newer)).close();

@@ -154,10 +154,36 @@ const providerSettings: Migration = {
 	},
 };
 
+const clientUsage: Migration = {
+	async up(db: AnyKysely) {
+		// Client-observed usage in hourly buckets: counts are added in place, so it grows with hours, not requests.
+		await db.schema
+			.createTable("auth_client_usage")
+			.addColumn("install_id", "text", (col) => col.notNull())
+			.addColumn("app", "text", (col) => col.notNull())
+			.addColumn("provider", "text", (col) => col.notNull())
+			.addColumn("model", "text", (col) => col.notNull())
+			.addColumn("hour_bucket", "integer", (col) => col.notNull())
+			.addColumn("hostname", "text")
+			.addColumn("first_at", "integer", (col) => col.notNull())
+			.addColumn("last_at", "integer", (col) => col.notNull())
+			.addColumn("requests", "integer", (col) => col.notNull())
+			.addColumn("input_tokens", "integer", (col) => col.notNull())
+			.addColumn("output_tokens", "integer", (col) => col.notNull())
+			.addColumn("cache_read_tokens", "integer", (col) => col.notNull())
+			.addColumn("cache_write_tokens", "integer", (col) => col.notNull())
+			.addColumn("cost_usd", "real", (col) => col.notNull())
+			.addPrimaryKeyConstraint("auth_client_usage_pk", ["install_id", "app", "provider", "model", "hour_bucket"])
+			.execute();
+		await db.schema.createIndex("auth_client_usage_hour").on("auth_client_usage").column("hour_bucket").execute();
+	},
+};
+
 /** Every migration this version knows, by name (apply order = name order). */
 export const migrations: Readonly<Record<string, Migration>> = Object.freeze({
 	"0001_initial": initial,
 	"0002_usage_ledger": usageLedger,
 	"0003_lease_heartbeat": leaseHeartbeat,
 	"0004_provider_settings": providerSettings,
+	"0005_client_usage": clientUsage,
 });

@@ -70,6 +70,25 @@ export interface UsageCostsTable {
 	cost_usd: number;
 }
 
+/** Client-observed usage: one row per install + app + provider + model + hour, counts added. */
+export interface ClientUsageTable {
+	install_id: string;
+	/** `""` when the client named no app. */
+	app: string;
+	provider: string;
+	model: string;
+	hour_bucket: number;
+	hostname: string | null;
+	first_at: number;
+	last_at: number;
+	requests: number;
+	input_tokens: number;
+	output_tokens: number;
+	cache_read_tokens: number;
+	cache_write_tokens: number;
+	cost_usd: number;
+}
+
 /** The whole schema, for `Kysely<SqliteSchema>`. */
 export interface ProviderSettingsTable {
 	provider: string;
@@ -87,6 +106,7 @@ export interface SqliteSchema {
 	auth_change_revision: ChangeRevisionTable;
 	auth_usage_history: UsageHistoryTable;
 	auth_usage_costs: UsageCostsTable;
+	auth_client_usage: ClientUsageTable;
 }
 
 /** Raw row of `auth_credentials` as the SQLite driver returns it. */

@@ -3,10 +3,22 @@
  * in the same hour replaces it) and request costs. Queries are built with kysely (filters vary) and
  * executed synchronously on the connection, so multi-entry writes are one IMMEDIATE transaction.
  */
-import type { UsageCostHistoryEntry, UsageHistoryEntry, UsageLedgerStore, UsageStatus } from "@authpool/core";
-import { checkStoreInput, storeInputSchemas as input } from "@authpool/core";
+import type {
+	ClientUsageBucket,
+	UsageCostHistoryEntry,
+	UsageHistoryEntry,
+	UsageLedgerStore,
+	UsageStatus,
+} from "@authpool/core";
+import {
+	checkStoreInput,
+	clientUsageIncrements,
+	clientUsageSinceBucket,
+	storeInputSchemas as input,
+	summarizeClientUsage,
+} from "@authpool/core";
 import type { CompiledQuery, Kysely } from "kysely";
-import type { SqliteSchema, UsageCostsTable, UsageHistoryTable } from "./schema";
+import type { ClientUsageTable, SqliteSchema, UsageCostsTable, UsageHistoryTable } from "./schema";
 import type { SqliteContext } from "./sqlite-context";
 
 const HOUR_MS = 3_600_000;
@@ -39,6 +51,35 @@ function toCostEntry(record: CostRecord): UsageCostHistoryEntry {
 		costUsd: record.cost_usd,
 	};
 }
+
+function toClientBucket(record: ClientUsageTable): ClientUsageBucket {
+	return {
+		installId: record.install_id,
+		hostname: record.hostname,
+		app: record.app,
+		provider: record.provider,
+		model: record.model,
+		hourBucket: record.hour_bucket,
+		firstAt: record.first_at,
+		lastAt: record.last_at,
+		requests: record.requests,
+		inputTokens: record.input_tokens,
+		outputTokens: record.output_tokens,
+		cacheReadTokens: record.cache_read_tokens,
+		cacheWriteTokens: record.cache_write_tokens,
+		costUsd: record.cost_usd,
+	};
+}
+
+const ADD_CLIENT_USAGE =
+	"INSERT INTO auth_client_usage (install_id, app, provider, model, hour_bucket, hostname, first_at, last_at, requests, " +
+	"input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) " +
+	"ON CONFLICT (install_id, app, provider, model, hour_bucket) DO UPDATE SET " +
+	"hostname = coalesce(excluded.hostname, hostname), first_at = min(first_at, excluded.first_at), " +
+	"last_at = max(last_at, excluded.last_at), requests = requests + excluded.requests, " +
+	"input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens, " +
+	"cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens, " +
+	"cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens, cost_usd = cost_usd + excluded.cost_usd";
 
 export function createSqliteLedgerStore(ctx: SqliteContext, kysely: Kysely<SqliteSchema>): UsageLedgerStore {
 	const run = (query: CompiledQuery) => ctx.statement(query.sql).run(...query.parameters);
@@ -101,6 +142,46 @@ export function createSqliteLedgerStore(ctx: SqliteContext, kysely: Kysely<Sqlit
 					);
 				}
 			});
+		},
+
+		async recordClientUsage(report) {
+			ctx.assertOpen("ledger.recordClientUsage");
+			const increments = clientUsageIncrements(checkStoreInput(input.clientUsageReport, report, "client usage report"));
+			if (increments.length === 0) return;
+			await ctx.write("ledger.recordClientUsage", () => {
+				for (const b of increments) {
+					ctx
+						.statement(ADD_CLIENT_USAGE)
+						.run(
+							b.installId,
+							b.app,
+							b.provider,
+							b.model,
+							b.hourBucket,
+							b.hostname,
+							b.firstAt,
+							b.lastAt,
+							b.requests,
+							b.inputTokens,
+							b.outputTokens,
+							b.cacheReadTokens,
+							b.cacheWriteTokens,
+							b.costUsd,
+						);
+				}
+			});
+		},
+
+		async listClientUsage(query) {
+			ctx.assertOpen("ledger.listClientUsage");
+			checkStoreInput(input.clientUsageQuery, query, "client usage query");
+			const since = clientUsageSinceBucket(query?.sinceMs);
+			let select = kysely.selectFrom("auth_client_usage").selectAll();
+			if (Number.isFinite(since)) select = select.where("hour_bucket", ">=", since);
+			const compiled = select.compile();
+			return ctx.read("ledger.listClientUsage", () =>
+				summarizeClientUsage(all<ClientUsageTable>(compiled).map(toClientBucket)),
+			);
 		},
 
 		async listUsageCosts(query) {

@@ -6,6 +6,15 @@ import { z } from "zod";
 import { AuthpoolError, invalidOptions } from "../errors";
 import { credentialIdentityKey } from "../pool/identity";
 import { type AuthCredential, type Clock, type StoredAuthCredential, systemClock } from "../types";
+import {
+	type ClientUsageBucket,
+	type ClientUsageQuery,
+	type ClientUsageReport,
+	clientUsageIncrements,
+	clientUsageSinceBucket,
+	mergeClientUsageBucket,
+	summarizeClientUsage,
+} from "../usage/client-usage";
 import type {
 	UsageCostHistoryEntry,
 	UsageCostHistoryQuery,
@@ -71,6 +80,8 @@ interface BackendState extends MemoryStoreBackend {
 	usage: Map<string, { seq: number; entry: UsageHistoryEntry }>;
 	usageSeq: number;
 	costs: UsageCostHistoryEntry[];
+	/** Client-observed usage, one bucket per install + app + provider + model + hour. */
+	clientUsage: Map<string, ClientUsageBucket>;
 }
 
 /** Options of {@link createMemoryStore}. */
@@ -110,6 +121,7 @@ export function createMemoryStoreBackend(): MemoryStoreBackend {
 		usage: new Map(),
 		usageSeq: 0,
 		costs: [],
+		clientUsage: new Map(),
 	};
 	return state;
 }
@@ -594,6 +606,26 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): AuthCredent
 		recordUsageCosts: op((entries: UsageCostHistoryEntry[]) => {
 			const valid = check(schemas.costEntries, entries, "usage costs") as UsageCostHistoryEntry[];
 			for (const entry of valid) state.costs.push(copy(entry));
+		}),
+		recordClientUsage: op((report: ClientUsageReport) => {
+			const valid = check(schemas.clientUsageReport, plainCopy(report), "client usage report") as ClientUsageReport;
+			for (const increment of clientUsageIncrements(valid)) {
+				const key = JSON.stringify([
+					increment.installId,
+					increment.app,
+					increment.provider,
+					increment.model,
+					increment.hourBucket,
+				]);
+				const bucket = state.clientUsage.get(key);
+				if (bucket) mergeClientUsageBucket(bucket, increment);
+				else state.clientUsage.set(key, increment);
+			}
+		}),
+		listClientUsage: op((query?: ClientUsageQuery) => {
+			check(schemas.clientUsageQuery, query, "client usage query");
+			const since = clientUsageSinceBucket(query?.sinceMs);
+			return summarizeClientUsage([...state.clientUsage.values()].filter((bucket) => bucket.hourBucket >= since));
 		}),
 		listUsageCosts: op((query?: UsageCostHistoryQuery) => {
 			check(schemas.costQuery, query, "usage cost query");

@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { AuthpoolError } from "../errors";
+import { clientUsageQuerySchema, clientUsageReportSchema } from "../usage/client-usage";
 
 const provider = z.string().trim().min(1);
 const id = z.number().int().safe();
@@ -74,6 +75,9 @@ export const storeInputSchemas = {
 			sinceMs: z.number().finite().optional(),
 		})
 		.optional(),
+	/** A client-observed usage report (bounded: at most 1,000 entries, counts ≤ 1e12). */
+	clientUsageReport: clientUsageReportSchema,
+	clientUsageQuery: clientUsageQuerySchema,
 };
 
 /**

@@ -6,6 +6,7 @@
  * `Date.now` by default). All times are epoch milliseconds.
  */
 import type { AuthCredential, OAuthCredential, StoredAuthCredential } from "../types";
+import type { ClientUsageQuery, ClientUsageReport, ClientUsageSummary } from "../usage/client-usage";
 import type {
 	UsageCostHistoryEntry,
 	UsageCostHistoryQuery,
@@ -220,6 +221,13 @@ export interface UsageLedgerStore {
 	recordUsageCosts(entries: UsageCostHistoryEntry[]): Promise<void>;
 	/** Oldest first. */
 	listUsageCosts(query?: UsageCostHistoryQuery): Promise<UsageCostHistoryEntry[]>;
+	/**
+	 * Optional: add a client's observed usage into its hourly buckets (install + app + provider + model +
+	 * hour; `clientUsageIncrements` computes them, `mergeClientUsageBucket` adds one). One transaction.
+	 */
+	recordClientUsage?(report: ClientUsageReport): Promise<void>;
+	/** Optional (with `recordClientUsage`): one summary per install (`summarizeClientUsage` of the buckets). */
+	listClientUsage?(query?: ClientUsageQuery): Promise<ClientUsageSummary[]>;
 }
 
 /** Hooks a store implements when a remote authority (a broker) owns refresh and usage. */
@@ -239,6 +247,8 @@ export interface StoreUpstream {
 	markCredentialSuspect?(credentialId: number, options?: { signal?: AbortSignal }): Promise<void>;
 	/** Drop the authority's cached usage reports (of one provider, or all) before the local ones go. */
 	invalidateUsageCache?(options?: { provider?: string; signal?: AbortSignal }): Promise<void>;
+	/** Take a client-observed usage report to the authority (may batch; resolves once queued). */
+	recordObservedUsage?(report: ClientUsageReport): Promise<void>;
 }
 
 export interface StoreCapabilities {

@@ -6,12 +6,9 @@ import { z } from "zod";
 import { AuthpoolError } from "../errors";
 import { plainCopy, storeInputSchemas } from "../store/store-input";
 import type { AuthCredential } from "../types";
+import { PROVIDER_ID_PATTERN } from "./provider-id";
 
-/**
- * Provider ids: lowercase ASCII letters, digits, `.`, `_`, `-`; starting with a letter or digit; at
- * most 64 characters (`anthropic`, `openai-codex`, `google-gemini-cli`, `ollama-cloud`, ...).
- */
-export const PROVIDER_ID_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+export { PROVIDER_ID_PATTERN };
 
 /** Longest accepted session id, in UTF-16 code units (1 KiB). */
 export const MAX_SESSION_ID_LENGTH = 1024;
