@@ -3,7 +3,7 @@
  * already: statements have `run` → `{ changes, lastInsertRowid }`, `get`, `all`, `iterate`, `reader`,
  * transactions have `.immediate()`, errors carry SQLite's `code` (`SQLITE_BUSY`, ...). What differs is
  * bridged here: `get` answers `null` for no row (better-sqlite3: `undefined`), there is no `pluck()`,
- * `pragma()`, `name`, `memory` or `open`.
+ * `raw()` (Bun's `values()` gives the arrays), `pragma()`, `name`, `memory` or `open`.
  *
  * Nothing here imports `bun:sqlite`: the module is loaded by the runtime check in `sqlite-driver.ts`,
  * so Node (and bundlers targeting it) never see the specifier.
@@ -46,6 +46,7 @@ function firstColumn(row: unknown): unknown {
 class BunSqliteStatement implements SqliteStatement {
 	readonly #statement: BunStatement;
 	#pluck = false;
+	#raw = false;
 
 	constructor(statement: BunStatement) {
 		this.#statement = statement;
@@ -60,23 +61,36 @@ class BunSqliteStatement implements SqliteStatement {
 	}
 
 	get(...params: unknown[]): unknown {
+		if (this.#raw) return this.#statement.values(...params)[0];
 		const row = this.#statement.get(...params);
 		if (row === null) return undefined;
 		return this.#pluck ? firstColumn(row) : row;
 	}
 
 	all(...params: unknown[]): unknown[] {
+		if (this.#raw) return this.#statement.values(...params);
 		if (!this.#pluck) return this.#statement.all(...params);
 		// `values()` keeps every column by position (same-named columns would collapse in objects).
 		return this.#statement.values(...params).map((row) => row[0]);
 	}
 
 	*iterate(...params: unknown[]): IterableIterator<unknown> {
+		if (this.#raw) {
+			yield* this.#statement.values(...params);
+			return;
+		}
 		for (const row of this.#statement.iterate(...params)) yield this.#pluck ? firstColumn(row) : row;
 	}
 
 	pluck(toggle = true): this {
 		this.#pluck = toggle;
+		if (toggle) this.#raw = false;
+		return this;
+	}
+
+	raw(toggle = true): this {
+		this.#raw = toggle;
+		if (toggle) this.#pluck = false;
 		return this;
 	}
 }

@@ -23,6 +23,8 @@ export interface SqliteStatement {
 	iterate(...params: unknown[]): IterableIterator<unknown>;
 	/** Return only the first column of each row (sticky, as in better-sqlite3). */
 	pluck(toggle?: boolean): this;
+	/** Return each row as an array of its columns in select order (sticky, as in better-sqlite3). */
+	raw(toggle?: boolean): this;
 }
 
 /** A SQLite transaction function built by {@link SqliteConnection.transaction}. */

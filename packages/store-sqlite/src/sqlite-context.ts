@@ -216,6 +216,17 @@ export class SqliteContext {
 		return statement;
 	}
 
+	/** A prepared statement whose rows come as arrays of columns in select order (no object per row). */
+	rawStatement(sql: string): SqliteStatement {
+		const key = `raw\0${sql}`;
+		let statement = this.#statements.get(key);
+		if (!statement) {
+			statement = this.db.prepare(sql).raw(true);
+			this.#statements.set(key, statement);
+		}
+		return statement;
+	}
+
 	assertOpen(operation: string): void {
 		if (this.#closed) {
 			throw new AuthpoolError("STORE_CLOSED", `SQLite credential store at ${this.location} is closed (${operation})`);

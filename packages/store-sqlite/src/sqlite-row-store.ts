@@ -17,12 +17,11 @@ import {
 	SUPERSEDED_CAUSES,
 	tombstoneMatches,
 } from "@authpool/core";
-import { type CorruptRowReport, type CredentialDecoder, corruptReport } from "./credential-record";
+import { type CorruptRowReport, type CredentialDecoder, corruptReport, RECORD_COLUMNS } from "./credential-record";
 import type { CredentialRecord } from "./schema";
 import type { SqliteContext } from "./sqlite-context";
 
-const COLUMNS =
-	"id, provider, credential_type, data, identity_key, version, disabled_cause, created_at, updated_at, disabled_at";
+const COLUMNS = RECORD_COLUMNS;
 
 const SQL = {
 	listActive: `SELECT ${COLUMNS} FROM auth_credentials WHERE disabled_cause IS NULL ORDER BY id`,
@@ -97,6 +96,7 @@ export function createSqliteRowStore(ctx: SqliteContext, decoder: CredentialDeco
 	const record = (sql: string, ...params: unknown[]) =>
 		ctx.statement(sql).get(...params) as CredentialRecord | undefined;
 	const records = (sql: string, ...params: unknown[]) => ctx.statement(sql).all(...params) as CredentialRecord[];
+	const values = (sql: string, ...params: unknown[]) => ctx.rawStatement(sql).all(...params) as unknown[][];
 	const decodeOne = (value: CredentialRecord | undefined) => (value ? decoder.decode(value) : null);
 	const durable = { durable: true } as const;
 
@@ -152,7 +152,7 @@ export function createSqliteRowStore(ctx: SqliteContext, decoder: CredentialDeco
 			guard("listActive");
 			if (provider !== undefined) checkStoreInput(input.provider, provider, "provider");
 			return ctx.read("listActive", () =>
-				decoder.decodeAll(provider === undefined ? records(SQL.listActive) : records(SQL.listActiveOf, provider)),
+				decoder.decodeValues(provider === undefined ? values(SQL.listActive) : values(SQL.listActiveOf, provider)),
 			);
 		},
 
@@ -160,7 +160,7 @@ export function createSqliteRowStore(ctx: SqliteContext, decoder: CredentialDeco
 			guard("listDisabled");
 			if (provider !== undefined) checkStoreInput(input.provider, provider, "provider");
 			return ctx.read("listDisabled", () =>
-				decoder.decodeAll(provider === undefined ? records(SQL.listDisabled) : records(SQL.listDisabledOf, provider)),
+				decoder.decodeValues(provider === undefined ? values(SQL.listDisabled) : values(SQL.listDisabledOf, provider)),
 			);
 		},
 
